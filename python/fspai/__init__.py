@@ -1,0 +1,53 @@
+"""fspai: graph-spectral analysis of pruning masks and spectral pruning at initialization.
+
+The metrics (SPEC.md) are computed by the compiled core ``fspai._core`` on CSR masks.
+Inputs may be numpy arrays, torch tensors (any device) or scipy.sparse matrices; every input
+passes through one conversion point, :mod:`fspai._convert`.
+
+Submodules that need PyTorch (``masks``, ``pai``, ``models``, ``data``, ``train``, ``sampler``,
+``experiment``) are imported lazily, so ``import fspai`` works without torch.
+"""
+from __future__ import annotations
+
+import importlib as _importlib
+
+from ._version import __version__
+from .metrics import (
+    Coordinate,
+    ImdbResult,
+    RamanujanGap,
+    RegularSubgraph,
+    coordinate,
+    coordinates,
+    distance,
+    imdb,
+    narc,
+    ramanujan_gap,
+    regular_decomposition,
+    singular_values,
+    spectral_radius,
+    weighted_gap,
+)
+from .model import LayerMetrics, MetricsTable, layer_metrics, model_metrics
+from ._core_loader import build_info
+
+_LAZY_SUBMODULES = (
+    "masks", "pai", "models", "data", "train", "sampler", "experiment", "cli", "conventions",
+    "_reference",
+)
+
+__all__ = [
+    "__version__", "build_info",
+    "singular_values", "spectral_radius", "ramanujan_gap", "weighted_gap", "regular_decomposition",
+    "imdb", "narc", "coordinate", "coordinates", "distance", "layer_metrics", "model_metrics",
+    "RamanujanGap", "RegularSubgraph", "ImdbResult", "Coordinate", "LayerMetrics", "MetricsTable",
+    *_LAZY_SUBMODULES,
+]
+
+
+def __getattr__(name: str):
+    if name in _LAZY_SUBMODULES:
+        module = _importlib.import_module(f".{name}", __name__)
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'fspai' has no attribute {name!r}")
