@@ -1,0 +1,222 @@
+// pybind11 bindings: the private module fspai._core. Takes raw CSR buffers (numpy arrays of the
+// exact dtypes below, C-contiguous); the Python layer (fspai._convert) is the one conversion point.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include "csr.h"
+#include "layer_spectra.h"
+#include "singular_values.h"
+
+#ifdef FSPAI_OPENMP
+#include <omp.h>
+#endif
+
+namespace py = pybind11;
+using namespace fspai;
+
+namespace {
+
+// Holds references to the numpy buffers while the GIL is released.
+struct CsrArgs {
+  py::array indptr, indices, values;
+  CsrView view;
+};
+
+CsrArgs make_csr(py::handle indptr_h, py::handle indices_h, py::handle values_h, int64_t n_rows, int64_t n_cols,
+                 const std::string& what) {
+  CsrArgs a;
+  auto need = [&](py::handle h, const char* name) {
+    if (!py::isinstance<py::array>(h))
+      throw py::type_error(what + ": " + name + " must be a numpy array, got " +
+                           std::string(py::str(py::type::handle_of(h).attr("__name__"))));
+    return py::reinterpret_borrow<py::array>(h);
+  };
+  a.indptr = need(indptr_h, "indptr");
+  a.indices = need(indices_h, "indices");
+  if (!py::isinstance<py::array_t<int64_t>>(a.indptr) || a.indptr.dtype().kind() != 'i' || a.indptr.itemsize() != 8)
+    throw py::type_error(what + ": indptr must be int64, got " + std::string(py::str(a.indptr.dtype())));
+  if (a.indices.dtype().kind() != 'i' || a.indices.itemsize() != 4)
+    throw py::type_error(what + ": indices must be int32, got " + std::string(py::str(a.indices.dtype())));
+  for (auto* arr : {&a.indptr, &a.indices}) {
+    if (arr->ndim() != 1) throw std::invalid_argument(what + ": CSR arrays must be 1-D");
+    if (!(arr->flags() & py::array::c_style)) throw std::invalid_argument(what + ": CSR arrays must be C-contiguous");
+  }
+  if (n_rows < 0 || n_cols < 0) throw std::invalid_argument(what + ": negative shape");
+  if (a.indptr.size() != n_rows + 1)
+    throw std::invalid_argument(what + ": indptr has " + std::to_string(a.indptr.size()) + " entries, expected n_rows + 1 = " +
+                                std::to_string(n_rows + 1));
+  const int64_t* ip = static_cast<const int64_t*>(a.indptr.data());
+  const int64_t nnz = ip[n_rows];
+  if (nnz < 0 || a.indices.size() != nnz)
+    throw std::invalid_argument(what + ": indices has " + std::to_string(a.indices.size()) + " entries but indptr[-1] = " +
+                                std::to_string(nnz));
+  a.view.n_rows = n_rows;
+  a.view.n_cols = n_cols;
+  a.view.indptr = ip;
+  a.view.indices = static_cast<const int32_t*>(a.indices.data());
+  if (!values_h.is_none()) {
+    a.values = need(values_h, "values");
+    if (a.values.ndim() != 1 || !(a.values.flags() & py::array::c_style))
+      throw std::invalid_argument(what + ": values must be a 1-D C-contiguous array");
+    if (a.values.size() != nnz)
+      throw std::invalid_argument(what + ": values has " + std::to_string(a.values.size()) + " entries, expected nnz = " +
+                                  std::to_string(nnz));
+    if (a.values.dtype().kind() == 'f' && a.values.itemsize() == 4)
+      a.view.vtype = ValueType::Float32;
+    else if (a.values.dtype().kind() == 'f' && a.values.itemsize() == 8)
+      a.view.vtype = ValueType::Float64;
+    else
+      throw py::type_error(what + ": values must be float32 or float64, got " + std::string(py::str(a.values.dtype())));
+    a.view.values = a.values.data();
+  }
+  return a;
+}
+
+SolveOptions make_options(int k, double tol, uint64_t seed, int max_basis, int max_restarts, int threads, int dense_max) {
+  SolveOptions o;
+  o.k = k;
+  o.tol = tol;
+  o.seed = seed;
+  o.max_basis = max_basis;
+  o.max_restarts = max_restarts;
+  o.threads = threads;
+  o.dense_max = dense_max;
+  return o;
+}
+
+py::dict info_dict(const SolveInfo& i) {
+  py::dict d;
+  d["steps"] = i.steps;
+  d["restarts"] = i.restarts;
+  d["components"] = i.components;
+  d["lanczos_components"] = i.lanczos_components;
+  d["dense_components"] = i.dense_components;
+  d["max_residual"] = i.max_residual;
+  return d;
+}
+
+py::array_t<double> to_array(const std::vector<double>& v) {
+  py::array_t<double> a(static_cast<py::ssize_t>(v.size()));
+  std::copy(v.begin(), v.end(), a.mutable_data());
+  return a;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "fspai compiled core: Lanczos spectra of CSR pruning masks (private; use the fspai API).";
+
+  m.def(
+      "topk_singular_values",
+      [](py::handle indptr, py::handle indices, py::handle values, int64_t n_rows, int64_t n_cols, int k, double tol,
+         uint64_t seed, int max_basis, int max_restarts, int threads, int dense_max) {
+        CsrArgs a = make_csr(indptr, indices, values, n_rows, n_cols, "matrix");
+        SolveOptions o = make_options(k, tol, seed, max_basis, max_restarts, threads, dense_max);
+        SolveInfo info;
+        std::vector<double> sv;
+        {
+          py::gil_scoped_release release;
+          validate_csr(a.view, "matrix");
+          sv = topk_singular_values(a.view, o, &info);
+        }
+        return py::make_tuple(to_array(sv), info_dict(info));
+      },
+      py::arg("indptr"), py::arg("indices"), py::arg("values"), py::arg("n_rows"), py::arg("n_cols"), py::arg("k") = 2,
+      py::arg("tol") = 1e-7, py::arg("seed") = 0, py::arg("max_basis") = 0, py::arg("max_restarts") = 100,
+      py::arg("threads") = 0, py::arg("dense_max") = 96,
+      "Top-k singular values (descending) of a CSR matrix and a dict of solver statistics.");
+
+  m.def(
+      "layer_spectra",
+      [](py::list layers, int k, double tol, uint64_t seed, int threads, bool subgraphs, int min_nodes, int max_basis,
+         int dense_max) {
+        std::vector<CsrArgs> args;
+        std::vector<CsrView> views;
+        args.reserve(layers.size());
+        for (size_t i = 0; i < layers.size(); ++i) {
+          py::tuple t = layers[i].cast<py::tuple>();
+          if (t.size() != 5) throw std::invalid_argument("each layer must be (indptr, indices, values, n_rows, n_cols)");
+          const std::string what = "layer " + std::to_string(i);
+          args.push_back(make_csr(t[0], t[1], t[2], t[3].cast<int64_t>(), t[4].cast<int64_t>(), what));
+          views.push_back(args.back().view);
+        }
+        LayerSpectraOptions o;
+        o.solve = make_options(k, tol, seed, max_basis, 100, threads, dense_max);
+        o.subgraphs = subgraphs;
+        o.min_nodes = min_nodes;
+        std::vector<LayerSpectra> res;
+        {
+          py::gil_scoped_release release;
+          for (size_t i = 0; i < views.size(); ++i) validate_csr(views[i], "layer " + std::to_string(i));
+          res = layer_spectra(views, o);
+        }
+        py::list out;
+        for (const LayerSpectra& L : res) {
+          py::dict d;
+          d["sv"] = to_array(L.sv);
+          d["wsv"] = L.wsv.empty() ? py::object(py::none()) : py::object(to_array(L.wsv));
+          d["info"] = info_dict(L.info);
+          d["winfo"] = info_dict(L.winfo);
+          const size_t ng = L.subgraphs.size();
+          py::array_t<int64_t> deg(ng), nin(ng), nout(ng), nnz(ng);
+          py::array_t<double> sv({static_cast<py::ssize_t>(ng), static_cast<py::ssize_t>(k)});
+          py::array_t<double> wsv({static_cast<py::ssize_t>(ng), static_cast<py::ssize_t>(k)});
+          auto sv_m = sv.mutable_unchecked<2>();
+          auto wsv_m = wsv.mutable_unchecked<2>();
+          py::list cols;
+          for (size_t g = 0; g < ng; ++g) {
+            const SubgraphSpectra& S = L.subgraphs[g];
+            deg.mutable_data()[g] = S.degree;
+            nin.mutable_data()[g] = S.n_in;
+            nout.mutable_data()[g] = S.n_out;
+            nnz.mutable_data()[g] = S.nnz;
+            for (int q = 0; q < k; ++q) {
+              sv_m(g, q) = S.sv[q];
+              wsv_m(g, q) = S.wsv.empty() ? std::numeric_limits<double>::quiet_NaN() : S.wsv[q];
+            }
+            const auto& c = L.subgraph_columns[g];
+            py::array_t<int32_t> ca(static_cast<py::ssize_t>(c.size()));
+            std::copy(c.begin(), c.end(), ca.mutable_data());
+            cols.append(ca);
+          }
+          d["sub_degree"] = deg;
+          d["sub_n_in"] = nin;
+          d["sub_n_out"] = nout;
+          d["sub_nnz"] = nnz;
+          d["sub_sv"] = sv;
+          d["sub_wsv"] = wsv;
+          d["sub_columns"] = cols;
+          out.append(d);
+        }
+        return out;
+      },
+      py::arg("layers"), py::arg("k") = 2, py::arg("tol") = 1e-7, py::arg("seed") = 0, py::arg("threads") = 0,
+      py::arg("subgraphs") = true, py::arg("min_nodes") = 2, py::arg("max_basis") = 0, py::arg("dense_max") = 96,
+      "Batched spectra of many layers: pattern and weighted top-k σ of each layer and of each "
+      "regular subgraph (input columns grouped by degree, groups of >= min_nodes).");
+
+  m.def("build_info", []() {
+    py::dict d;
+    d["version"] = FSPAI_VERSION;
+    d["compiler"] = FSPAI_COMPILER;
+#ifdef FSPAI_OPENMP
+    d["openmp"] = true;
+    d["threads"] = omp_get_max_threads();
+#else
+    d["openmp"] = false;
+    d["threads"] = 1;
+#endif
+#ifdef FSPAI_WITH_CUDA
+    d["cuda"] = true;
+#else
+    d["cuda"] = false;
+#endif
+    d["hardware_concurrency"] = std::thread::hardware_concurrency();
+    return d;
+  });
+}

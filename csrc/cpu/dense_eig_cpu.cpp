@@ -1,0 +1,158 @@
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+#include <numeric>
+
+#include "dense_eig.h"
+
+namespace fspai {
+
+bool tridiagonal_ql(int n, double* d, double* e, double* zrow) {
+  if (n <= 0) return true;
+  e[n - 1] = 0.0;
+  for (int l = 0; l < n; ++l) {
+    int iter = 0;
+    int m;
+    do {
+      for (m = l; m < n - 1; ++m) {
+        const double dd = std::fabs(d[m]) + std::fabs(d[m + 1]);
+        if (std::fabs(e[m]) <= DBL_EPSILON * dd) break;
+      }
+      if (m != l) {
+        if (iter++ == 60) return false;
+        double g = (d[l + 1] - d[l]) / (2.0 * e[l]);
+        double r = std::hypot(g, 1.0);
+        g = d[m] - d[l] + e[l] / (g + std::copysign(r, g));
+        double s = 1.0, c = 1.0, p = 0.0;
+        int i;
+        bool underflow = false;
+        for (i = m - 1; i >= l; --i) {
+          double f = s * e[i];
+          const double b = c * e[i];
+          r = std::hypot(f, g);
+          e[i + 1] = r;
+          if (r == 0.0) {  // recover from underflow
+            d[i + 1] -= p;
+            e[m] = 0.0;
+            underflow = true;
+            break;
+          }
+          s = f / r;
+          c = g / r;
+          g = d[i + 1] - p;
+          r = (d[i] - g) * s + 2.0 * c * b;
+          p = s * r;
+          d[i + 1] = g + p;
+          g = c * r - b;
+          if (zrow) {
+            f = zrow[i + 1];
+            zrow[i + 1] = s * zrow[i] + c * f;
+            zrow[i] = c * zrow[i] - s * f;
+          }
+        }
+        if (underflow) continue;
+        d[l] -= p;
+        e[l] = g;
+        e[m] = 0.0;
+      }
+    } while (m != l);
+  }
+  return true;
+}
+
+std::vector<double> symmetric_eigenvalues(int n, double* a) {
+  std::vector<double> d(n), e(std::max(n, 1), 0.0), v(n), p(n);
+  for (int k = 0; k + 2 < n; ++k) {
+    // Householder vector for column k below the diagonal.
+    double norm2 = 0.0;
+    for (int i = k + 1; i < n; ++i) norm2 += a[i * n + k] * a[i * n + k];
+    const double norm = std::sqrt(norm2);
+    if (norm == 0.0) {
+      e[k] = 0.0;
+      continue;
+    }
+    const double x0 = a[(k + 1) * n + k];
+    const double alpha = x0 >= 0 ? -norm : norm;
+    for (int i = k + 1; i < n; ++i) v[i] = a[i * n + k];
+    v[k + 1] -= alpha;
+    double vn2 = 0.0;
+    for (int i = k + 1; i < n; ++i) vn2 += v[i] * v[i];
+    const double vn = std::sqrt(vn2);
+    if (vn == 0.0) {
+      e[k] = alpha;
+      continue;
+    }
+    for (int i = k + 1; i < n; ++i) v[i] /= vn;
+    // p = A22 v, K = vᵀp, q = p - K v;  A22 <- A22 - 2(v qᵀ + q vᵀ)
+    double K = 0.0;
+    for (int i = k + 1; i < n; ++i) {
+      double s = 0.0;
+      const double* row = a + static_cast<long>(i) * n;
+      for (int j = k + 1; j < n; ++j) s += row[j] * v[j];
+      p[i] = s;
+      K += v[i] * s;
+    }
+    for (int i = k + 1; i < n; ++i) p[i] -= K * v[i];
+    for (int i = k + 1; i < n; ++i) {
+      double* row = a + static_cast<long>(i) * n;
+      const double vi = v[i], pi = p[i];
+      for (int j = k + 1; j < n; ++j) row[j] -= 2.0 * (vi * p[j] + pi * v[j]);
+    }
+    e[k] = alpha;
+  }
+  for (int i = 0; i < n; ++i) d[i] = a[i * n + i];
+  if (n >= 2) e[n - 2] = a[(n - 1) * n + (n - 2)];
+  tridiagonal_ql(n, d.data(), e.data(), nullptr);
+  std::sort(d.begin(), d.end(), std::greater<double>());
+  return d;
+}
+
+void symmetric_eigen_jacobi(int n, double* a, std::vector<double>& w, std::vector<double>& v) {
+  v.assign(static_cast<size_t>(n) * n, 0.0);
+  for (int i = 0; i < n; ++i) v[i * n + i] = 1.0;
+  auto A = [&](int i, int j) -> double& { return a[static_cast<long>(i) * n + j]; };
+  for (int sweep = 0; sweep < 100; ++sweep) {
+    double off = 0.0, total = 0.0;
+    for (int i = 0; i < n; ++i)
+      for (int j = 0; j < n; ++j) {
+        total += A(i, j) * A(i, j);
+        if (i != j) off += A(i, j) * A(i, j);
+      }
+    if (off <= 1e-30 * total || off == 0.0) break;
+    for (int p = 0; p < n - 1; ++p)
+      for (int q = p + 1; q < n; ++q) {
+        const double apq = A(p, q);
+        if (std::fabs(apq) < 1e-300) continue;
+        const double theta = (A(q, q) - A(p, p)) / (2.0 * apq);
+        const double t = std::copysign(1.0, theta) / (std::fabs(theta) + std::sqrt(theta * theta + 1.0));
+        const double c = 1.0 / std::sqrt(t * t + 1.0), s = t * c;
+        for (int k = 0; k < n; ++k) {  // columns p, q
+          const double akp = A(k, p), akq = A(k, q);
+          A(k, p) = c * akp - s * akq;
+          A(k, q) = s * akp + c * akq;
+        }
+        for (int k = 0; k < n; ++k) {  // rows p, q
+          const double apk = A(p, k), aqk = A(q, k);
+          A(p, k) = c * apk - s * aqk;
+          A(q, k) = s * apk + c * aqk;
+        }
+        for (int k = 0; k < n; ++k) {
+          const double vkp = v[k * n + p], vkq = v[k * n + q];
+          v[k * n + p] = c * vkp - s * vkq;
+          v[k * n + q] = s * vkp + c * vkq;
+        }
+      }
+  }
+  std::vector<int> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [&](int x, int y) { return A(x, x) > A(y, y); });
+  w.resize(n);
+  std::vector<double> vs(static_cast<size_t>(n) * n);
+  for (int j = 0; j < n; ++j) {
+    w[j] = A(order[j], order[j]);
+    for (int i = 0; i < n; ++i) vs[i * n + j] = v[i * n + order[j]];
+  }
+  v.swap(vs);
+}
+
+}  // namespace fspai

@@ -1,0 +1,58 @@
+// CSR views and validation shared by every op.
+//
+// Convention (SPEC §1): a layer is the matrix B = X.reshape(out, -1); rows = outputs, columns =
+// inputs. The core never sees torch or numpy: it receives raw CSR buffers (int64 indptr, int32
+// indices, optional float32/float64 values) and throws std::invalid_argument on malformed input.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace fspai {
+
+enum class ValueType { None, Float32, Float64 };
+
+struct CsrView {
+  int64_t n_rows = 0;
+  int64_t n_cols = 0;
+  const int64_t* indptr = nullptr;   // n_rows + 1
+  const int32_t* indices = nullptr;  // nnz, sorted and unique within each row
+  const void* values = nullptr;      // nnz of float or double, or nullptr (pattern-only: all ones)
+  ValueType vtype = ValueType::None;
+
+  int64_t nnz() const { return indptr ? indptr[n_rows] : 0; }
+  bool weighted() const { return vtype != ValueType::None; }
+  double value(int64_t p) const {
+    if (vtype == ValueType::Float32) return static_cast<const float*>(values)[p];
+    if (vtype == ValueType::Float64) return static_cast<const double*>(values)[p];
+    return 1.0;
+  }
+};
+
+// Owning CSR (used for transposes and extracted subgraphs). Values are float64 when present.
+struct CsrOwned {
+  int64_t n_rows = 0, n_cols = 0;
+  std::vector<int64_t> indptr;
+  std::vector<int32_t> indices;
+  std::vector<double> values;  // empty: pattern-only
+  CsrView view() const {
+    CsrView v;
+    v.n_rows = n_rows;
+    v.n_cols = n_cols;
+    v.indptr = indptr.data();
+    v.indices = indices.data();
+    v.values = values.empty() ? nullptr : values.data();
+    v.vtype = values.empty() ? ValueType::None : ValueType::Float64;
+    return v;
+  }
+};
+
+// Throws std::invalid_argument naming `what` if the CSR is malformed: negative sizes, indptr not
+// starting at 0 / not non-decreasing / not ending at nnz, column index out of range, or indices not
+// strictly increasing within a row (unsorted or duplicate), or non-finite / negative values.
+void validate_csr(const CsrView& a, const std::string& what);
+
+// Transpose (CSR of Aᵀ), values converted to float64. O(nnz).
+CsrOwned transpose(const CsrView& a);
+
+}  // namespace fspai

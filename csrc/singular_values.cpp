@@ -1,0 +1,34 @@
+#include "singular_values.h"
+
+#include <stdexcept>
+
+#ifdef FSPAI_OPENMP
+#include <omp.h>
+#endif
+
+namespace fspai {
+
+int resolve_threads(int threads) {
+  if (threads < 0) throw std::invalid_argument("threads must be >= 0 (0 = all available)");
+#ifdef FSPAI_OPENMP
+  return threads == 0 ? omp_get_max_threads() : threads;
+#else
+  return 1;
+#endif
+}
+
+std::vector<double> topk_singular_values(const CsrView& a, const SolveOptions& opt, SolveInfo* info) {
+  if (opt.k < 1) throw std::invalid_argument("k must be >= 1, got " + std::to_string(opt.k));
+  if (!(opt.tol > 0.0) || !(opt.tol < 1.0))
+    throw std::invalid_argument("tol must be in (0, 1), got " + std::to_string(opt.tol));
+  if (opt.max_basis < 0 || (opt.max_basis > 0 && opt.max_basis < opt.k + 2))
+    throw std::invalid_argument("max_basis must be 0 (auto) or >= k + 2");
+  if (opt.max_restarts < 0) throw std::invalid_argument("max_restarts must be >= 0");
+  if (opt.dense_max < 0) throw std::invalid_argument("dense_max must be >= 0");
+  resolve_threads(opt.threads);
+  // Host buffers only for now; CUDA device pointers dispatch to the CUDA kernel here once
+  // csrc/cuda/singular_values_cuda.cu exists (FSPAI_WITH_CUDA).
+  return topk_singular_values_cpu(a, opt, info);
+}
+
+}  // namespace fspai

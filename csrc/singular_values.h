@@ -1,0 +1,48 @@
+// Op family "singular_values": top-k singular values of a CSR matrix.
+// csrc/singular_values.cpp validates and dispatches; csrc/cpu/singular_values_cpu.cpp is the
+// kernel; a CUDA kernel would be csrc/cuda/singular_values_cuda.cu behind FSPAI_WITH_CUDA.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "csr.h"
+
+namespace fspai {
+
+struct SolveOptions {
+  int k = 2;                // number of singular values (>= 1)
+  double tol = 1e-7;        // Ritz residual ‖Gy − θy‖ ≤ tol·θ₁ on the Gram operator G
+  uint64_t seed = 0;        // start vector seed (results are deterministic for a seed)
+  int max_basis = 0;        // Lanczos basis size before a thick restart (0: auto)
+  int max_restarts = 100;   // a solve that has not converged after this many restarts throws
+  int threads = 0;          // 0: all OpenMP threads; results do not depend on this
+  int dense_max = 96;       // components whose smaller side is <= this use the exact dense path
+};
+
+struct SolveInfo {
+  int64_t steps = 0;        // Lanczos steps = applications of the fused Gram operator CᵀC
+  int64_t restarts = 0;
+  int64_t components = 0;   // connected components with at least one edge
+  int64_t lanczos_components = 0;
+  int64_t dense_components = 0;
+  double max_residual = 0;  // largest relative Ritz residual of the returned values
+  void merge(const SolveInfo& o) {
+    steps += o.steps;
+    restarts += o.restarts;
+    components += o.components;
+    lanczos_components += o.lanczos_components;
+    dense_components += o.dense_components;
+    max_residual = o.max_residual > max_residual ? o.max_residual : max_residual;
+  }
+};
+
+// Dispatch point (device selection lives here). Throws std::invalid_argument on bad options.
+std::vector<double> topk_singular_values(const CsrView& a, const SolveOptions& opt, SolveInfo* info);
+
+// CPU kernel.
+std::vector<double> topk_singular_values_cpu(const CsrView& a, const SolveOptions& opt, SolveInfo* info);
+
+int resolve_threads(int threads);
+
+}  // namespace fspai

@@ -1,0 +1,294 @@
+"""Per-layer metric tables for whole models (one batched core call per table)."""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import os
+from typing import Any, Iterator, Mapping, Optional, Sequence
+
+import numpy as np
+
+from ._convert import LayerCSR, _framework, to_layer
+from .conventions import get_convention
+from .metrics import (Coordinate, _coordinate, _gap, _imdb, _narc, _spectra, _subgraphs, _weighted_gap)
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerMetrics:
+    """Every metric of one layer (SPEC §1–§7). Undefined values are NaN with a ``reason``;
+    inside ``coordinate`` they are 0 (SPEC §7).
+
+    ``shape`` is the tensor's shape, ``n_rows``/``n_cols`` the flattened (out, in·k…) sizes,
+    ``density`` = fraction of entries kept, ``n_in``/``n_out``/``edges``/``d_in``/``d_out`` as in
+    SPEC §1 (isolated nodes removed), ``narc`` follows the released iclr23 code (2E).
+    """
+
+    name: str
+    shape: tuple
+    convention: str
+    density: float
+    n_rows: int
+    n_cols: int
+    n_in: int
+    n_out: int
+    edges: int
+    d_in: float
+    d_out: float
+    mu0: float
+    mu_hat: float
+    delta_r: float
+    delta_r_norm: float
+    delta_s: float
+    delta_s_norm: float
+    valid: bool
+    weighted_mu0: float
+    weighted_mu_hat: float
+    weighted_gap: float
+    imdb: float
+    imdb_norm: float
+    weighted_imdb: float
+    imdb_count: int
+    subgraphs: int
+    narc: float
+    coordinate: Coordinate
+    coordinate_norm: float
+    reason: str = ""
+
+    def to_dict(self) -> dict:
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "coordinate"}
+        d["shape"] = "x".join(str(s) for s in self.shape)
+        for axis in Coordinate.AXES:
+            d[f"coord_{axis}"] = getattr(self.coordinate, axis)
+        return d
+
+
+def _record(layer: LayerCSR, spec: dict, conv, weighted: bool) -> LayerMetrics:
+    gap = _gap(layer, spec["sv"], conv)
+    wgap, wreason = _weighted_gap(layer, spec["wsv"], conv)
+    subs = _subgraphs(spec, conv)
+    im = _imdb(subs, conv, weighted=weighted)
+    narc_val, narc_reason = _narc(layer, gap, "directed")
+    coord = _coordinate(gap, wgap, im)
+    reasons = [r for r in (gap.reason, wreason if weighted else "", im.reason if im.count == 0 else "") if r]
+    wsv = spec["wsv"]
+    return LayerMetrics(
+        name=layer.name, shape=tuple(layer.shape), convention=conv.name, density=layer.density,
+        n_rows=layer.n_rows, n_cols=layer.n_cols, n_in=gap.n_in, n_out=gap.n_out, edges=gap.edges,
+        d_in=gap.d_in, d_out=gap.d_out, mu0=gap.mu0, mu_hat=gap.mu_hat, delta_r=gap.delta_r,
+        delta_r_norm=gap.delta_r_norm, delta_s=gap.delta_s, delta_s_norm=gap.delta_s_norm, valid=gap.valid,
+        weighted_mu0=float(wsv[0]) if wsv is not None else math.nan,
+        weighted_mu_hat=float(wsv[1]) if wsv is not None else math.nan,
+        weighted_gap=wgap, imdb=im.imdb, imdb_norm=im.imdb_norm, weighted_imdb=im.weighted_imdb,
+        imdb_count=im.count, subgraphs=len(subs), narc=narc_val, coordinate=coord,
+        coordinate_norm=coord.norm(), reason="; ".join(reasons))
+
+
+def layer_metrics(mask: Any, weight: Any = None, *, name: str = "layer", convention: str = "neurips23",
+                  threads: Optional[int] = None) -> LayerMetrics:
+    """All metrics of one layer (see :class:`LayerMetrics`)."""
+    conv = get_convention(convention)
+    layer = to_layer(mask, weight, name=name)
+    spec = _spectra([layer], subgraphs=True, weighted=weight is not None, convention=conv, threads=threads)[0]
+    return _record(layer, spec, conv, weight is not None)
+
+
+class MetricsTable:
+    """Per-layer :class:`LayerMetrics` of a model, in model order.
+
+    ``table["conv1.weight"]`` looks a layer up by name; ``to_dicts()``, ``to_csv(path)``,
+    ``to_json(path)``, ``to_markdown()`` export it; ``mean_coordinate_norm()`` is the network-level
+    coordinate distance from the origin (mean of per-layer norms, SPEC §7).
+    """
+
+    COLUMNS = ("name", "shape", "density", "edges", "d_in", "d_out", "mu0", "mu_hat", "delta_r",
+               "weighted_gap", "imdb", "weighted_imdb", "coordinate_norm", "valid")
+
+    def __init__(self, records: Sequence[LayerMetrics]):
+        self.records = list(records)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __iter__(self) -> Iterator[LayerMetrics]:
+        return iter(self.records)
+
+    def __getitem__(self, key):
+        if isinstance(key, str):
+            for r in self.records:
+                if r.name == key:
+                    return r
+            raise KeyError(f"no layer named {key!r}; layers: {[r.name for r in self.records]}")
+        return self.records[key]
+
+    def names(self) -> list:
+        return [r.name for r in self.records]
+
+    def to_dicts(self) -> list:
+        return [r.to_dict() for r in self.records]
+
+    def coordinates(self) -> list:
+        return [r.coordinate for r in self.records]
+
+    def mean_coordinate_norm(self, axis_weights=None) -> float:
+        if not self.records:
+            return math.nan
+        return float(np.mean([r.coordinate.norm(axis_weights) for r in self.records]))
+
+    def summary(self) -> dict:
+        """Layer means of the main metrics (NaN entries skipped) and the fraction of Ramanujan
+        layers (``delta_r > 0``; undefined counts as not Ramanujan)."""
+        out: dict = {"layers": len(self.records)}
+        for key in ("delta_r", "delta_r_norm", "weighted_gap", "imdb", "imdb_norm", "weighted_imdb", "narc",
+                    "coordinate_norm"):
+            vals = np.array([getattr(r, key) for r in self.records], dtype=np.float64)
+            out[key] = float(np.nanmean(vals)) if np.isfinite(vals).any() else math.nan
+        out["ramanujan_fraction"] = (float(np.mean([r.delta_r > 0 for r in self.records]))
+                                     if self.records else math.nan)
+        total = sum(r.n_rows * r.n_cols for r in self.records)
+        out["density"] = sum(r.edges for r in self.records) / total if total else math.nan
+        return out
+
+    def to_csv(self, path) -> None:
+        rows = self.to_dicts()
+        fields = list(rows[0].keys()) if rows else [f.name for f in dataclasses.fields(LayerMetrics)]
+        with open(path, "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=fields)
+            w.writeheader()
+            w.writerows(rows)
+
+    def to_json(self, path=None) -> str:
+        def clean(v):
+            if isinstance(v, float) and not math.isfinite(v):
+                return None  # JSON has no NaN; null = undefined (see the `reason` column)
+            return v
+
+        text = json.dumps({"layers": [{k: clean(v) for k, v in d.items()} for d in self.to_dicts()],
+                           "summary": {k: clean(v) for k, v in self.summary().items()}}, indent=2)
+        if path is not None:
+            with open(path, "w") as fh:
+                fh.write(text)
+        return text
+
+    def to_markdown(self, columns: Sequence[str] = COLUMNS) -> str:
+        def fmt(v):
+            if isinstance(v, float):
+                return "nan" if math.isnan(v) else f"{v:.4g}"
+            return str(v)
+
+        lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+        for d in self.to_dicts():
+            lines.append("| " + " | ".join(fmt(d[c]) for c in columns) + " |")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"MetricsTable({len(self.records)} layers)"
+
+
+def _is_binary(x) -> bool:
+    fw = _framework(x)
+    if fw == "torch":
+        import torch
+
+        if x.dtype == torch.bool:
+            return True
+        if x.is_floating_point() or x.dtype in (torch.int8, torch.uint8, torch.int16, torch.int32, torch.int64):
+            return bool(((x == 0) | (x == 1)).all())
+        return False
+    arr = np.asarray(x)
+    if arr.dtype == np.bool_:
+        return True
+    return arr.dtype.kind in "iuf" and bool(((arr == 0) | (arr == 1)).all())
+
+
+def _collect(model_or_masks: Any, weights: Optional[Mapping]) -> list:
+    """Resolve the input to [(name, mask, weight_or_None)] in model order."""
+    if hasattr(model_or_masks, "state_dict") and hasattr(model_or_masks, "named_parameters"):
+        from . import masks as _masks  # torch-only
+
+        model = model_or_masks
+        attached = _masks.extract_masks(model)
+        params = _masks.prunable_parameters(model)
+        sd = model.state_dict()
+        out = []
+        for name, p in params.items():
+            w = _effective_weight(model, name, sd)
+            m = attached.get(name)
+            if m is None:
+                m = w != 0
+            if weights is not None and name in weights:
+                w = weights[name]
+            out.append((name, m, w))
+        return out
+    if not isinstance(model_or_masks, Mapping):
+        raise TypeError("model_metrics expects a torch nn.Module, a state dict or a dict of masks/arrays, "
+                        f"got {type(model_or_masks).__name__}")
+    d = dict(model_or_masks)
+    out = []
+    mask_keys = [k for k in d if k.endswith("_mask")]
+    if mask_keys:  # torch.nn.utils.prune state dict: <name>_orig and <name>_mask
+        for mk in mask_keys:
+            base = mk[: -len("_mask")]
+            orig = d.get(base + "_orig")
+            m = d[mk]
+            w = weights[base] if (weights is not None and base in weights) else (None if orig is None else orig * m)
+            out.append((base, m, w))
+        return out
+    for name, x in d.items():
+        if getattr(x, "ndim", 0) < 2:
+            continue  # biases, BatchNorm statistics, scalars
+        if _is_binary(x):
+            w = None if weights is None else weights.get(name)
+            out.append((name, x, w))
+        else:
+            out.append((name, x != 0, weights.get(name, x) if weights is not None else x))
+    if weights is not None:
+        missing = [k for k in weights if k not in {n for n, _, _ in out}]
+        if missing:
+            raise KeyError(f"weights given for layers that have no mask: {missing}")
+    return out
+
+
+def _effective_weight(model, name: str, sd: Mapping):
+    """The weight the layer computes with (mask applied), by state-dict name."""
+    import torch
+
+    if name in sd:
+        return sd[name]
+    # parametrize: 'a.weight' is stored as 'a.parametrizations.weight.original'; prune: 'a.weight_orig'
+    mod_name, _, attr = name.rpartition(".")
+    module = model.get_submodule(mod_name) if mod_name else model
+    with torch.no_grad():
+        return getattr(module, attr).detach()
+
+
+def model_metrics(model_or_masks: Any, weights: Optional[Mapping] = None, *, convention: str = "neurips23",
+                  threads: Optional[int] = None, progress: bool = False) -> MetricsTable:
+    """Metrics of every prunable layer of a model, in one batched core call.
+
+    ``model_or_masks``: a torch ``nn.Module`` (masks attached with :func:`fspai.masks.apply_masks`
+    or ``torch.nn.utils.prune`` are read; otherwise the nonzero pattern of each Linear/Conv weight
+    is the mask), a state dict, or a dict ``name -> mask or weight array`` (≥2-D entries only;
+    0/1 entries are masks, others weights whose nonzero pattern is the mask). ``weights``
+    optionally maps names to weights for the weighted metrics.
+    """
+    conv = get_convention(convention)
+    items = _collect(model_or_masks, weights)
+    layers = []
+    it = items
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(items, desc="converting layers", leave=False)
+    for name, m, w in it:
+        layers.append(to_layer(m, w, name=name))
+    weighted_flags = [ly.values is not None for ly in layers]
+    recs = []
+    if layers:
+        if all(weighted_flags) or not any(weighted_flags):
+            specs = _spectra(layers, subgraphs=True, weighted=any(weighted_flags), convention=conv, threads=threads)
+        else:
+            specs = _spectra(layers, subgraphs=True, weighted=True, convention=conv, threads=threads)
+        recs = [_record(ly, sp_, conv, ly.values is not None) for ly, sp_ in zip(layers, specs)]
+    return MetricsTable(recs)
