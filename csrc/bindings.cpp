@@ -127,7 +127,7 @@ PYBIND11_MODULE(_core, m) {
         return py::make_tuple(to_array(sv), info_dict(info));
       },
       py::arg("indptr"), py::arg("indices"), py::arg("values"), py::arg("n_rows"), py::arg("n_cols"), py::arg("k") = 2,
-      py::arg("tol") = 1e-7, py::arg("seed") = 0, py::arg("max_basis") = 0, py::arg("max_restarts") = 100,
+      py::arg("tol") = 1e-6, py::arg("seed") = 0, py::arg("max_basis") = 0, py::arg("max_restarts") = 100,
       py::arg("threads") = 0, py::arg("dense_max") = 96,
       "Top-k singular values (descending) of a CSR matrix and a dict of solver statistics.");
 
@@ -195,7 +195,7 @@ PYBIND11_MODULE(_core, m) {
         }
         return out;
       },
-      py::arg("layers"), py::arg("k") = 2, py::arg("tol") = 1e-7, py::arg("seed") = 0, py::arg("threads") = 0,
+      py::arg("layers"), py::arg("k") = 2, py::arg("tol") = 1e-6, py::arg("seed") = 0, py::arg("threads") = 0,
       py::arg("subgraphs") = true, py::arg("min_nodes") = 2, py::arg("max_basis") = 0, py::arg("dense_max") = 96,
       "Batched spectra of many layers: pattern and weighted top-k σ of each layer and of each "
       "regular subgraph (input columns grouped by degree, groups of >= min_nodes).");

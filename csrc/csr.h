@@ -29,20 +29,31 @@ struct CsrView {
   }
 };
 
-// Owning CSR (used for transposes and extracted subgraphs). Values are float64 when present.
+// Owning CSR (used for transposes and extracted subgraphs); values keep the source's width.
 struct CsrOwned {
   int64_t n_rows = 0, n_cols = 0;
   std::vector<int64_t> indptr;
   std::vector<int32_t> indices;
-  std::vector<double> values;  // empty: pattern-only
+  std::vector<double> values;   // float64 values (empty if none)
+  std::vector<float> values32;  // float32 values (kept narrow: fewer bytes per Lanczos step)
+  bool weighted() const { return !values.empty() || !values32.empty(); }
+  void push_value(const CsrView& src, int64_t p) {
+    if (src.vtype == ValueType::Float32) values32.push_back(static_cast<const float*>(src.values)[p]);
+    else if (src.vtype == ValueType::Float64) values.push_back(static_cast<const double*>(src.values)[p]);
+  }
   CsrView view() const {
     CsrView v;
     v.n_rows = n_rows;
     v.n_cols = n_cols;
     v.indptr = indptr.data();
     v.indices = indices.data();
-    v.values = values.empty() ? nullptr : values.data();
-    v.vtype = values.empty() ? ValueType::None : ValueType::Float64;
+    if (!values32.empty()) {
+      v.values = values32.data();
+      v.vtype = ValueType::Float32;
+    } else if (!values.empty()) {
+      v.values = values.data();
+      v.vtype = ValueType::Float64;
+    }
     return v;
   }
 };
@@ -52,7 +63,7 @@ struct CsrOwned {
 // strictly increasing within a row (unsorted or duplicate), or non-finite / negative values.
 void validate_csr(const CsrView& a, const std::string& what);
 
-// Transpose (CSR of Aᵀ), values converted to float64. O(nnz).
+// Transpose (CSR of Aᵀ), values of the same type. O(nnz).
 CsrOwned transpose(const CsrView& a);
 
 }  // namespace fspai

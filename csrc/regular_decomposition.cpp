@@ -40,11 +40,12 @@ std::vector<RegularGroup> regular_groups(const CsrView& a, int min_nodes) {
     s.indptr.reserve(cols.size() + 1);
     s.indptr.push_back(0);
     s.indices.reserve(cols.size() * d);
-    if (!t.values.empty()) s.values.reserve(cols.size() * d);
+
     for (int32_t c : cols) {
       for (int64_t p = t.indptr[c]; p < t.indptr[c + 1]; ++p) {
         s.indices.push_back(out_map[t.indices[p]]);  // monotone map: stays sorted
-        if (!t.values.empty()) s.values.push_back(t.values[p]);
+        if (!t.values32.empty()) s.values32.push_back(t.values32[p]);
+        else if (!t.values.empty()) s.values.push_back(t.values[p]);
       }
       s.indptr.push_back(static_cast<int64_t>(s.indices.size()));
     }

@@ -50,7 +50,8 @@ CsrOwned transpose(const CsrView& a) {
   const int64_t nnz = a.nnz();
   t.indptr.assign(static_cast<size_t>(a.n_cols) + 1, 0);
   t.indices.resize(nnz);
-  if (a.weighted()) t.values.resize(nnz);
+  if (a.vtype == ValueType::Float32) t.values32.resize(nnz);
+  if (a.vtype == ValueType::Float64) t.values.resize(nnz);
   for (int64_t p = 0; p < nnz; ++p) t.indptr[a.indices[p] + 1]++;
   for (int64_t c = 0; c < a.n_cols; ++c) t.indptr[c + 1] += t.indptr[c];
   std::vector<int64_t> next(t.indptr.begin(), t.indptr.end() - 1);
@@ -58,7 +59,8 @@ CsrOwned transpose(const CsrView& a) {
     for (int64_t p = a.indptr[r]; p < a.indptr[r + 1]; ++p) {
       const int64_t q = next[a.indices[p]]++;
       t.indices[q] = static_cast<int32_t>(r);  // rows visited in order: indices stay sorted
-      if (a.weighted()) t.values[q] = a.value(p);
+      if (a.vtype == ValueType::Float32) t.values32[q] = static_cast<const float*>(a.values)[p];
+      else if (a.vtype == ValueType::Float64) t.values[q] = static_cast<const double*>(a.values)[p];
     }
   }
   return t;

@@ -5,6 +5,12 @@
 
 #include "dense_eig.h"
 
+namespace {
+// std::hypot is ~30 ns (it guards against overflow we cannot reach: entries are Gram values
+// far below 1e150); the QL sweeps call it O(n²) times per solve.
+inline double fast_hypot(double a, double b) { return std::sqrt(a * a + b * b); }
+}  // namespace
+
 namespace fspai {
 
 bool tridiagonal_ql(int n, double* d, double* e, double* zrow) {
@@ -21,7 +27,7 @@ bool tridiagonal_ql(int n, double* d, double* e, double* zrow) {
       if (m != l) {
         if (iter++ == 60) return false;
         double g = (d[l + 1] - d[l]) / (2.0 * e[l]);
-        double r = std::hypot(g, 1.0);
+        double r = fast_hypot(g, 1.0);
         g = d[m] - d[l] + e[l] / (g + std::copysign(r, g));
         double s = 1.0, c = 1.0, p = 0.0;
         int i;
@@ -29,7 +35,7 @@ bool tridiagonal_ql(int n, double* d, double* e, double* zrow) {
         for (i = m - 1; i >= l; --i) {
           double f = s * e[i];
           const double b = c * e[i];
-          r = std::hypot(f, g);
+          r = fast_hypot(f, g);
           e[i + 1] = r;
           if (r == 0.0) {  // recover from underflow
             d[i + 1] -= p;

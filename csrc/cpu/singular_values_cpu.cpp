@@ -231,9 +231,11 @@ class LanczosSolver {
       const int m = j + 1;
 
       // Convergence checks cost O(m²) (tridiagonal) — skip some when the operator is cheap.
-      const double step_cost = 2.0 * nnz + 4.0 * s_ * m;
-      const double check_cost = 40.0 * m * m;
-      const int stride = restarted ? 5 : std::max(1, static_cast<int>(check_cost / (0.25 * step_cost)));
+      // Keep the O(m²) QL check under ~10 % of the step cost (units: ~ns); skipping a check can
+      // only overshoot by stride-1 steps.
+      const double step_cost = 1.0 * nnz + 1.0 * s_ * m;
+      const double check_cost = 8.0 * m * m;
+      const int stride = restarted ? 5 : std::clamp(static_cast<int>(check_cost / (0.1 * step_cost)), 1, 8);
       const bool exhausted = nb == s_;
       const bool full = nb == mb_;
       ++since_check;
@@ -469,7 +471,7 @@ CsrOwned extract_component(const CsrView& a, const Components& cc, int32_t id, s
   out.indptr.reserve(out.n_rows + 1);
   out.indptr.push_back(0);
   out.indices.reserve(cc.nnz[id]);
-  if (a.weighted()) out.values.reserve(cc.nnz[id]);
+
   int32_t next = 0;
   for (int64_t c = 0; c < a.n_cols; ++c)
     if (cc.comp_of_col[c] == id) col_map[c] = next++;
@@ -477,7 +479,7 @@ CsrOwned extract_component(const CsrView& a, const Components& cc, int32_t id, s
     if (cc.comp_of_row[r] != id) continue;
     for (int64_t p = a.indptr[r]; p < a.indptr[r + 1]; ++p) {
       out.indices.push_back(col_map[a.indices[p]]);
-      if (a.weighted()) out.values.push_back(a.value(p));
+      out.push_value(a, p);
     }
     out.indptr.push_back(static_cast<int64_t>(out.indices.size()));
   }

@@ -14,6 +14,8 @@ import importlib as _importlib
 from ._version import __version__
 from .metrics import (
     Coordinate,
+    SolveInfo,
+    batch_singular_values,
     ImdbResult,
     RamanujanGap,
     RegularSubgraph,
@@ -38,9 +40,9 @@ _LAZY_SUBMODULES = (
 
 __all__ = [
     "__version__", "build_info",
-    "singular_values", "spectral_radius", "ramanujan_gap", "weighted_gap", "regular_decomposition",
+    "singular_values", "batch_singular_values", "spectral_radius", "ramanujan_gap", "weighted_gap", "regular_decomposition",
     "imdb", "narc", "coordinate", "coordinates", "distance", "layer_metrics", "model_metrics",
-    "RamanujanGap", "RegularSubgraph", "ImdbResult", "Coordinate", "LayerMetrics", "MetricsTable",
+    "RamanujanGap", "RegularSubgraph", "SolveInfo", "ImdbResult", "Coordinate", "LayerMetrics", "MetricsTable",
     *_LAZY_SUBMODULES,
 ]
 

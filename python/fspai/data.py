@@ -96,7 +96,7 @@ def mnist1d_arrays(num_samples: int = 5000, *, generation_seed: int = 42, train_
     path = base / "mnist1d" / f"mnist1d_n{int(num_samples)}_s{int(generation_seed)}_split{train_split:g}_v1.npz"
     if cache and path.is_file():
         try:
-            with np.load(path, allow_pickle=False) as z:
+            with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:
                 return {k: np.array(z[k]) for k in ("x", "y", "x_test", "y_test")}
         except Exception as e:  # corrupt cache: regenerate
             log.warning("ignoring unreadable MNIST-1D cache %s (%s)", path, e)
@@ -152,8 +152,8 @@ _CIFAR = {
         "train": [f"data_batch_{i}" for i in range(1, 6)],
         "test": ["test_batch"],
         "meta": "batches.meta",
-        "labels": b"labels",
-        "names": b"label_names",
+        "labels": "labels",
+        "names": "label_names",
         "classes": 10,
         "mean": (0.4914, 0.4822, 0.4465),
         "std": (0.2470, 0.2435, 0.2616),
@@ -163,8 +163,8 @@ _CIFAR = {
         "train": ["train"],
         "test": ["test"],
         "meta": "meta",
-        "labels": b"fine_labels",
-        "names": b"fine_label_names",
+        "labels": "fine_labels",
+        "names": "fine_label_names",
         "classes": 100,
         "mean": (0.5071, 0.4865, 0.4409),
         "std": (0.2673, 0.2564, 0.2762),
@@ -187,12 +187,17 @@ def _cifar_folder(name: str, root: Optional[Union[str, os.PathLike]]) -> Path:
     return folder
 
 
-def _unpickle(path: Path) -> Dict[bytes, Any]:
+def _unpickle(path: Path) -> Dict[str, Any]:
+    """A CIFAR pickle with its keys as ``str`` (the originals are Python 2 pickles whose keys
+    load as bytes)."""
     try:
         with open(path, "rb") as f:
-            return pickle.load(f, encoding="bytes")
+            d = pickle.load(f, encoding="bytes")
     except Exception as e:
         raise ValueError(f"{path}: cannot read CIFAR batch file: {e}") from e
+    if not isinstance(d, dict):
+        raise ValueError(f"{path}: expected a pickled dict, got {type(d).__name__}")
+    return {(k.decode() if isinstance(k, bytes) else str(k)): v for k, v in d.items()}
 
 
 def cifar_arrays(name: str = "cifar10", root: Optional[Union[str, os.PathLike]] = None
@@ -209,7 +214,7 @@ def cifar_arrays(name: str = "cifar10", root: Optional[Union[str, os.PathLike]] 
         for f in files:
             d = _unpickle(folder / f)
             try:
-                xs.append(np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+                xs.append(np.asarray(d["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
                 ys.append(np.asarray(d[spec["labels"]], dtype=np.int64))
             except (KeyError, ValueError) as e:
                 raise ValueError(f"{folder / f}: not a {name} batch file ({e})") from e

@@ -84,6 +84,7 @@ DEFAULTS: Dict[str, Dict[str, Any]] = {
     },
     "data": {"batch_size": 128},     # passed to fspai.data.load
     "model": {},                     # passed to fspai.models.build (e.g. hidden = [256, 256])
+    "pai": {},                       # options for fspai.pai.prune (e.g. rounds = 20 for SynFlow)
     "sampler": {
         "methods": ["snip"],         # base methods the sampler runs on (each gives "fs-<base>")
         "population": 100,           # candidates N
@@ -112,7 +113,7 @@ DEFAULTS: Dict[str, Dict[str, Any]] = {
         "density": None,             # None = the first density
         "steps": None,               # None = train.steps
         "update_every": 100,         # topology update interval (steps)
-        "drop_fraction": 0.3,        # fraction of each layer's edges exchanged per update
+        "prune_rate": 0.5,           # SET prune/regrow fraction (cosine-decayed by fspai.train)
     },
 }
 
@@ -122,7 +123,7 @@ _TYPES: Dict[Tuple[str, str], Tuple[type, ...]] = {
     ("set", "density"): (float, int),
     ("set", "steps"): (int,),
 }
-_FREE_SECTIONS = ("data", "model", "train")   # open-ended option tables (passed through)
+_FREE_SECTIONS = ("data", "model", "pai", "train")   # open-ended option tables (passed through)
 _CHOICES = {
     ("experiment", "weights"): ("init", "pretrained"),
     ("sampler", "rule"): ("layer", "layer-alt", "network"),
@@ -323,8 +324,8 @@ def _check_values(cfg: Dict[str, Any]) -> None:
         raise ConfigError("lth.rounds must be >= 1")
     if cfg["set"]["update_every"] < 1:
         raise ConfigError("set.update_every must be >= 1")
-    if not (0 < cfg["set"]["drop_fraction"] < 1):
-        raise ConfigError("set.drop_fraction must be in (0, 1)")
+    if not (0 < cfg["set"]["prune_rate"] < 1):
+        raise ConfigError("set.prune_rate must be in (0, 1)")
     sd = cfg["set"]["density"]
     if sd is not None and not (0 < sd <= 1):
         raise ConfigError("set.density must be in (0, 1]")
@@ -498,10 +499,8 @@ class _Context:
 
     # training ------------------------------------------------------------------------------
     def train(self, model, masks, seed: int, *, steps: Optional[int] = None):
-        from . import masks as _masks
         from . import train as _train
         torch = self.torch
-        _masks.apply_masks(model, {k: v.to(self.device) for k, v in masks.items()})
         opts = self._train_opts()
         if steps is not None:
             opts["steps"] = steps
@@ -672,7 +671,7 @@ def _baseline_masks(ctx: _Context, method: str, density: float, seed: int):
     t0 = time.perf_counter()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(pseed)
-        masks = pai.prune(model, method, density, data=data, seed=pseed)
+        masks = pai.prune(model, method, density, data=data, seed=pseed, **ctx.cfg["pai"])
     elapsed = time.perf_counter() - t0
     masks = {k: v.detach().cpu().bool() for k, v in masks.items()}
     _masks.save_masks(path, masks, meta={"method": method, "seed": seed, "density": density})
@@ -711,6 +710,7 @@ def _run_unit(ctx: _Context, unit: Unit) -> Dict[str, Any]:
             rule=s["rule"], budget=s["budget"], weights="init",
             candidate_batches=s["candidate_batches"], noise=s["noise"],
             convention=e["convention"], baseline=base_masks, save_dir=save_dir,
+            prune_options=cfg["pai"],
             device=ctx.device, progress=ctx.progress)
         t1 = time.perf_counter()
         res = sampler.run()
@@ -794,9 +794,9 @@ def _lth(ctx: _Context, unit: Unit):
     train_opts = ctx._train_opts(exclude=("steps", "epochs"))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(unit.seed)
-        res = _call(pai.imp, model, ctx.bundle.train_loader, unit.density, rounds=lth["rounds"],
-                    rewind_to=lth["rewind_steps"], steps=steps, seed=unit.seed,
-                    device=ctx.device, train_options=train_opts, progress=False)
+        res = pai.imp(model, ctx.bundle.train_loader, unit.density, rounds=lth["rounds"],
+                      rewind_to=lth["rewind_steps"], steps=steps, seed=unit.seed,
+                      train_final=False, device=ctx.device, progress=False, **train_opts)
     elapsed = time.perf_counter() - t0
     masks, rewound, info = _unpack_imp(res, model)
     start = ctx.build(unit.seed)
@@ -860,8 +860,8 @@ def _plain_state(rewound, target) -> Dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 
 def _run_set(ctx: _Context) -> Dict[str, Any]:
-    """Train one mask with SET and record the coordinate after every topology update."""
-    from . import masks as _masks
+    """Train one mask with SET (``fspai.train.fit_set``) and record the network-level coordinate
+    (layer means, current weights) at the start and after every topology update."""
     from . import train as _train
     torch = ctx.torch
     cfg = ctx.cfg
@@ -872,81 +872,32 @@ def _run_set(ctx: _Context) -> Dict[str, Any]:
     steps = sc["steps"] if sc["steps"] is not None else cfg["train"].get("steps")
     masks, _ = _baseline_masks(ctx, sc["method"], density, seed)
     model = ctx.theta(seed)
-    records: List[Dict[str, Any]] = []
-
-    def snapshot(step: int, mdl) -> None:
-        cur = _masks.extract_masks(mdl)
-        w = _weights_of(mdl)
-        met = _mask_metrics({k: v.cpu() for k, v in cur.items()}, w, e["convention"])
-        rec = {"step": int(step), **met["summary"],
-               "density": float(_masks.realised_density(cur))}
-        records.append(rec)
-
-    _masks.apply_masks(model, {k: v.to(ctx.device) for k, v in masks.items()})
-    snapshot(0, model)
     opts = ctx._train_opts(exclude=("steps", "epochs"))
-    fit_set = getattr(_train, "fit_set", None)
     t0 = time.perf_counter()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        _set_train(fit_set, _train.fit, model, ctx.bundle.train_loader, masks, steps=steps,
-                   update_every=sc["update_every"], drop_fraction=sc["drop_fraction"],
-                   seed=seed, device=ctx.device, opts=opts, snapshot=snapshot)
+        hist = _call(_train.fit_set, model, ctx.bundle.train_loader, masks=masks,
+                     update_every=sc["update_every"], prune_rate=sc["prune_rate"], steps=steps,
+                     seed=seed, device=ctx.device, progress=False, record_metrics=True,
+                     metrics_convention=e["convention"], **opts)
     ev = ctx.evaluate(model)
+    by_step: Dict[int, List[Mapping[str, Any]]] = {}
+    for row in getattr(hist, "metrics", []) or []:
+        by_step.setdefault(int(row["step"]), []).append(row)
+    records = []
+    for step in sorted(by_step):
+        layers = by_step[step]
+        rec: Dict[str, Any] = {"step": step}
+        for key in CORR_METRICS:
+            vals = np.array([_axis_value(l, key) for l in layers], dtype=float)
+            vals = vals[np.isfinite(vals)]
+            rec[key] = float(vals.mean()) if len(vals) else float("nan")
+        rec["ramanujan_fraction"] = float(np.mean([_num(l.get("delta_r")) > 0 for l in layers]))
+        records.append(rec)
     return {"method": sc["method"], "density": density, "seed": seed, "steps": steps,
-            "update_every": sc["update_every"], "records": records,
-            "final_accuracy": ev["accuracy"], "seconds": time.perf_counter() - t0}
-
-
-def _set_train(fit_set, fit, model, data, masks, *, steps, update_every, drop_fraction, seed,
-               device, opts, snapshot) -> None:
-    """Run SET through whichever hook ``fspai.train`` offers; ``snapshot(step, model)`` is called
-    after every topology update."""
-    kw = dict(steps=steps, update_every=update_every, update_frequency=update_every,
-              drop_fraction=drop_fraction, prune_rate=drop_fraction, seed=seed, device=device,
-              progress=False, **opts)
-
-    def on_update(*args, **kwargs):
-        step = kwargs.get("step")
-        mdl = kwargs.get("model", model)
-        for a in args:
-            if isinstance(a, int) and step is None:
-                step = a
-        snapshot(step if step is not None else len([1]) * update_every, mdl)
-
-    if fit_set is not None:
-        params = _params(fit_set)
-        for cb in ("on_update", "callback", "on_topology_update", "update_callback"):
-            if cb in params:
-                _call(fit_set, model, data, masks=masks, **kw, **{cb: on_update})
-                return
-        # no callback: run it in segments, one topology update per segment
-        _segments(lambda n: _call(fit_set, model, data, masks=None, **{**kw, "steps": n}),
-                  model, steps, update_every, snapshot)
-        return
-    params = _params(fit)
-    if "set" in params or "sparse_training" in params:
-        key = "set" if "set" in params else "sparse_training"
-        _segments(lambda n: _call(fit, model, data, masks=None, **{**kw, "steps": n, key: True}),
-                  model, steps, update_every, snapshot)
-        return
-    raise RuntimeError("fspai.train offers no SET training (fit_set)")
-
-
-def _params(fn) -> Dict[str, Any]:
-    try:
-        return dict(inspect.signature(fn).parameters)
-    except (TypeError, ValueError):  # pragma: no cover
-        return {}
-
-
-def _segments(run, model, steps, update_every, snapshot) -> None:
-    done = 0
-    while done < steps:
-        n = min(update_every, steps - done)
-        run(n)
-        done += n
-        snapshot(done, model)
+            "update_every": sc["update_every"], "prune_rate": sc["prune_rate"],
+            "records": records, "final_accuracy": ev["accuracy"],
+            "seconds": time.perf_counter() - t0}
 
 
 # --------------------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ from ._torch_utils import unwrap
 
 __all__ = [
     "Mask", "PRUNABLE_TYPES", "prunable_parameters", "apply_masks", "extract_masks",
-    "remove_masks", "masked_weights", "validate_masks", "save_masks", "load_masks",
+    "update_masks", "remove_masks", "masked_weights", "validate_masks", "save_masks", "load_masks",
     "realised_density", "layer_densities", "read_sidecar", "FORMAT_VERSION",
 ]
 
@@ -246,6 +246,32 @@ def apply_masks(model: nn.Module, masks: Mapping[str, MaskLike], *, method: str 
     return model
 
 
+@torch.no_grad()
+def update_masks(model: nn.Module, masks: Mapping[str, MaskLike]) -> nn.Module:
+    """Change masks that are already attached, in place and keeping their form (parametrize or
+    prune); stored weights outside the new masks are zeroed. Used by SET. Every name must
+    already carry a mask (``KeyError`` otherwise); everything is validated before any change."""
+    checked = validate_masks(model, masks, strict=False)
+    attached = extract_masks(model)
+    missing = sorted(n for n in checked if n not in attached)
+    if missing:
+        raise KeyError(f"update_masks: no mask attached to {missing}; use apply_masks")
+    for name, mask in checked.items():
+        module, tname, orig = _resolve(model, name)  # type: ignore[misc]
+        own = _mask_parametrizations(module, tname)
+        if own:
+            own[0].mask.copy_(mask)
+            for extra in own[1:]:
+                extra.mask.fill_(True)
+        if _prune_hook(module, tname) is not None:
+            buf = getattr(module, tname + "_mask")
+            buf.copy_(mask.to(buf.dtype))
+            if not own:
+                setattr(module, tname, orig * mask)
+        orig.mul_(mask)
+    return model
+
+
 def extract_masks(model: nn.Module) -> Dict[str, torch.Tensor]:
     """The attached masks as ``{name: BoolTensor}`` (clones, on the parameters' devices).
 
@@ -442,7 +468,7 @@ def _read_data(path: Path, storage: str) -> Dict[str, torch.Tensor]:
         if storage == "torch":
             data = torch.load(path, map_location="cpu", weights_only=True)
         else:
-            with np.load(path, allow_pickle=False) as z:
+            with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:
                 data = {k: torch.from_numpy(np.array(z[k])) for k in z.files}
     except Exception as e:  # truncated zip, bad pickle, ...
         raise ValueError(f"{path}: cannot read mask file (truncated or corrupt?): {e}") from e

@@ -209,17 +209,19 @@ def _collect(model_or_masks: Any, weights: Optional[Mapping]) -> list:
 
         model = model_or_masks
         attached = _masks.extract_masks(model)
-        params = _masks.prunable_parameters(model)
-        sd = model.state_dict()
+        effective = _masks.masked_weights(model)  # W ⊙ M by state-dict name, in model order
         out = []
-        for name, p in params.items():
-            w = _effective_weight(model, name, sd)
+        for name, w in effective.items():
             m = attached.get(name)
             if m is None:
-                m = w != 0
+                m = w != 0  # no mask attached: the nonzero pattern is the mask
             if weights is not None and name in weights:
                 w = weights[name]
             out.append((name, m, w))
+        if weights is not None:
+            unknown = sorted(set(weights) - set(effective))
+            if unknown:
+                raise KeyError(f"weights given for names that are not prunable layers of the model: {unknown}")
         return out
     if not isinstance(model_or_masks, Mapping):
         raise TypeError("model_metrics expects a torch nn.Module, a state dict or a dict of masks/arrays, "
@@ -248,19 +250,6 @@ def _collect(model_or_masks: Any, weights: Optional[Mapping]) -> list:
         if missing:
             raise KeyError(f"weights given for layers that have no mask: {missing}")
     return out
-
-
-def _effective_weight(model, name: str, sd: Mapping):
-    """The weight the layer computes with (mask applied), by state-dict name."""
-    import torch
-
-    if name in sd:
-        return sd[name]
-    # parametrize: 'a.weight' is stored as 'a.parametrizations.weight.original'; prune: 'a.weight_orig'
-    mod_name, _, attr = name.rpartition(".")
-    module = model.get_submodule(mod_name) if mod_name else model
-    with torch.no_grad():
-        return getattr(module, attr).detach()
 
 
 def model_metrics(model_or_masks: Any, weights: Optional[Mapping] = None, *, convention: str = "neurips23",

@@ -309,6 +309,23 @@ def _input_shape(model: nn.Module, data: Any, input_shape) -> Tuple[int, ...]:
 
 
 @torch.no_grad()
+def _linearize(work: nn.Module, bias: str) -> nn.Module:
+    """SynFlow's linearisation: every floating tensor -> |.|; with ``bias="zero"`` also zero the
+    additive terms (biases, BatchNorm shifts and running means)."""
+    weights = {id(p) for p in prunable_parameters(work).values()}
+    for module in work.modules():
+        for name, t in list(module.named_parameters(recurse=False)) + list(
+                module.named_buffers(recurse=False)):
+            if not t.is_floating_point():
+                continue
+            t.abs_()
+            additive = name in ("bias", "running_mean") and id(t) not in weights
+            if bias == "zero" and additive:
+                t.zero_()
+    return work
+
+
+@torch.no_grad()
 def _set_masked(params, originals, masks) -> None:
     for n, p in params.items():
         p.copy_(originals[n] * masks[n].to(p.device))
@@ -350,6 +367,11 @@ def prune(model: nn.Module, method: str, density: float, *, data: Any = None,
         (default) or ``"linear"``.
     temperature : GraSP logit temperature (200). loss_fn : ``F.cross_entropy`` by default.
     input_shape : per-sample input shape for synflow (default ``model.input_shape`` or ``data``).
+    synflow_bias : ``"zero"`` (default): the paper's ``R = 1^T prod|W| 1``; biases, BatchNorm
+        shifts and running means are set to 0 in the scoring copy, so only weight paths count
+        (at the papers' initialisation, biases are 0 anyway). ``"abs"``: Tanaka et al.'s code,
+        which takes ``|b|``; non-zero biases then feed later layers without any input path and
+        SynFlow can collapse early layers at extreme sparsity.
     distribution : for ``random``: ``"uniform"``, ``"er"``, ``"erk"``. power_scale : ERK exponent.
     train_mode : score in ``train()`` mode instead of ``eval()`` (default False).
     device : where to score (default: the model's device).
@@ -372,6 +394,9 @@ def prune(model: nn.Module, method: str, density: float, *, data: Any = None,
     power_scale = float(opts.pop("power_scale", 1.0))
     temperature = float(opts.pop("temperature", 200.0))
     input_shape = opts.pop("input_shape", None)
+    synflow_bias = opts.pop("synflow_bias", "zero")
+    if synflow_bias not in ("zero", "abs"):
+        raise ValueError(f"synflow_bias must be 'zero' or 'abs', got {synflow_bias!r}")
     if opts:
         raise TypeError(f"unexpected options for prune(method={method!r}): {sorted(opts)}")
     if method in ("snip", "grasp", "itersnip"):
@@ -406,11 +431,7 @@ def prune(model: nn.Module, method: str, density: float, *, data: Any = None,
                                     density, scope=scope)
             elif method == "synflow":
                 shape = _input_shape(base, data, input_shape)
-                work = work.double()
-                with torch.no_grad():
-                    for t in work.state_dict().values():
-                        if t.is_floating_point():
-                            t.abs_()
+                work = _linearize(work.double(), synflow_bias)
                 params = _weights(work, exclude)
                 ones = torch.ones((1, *shape), dtype=torch.float64, device=device)
                 masks = _iterative(work, params, density, scope=scope, rounds=rounds,

@@ -302,7 +302,8 @@ def prepare_weights(model: "torch.nn.Module", weights: Any = "init", *, data=Non
     if int(steps) <= 0:
         return model
     from . import train as _train
-    opts = {"lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4}
+    opts = {"lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4,
+            "progress": False}
     opts.update(dict(train_options or {}))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(candidate_seed(seed, 0, _STREAM_RANK))
@@ -384,6 +385,13 @@ def _init_std(module: "torch.nn.Module", weight: "torch.Tensor") -> float:
 
 
 def _parameter_by_name(model: "torch.nn.Module", name: str) -> "torch.Tensor":
+    try:
+        from .masks import prunable_parameters
+        p = prunable_parameters(model).get(name)
+        if p is not None:
+            return p
+    except ImportError:  # pragma: no cover - fspai.masks is part of the package
+        pass
     params = dict(model.named_parameters())
     for key in (name, f"{name}.weight", name.replace(".parametrizations.weight.original", ".weight")):
         if key in params:
@@ -641,12 +649,11 @@ class FullSpectrumSampler:
         if self.baseline_masks is not None:
             return self.baseline_masks
         data = None
-        if self.method in _DATA_METHODS or self.method == "synflow":
+        if self.method in _DATA_METHODS:
             data = self.data
-            if data is not None and self.baseline_batches is not None:
+            if self.baseline_batches is not None:
                 data = _take(self.data, self.baseline_batches)
-        work = self.model if self.method in _FRESH_METHODS else copy.deepcopy(self.model)
-        return self._prune(work, data=data, seed=candidate_seed(self.seed, 0))
+        return self._prune(self.model, data=data, seed=candidate_seed(self.seed, 0))
 
     def _candidate(self, t: int) -> Dict[str, "torch.Tensor"]:
         """Candidate ``t`` (1-based); a deterministic function of (seed, t)."""
@@ -656,12 +663,11 @@ class FullSpectrumSampler:
         pseed = candidate_seed(self.seed, t, _STREAM_PRUNE)
         if self.method in _FRESH_METHODS:
             return self._prune(self.model, data=None, seed=pseed)
-        work = copy.deepcopy(self.model)
+        work = self.model  # fspai.pai.prune scores on its own copy and never modifies the model
         if self.method in _NOISE_METHODS and self.noise > 0:
+            work = copy.deepcopy(self.model)
             self._add_noise(work, t)
         data = self._candidate_batches(t) if self.method in _DATA_METHODS else None
-        if self.method == "synflow" and self.data is not None:
-            data = self._candidate_batches(t)  # only the input shape matters to SynFlow
         return self._prune(work, data=data, seed=pseed)
 
     def _candidate_batches(self, t: int) -> List[Any]:
@@ -857,7 +863,9 @@ class FullSpectrumSampler:
         path = None
         if self.save_dir is not None and rank == 0:
             path = str(self.save_dir / f"mask_{t}.pt")
-            meta = {"sampler": self.config(), "t": t, "realised_density": dens,
+            meta = {"method": f"fullspectrum-{self.method}", "seed": self.seed,
+                    "density": self.density, "sampler": self.config(), "t": t,
+                    "realised_density": dens,
                     "target_density": self.density, "mean_norm": mean_norm,
                     "layers": {n: {**_layer_score(scores[j]).to_dict(),
                                    "source": int(sources[j]),
@@ -912,56 +920,57 @@ def _saliency_scores(model: "torch.nn.Module", names: Sequence[str], method: str
         return {n: p.detach().abs() for n, p in params.items()}
     dev = device if device is not None else next(model.parameters()).device
     model = model.to(dev)
+    model.eval()  # as fspai.pai scores
+    plist = list(params.values())
     if method in ("snip", "itersnip", "grasp"):
-        model.zero_grad(set_to_none=True)
         loss_fn = torch.nn.functional.cross_entropy
         if method == "grasp":
-            # g = ∇L (first pass, no graph), then Hg via ∇(g·∇L); score -θ ⊙ Hg
-            grads = {n: torch.zeros_like(p) for n, p in params.items()}
+            # fspai.pai's GraSP: logits / 200; g = ∇L (no graph), Hg = ∇(g·∇L); keep-score θ ⊙ Hg
+            temp = 200.0
+            grads = [torch.zeros_like(p) for p in plist]
             for x, y in data:
                 x, y = x.to(dev), y.to(dev)
-                g = torch.autograd.grad(loss_fn(model(x), y), list(params.values()))
-                for n, gi in zip(params, g):
-                    grads[n] += gi.detach()
-            hg = {n: torch.zeros_like(p) for n, p in params.items()}
+                g = torch.autograd.grad(loss_fn(model(x) / temp, y), plist, allow_unused=True)
+                for acc_i, gi in zip(grads, g):
+                    if gi is not None:
+                        acc_i += gi.detach()
+            hg = [torch.zeros_like(p) for p in plist]
             for x, y in data:
                 x, y = x.to(dev), y.to(dev)
-                g = torch.autograd.grad(loss_fn(model(x), y), list(params.values()),
-                                        create_graph=True)
-                z = sum((gi * grads[n]).sum() for n, gi in zip(params, g))
-                h = torch.autograd.grad(z, list(params.values()))
-                for n, hi in zip(params, h):
-                    hg[n] += hi.detach()
-            return {n: -(p.detach() * hg[n]) for n, p in params.items()}
-        acc = {n: torch.zeros_like(p) for n, p in params.items()}
+                g = torch.autograd.grad(loss_fn(model(x) / temp, y), plist, create_graph=True,
+                                        allow_unused=True)
+                z = sum((gi * gs).sum() for gi, gs in zip(g, grads) if gi is not None)
+                if isinstance(z, torch.Tensor) and z.requires_grad:
+                    h = torch.autograd.grad(z, plist, allow_unused=True)
+                    for acc_i, hi in zip(hg, h):
+                        if hi is not None:
+                            acc_i += hi.detach()
+            return {n: p.detach() * h for (n, p), h in zip(params.items(), hg)}
+        acc = [torch.zeros_like(p) for p in plist]
         for x, y in data:
             x, y = x.to(dev), y.to(dev)
-            g = torch.autograd.grad(loss_fn(model(x), y), list(params.values()))
-            for n, gi in zip(params, g):
-                acc[n] += gi.detach()
-        return {n: (p.detach() * acc[n]).abs() for n, p in params.items()}
+            g = torch.autograd.grad(loss_fn(model(x), y), plist, allow_unused=True)
+            for acc_i, gi in zip(acc, g):
+                if gi is not None:
+                    acc_i += gi.detach()
+        return {n: (p.detach() * a).abs() for (n, p), a in zip(params.items(), acc)}
     if method == "synflow":
-        signs = {}
+        # single-shot SynFlow on the (already copied) model: |θ ⊙ ∂R/∂θ|, R = 1ᵀ f(1; |θ|)
+        shape = getattr(model, "input_shape", None)
+        if shape is None and data:
+            shape = tuple(data[0][0].shape[1:])
+        if shape is None:
+            raise ValueError("SynFlow saliency needs the input shape (model.input_shape or data)")
+        model.double()
         with torch.no_grad():
-            for name, p in model.state_dict().items():
+            for p in model.state_dict().values():
                 if p.is_floating_point():
-                    signs[name] = torch.sign(p)
                     p.abs_()
-        model.eval()
-        x0 = None
-        if data:
-            x0 = data[0][0]
-        if x0 is None:
-            raise ValueError("SynFlow saliency needs one batch for the input shape")
-        x = torch.ones((1,) + tuple(x0.shape[1:]), device=dev, dtype=x0.dtype)
-        r = model(x.to(dev)).sum()
-        g = torch.autograd.grad(r, list(params.values()))
-        out = {n: (p.detach() * gi).abs() for (n, p), gi in zip(params.items(), g)}
-        with torch.no_grad():
-            for name, p in model.state_dict().items():
-                if name in signs:
-                    p.mul_(signs[name])
-        return out
+        params = {n: _parameter_by_name(model, n) for n in names}
+        ones = torch.ones((1,) + tuple(shape), device=dev, dtype=torch.float64)
+        g = torch.autograd.grad(model(ones).sum(), list(params.values()), allow_unused=True)
+        return {n: (p.detach() * gi).abs() if gi is not None else torch.zeros_like(p)
+                for (n, p), gi in zip(params.items(), g)}
     raise ValueError(f"no saliency for method {method!r}")
 
 
