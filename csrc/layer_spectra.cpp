@@ -15,17 +15,15 @@
 namespace fspai {
 namespace {
 
+// One eigen-solve job: the 0/1 pattern of `view`, plus its weighted matrix when it has values
+// (both in one shared pass, see topk_singular_values_pair).
 struct Job {
   CsrView view;
-  std::vector<double>* out;
-  SolveInfo* info;
+  std::vector<double>* out_p;
+  std::vector<double>* out_w;
+  SolveInfo* info_p;
+  SolveInfo* info_w;
 };
-
-CsrView pattern_of(CsrView v) {
-  v.values = nullptr;
-  v.vtype = ValueType::None;
-  return v;
-}
 
 }  // namespace
 
@@ -57,8 +55,7 @@ std::vector<LayerSpectra> layer_spectra(const std::vector<CsrView>& layers, cons
   std::vector<Job> jobs;
   for (int64_t i = 0; i < n; ++i) {
     LayerSpectra& L = res[i];
-    jobs.push_back({pattern_of(layers[i]), &L.sv, &L.info});
-    if (layers[i].weighted()) jobs.push_back({layers[i], &L.wsv, &L.winfo});
+    jobs.push_back({layers[i], &L.sv, &L.wsv, &L.info, &L.winfo});
     L.subgraphs.resize(groups[i].size());
     L.subgraph_columns.resize(groups[i].size());
     for (size_t g = 0; g < groups[i].size(); ++g) {
@@ -70,13 +67,18 @@ std::vector<LayerSpectra> layer_spectra(const std::vector<CsrView>& layers, cons
       S.nnz = static_cast<int64_t>(G.sub.indices.size());
       L.subgraph_columns[g] = G.columns;
       CsrView v = G.sub.view();
-      jobs.push_back({pattern_of(v), &S.sv, &L.info});
-      if (v.weighted()) jobs.push_back({v, &S.wsv, &L.winfo});
+      jobs.push_back({v, &S.sv, &S.wsv, &L.info, &L.winfo});
     }
   }
-  // Infos are shared between a layer's subgraph jobs, so each job writes a private info and the
+  // Infos are shared between a layer's subgraph jobs, so each job writes private infos and the
   // merge happens afterwards in job order (deterministic).
-  std::vector<SolveInfo> job_info(jobs.size());
+  std::vector<SolveInfo> job_info(jobs.size()), job_winfo(jobs.size());
+  auto run = [&](size_t idx, int inner_threads) {
+    SolveOptions o = opt.solve;
+    o.threads = inner_threads;
+    const Job& J = jobs[idx];
+    topk_singular_values_pair(J.view, o, J.out_p, J.out_w, &job_info[idx], &job_winfo[idx]);
+  };
   std::vector<size_t> order(jobs.size());
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(),
@@ -84,10 +86,7 @@ std::vector<LayerSpectra> layer_spectra(const std::vector<CsrView>& layers, cons
   const int64_t big = 1 << 20;  // nnz above which a job uses all threads by itself
   size_t first_small = 0;
   while (first_small < order.size() && jobs[order[first_small]].view.nnz() >= big) {
-    const Job& J = jobs[order[first_small]];
-    SolveOptions o = opt.solve;
-    o.threads = threads;
-    *J.out = topk_singular_values(J.view, o, &job_info[order[first_small]]);
+    run(order[first_small], threads);
     ++first_small;
   }
   const int64_t n_small = static_cast<int64_t>(order.size() - first_small);
@@ -97,16 +96,17 @@ std::vector<LayerSpectra> layer_spectra(const std::vector<CsrView>& layers, cons
   for (int64_t q = 0; q < n_small; ++q) {
     const size_t idx = order[first_small + q];
     try {
-      SolveOptions o = opt.solve;
-      o.threads = 1;
-      *jobs[idx].out = topk_singular_values(jobs[idx].view, o, &job_info[idx]);
+      run(idx, 1);
     } catch (...) {
       std::lock_guard<std::mutex> lock(error_mutex);
       if (!error) error = std::current_exception();
     }
   }
   if (error) std::rethrow_exception(error);
-  for (size_t j = 0; j < jobs.size(); ++j) jobs[j].info->merge(job_info[j]);
+  for (size_t j = 0; j < jobs.size(); ++j) {
+    jobs[j].info_p->merge(job_info[j]);
+    if (jobs[j].view.weighted()) jobs[j].info_w->merge(job_winfo[j]);
+  }
   return res;
 }
 

@@ -17,7 +17,7 @@ int resolve_threads(int threads) {
 #endif
 }
 
-std::vector<double> topk_singular_values(const CsrView& a, const SolveOptions& opt, SolveInfo* info) {
+static void check_options(const SolveOptions& opt) {
   if (opt.k < 1) throw std::invalid_argument("k must be >= 1, got " + std::to_string(opt.k));
   if (!(opt.tol > 0.0) || !(opt.tol < 1.0))
     throw std::invalid_argument("tol must be in (0, 1), got " + std::to_string(opt.tol));
@@ -26,9 +26,19 @@ std::vector<double> topk_singular_values(const CsrView& a, const SolveOptions& o
   if (opt.max_restarts < 0) throw std::invalid_argument("max_restarts must be >= 0");
   if (opt.dense_max < 0) throw std::invalid_argument("dense_max must be >= 0");
   resolve_threads(opt.threads);
-  // Host buffers only for now; CUDA device pointers dispatch to the CUDA kernel here once
-  // csrc/cuda/singular_values_cuda.cu exists (FSPAI_WITH_CUDA).
+}
+
+// Host buffers only for now; device pointers dispatch to csrc/cuda/singular_values_cuda.cu here
+// once it exists (FSPAI_WITH_CUDA).
+std::vector<double> topk_singular_values(const CsrView& a, const SolveOptions& opt, SolveInfo* info) {
+  check_options(opt);
   return topk_singular_values_cpu(a, opt, info);
+}
+
+void topk_singular_values_pair(const CsrView& a, const SolveOptions& opt, std::vector<double>* sv_pattern,
+                               std::vector<double>* sv_weighted, SolveInfo* info_pattern, SolveInfo* info_weighted) {
+  check_options(opt);
+  topk_singular_values_pair_cpu(a, opt, sv_pattern, sv_weighted, info_pattern, info_weighted);
 }
 
 }  // namespace fspai

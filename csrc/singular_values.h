@@ -40,8 +40,16 @@ struct SolveInfo {
 // Dispatch point (device selection lives here). Throws std::invalid_argument on bad options.
 std::vector<double> topk_singular_values(const CsrView& a, const SolveOptions& opt, SolveInfo* info);
 
-// CPU kernel.
+// Pattern and weighted spectra of the same matrix in one shared pass (values required for the
+// weighted half; without values only the pattern is computed).
+void topk_singular_values_pair(const CsrView& a, const SolveOptions& opt, std::vector<double>* sv_pattern,
+                               std::vector<double>* sv_weighted, SolveInfo* info_pattern, SolveInfo* info_weighted);
+
+// CPU kernels.
 std::vector<double> topk_singular_values_cpu(const CsrView& a, const SolveOptions& opt, SolveInfo* info);
+void topk_singular_values_pair_cpu(const CsrView& a, const SolveOptions& opt, std::vector<double>* sv_pattern,
+                                   std::vector<double>* sv_weighted, SolveInfo* info_pattern,
+                                   SolveInfo* info_weighted);
 
 int resolve_threads(int threads);
 

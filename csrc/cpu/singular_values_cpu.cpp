@@ -75,45 +75,103 @@ class GramOperator {
       bounds_.push_back(std::max<int64_t>(bounds_.back(), it - c.indptr));
     }
     bounds_.push_back(c.n_rows);
-    if (chunks > 1) partial_.assign(static_cast<size_t>(chunks) * s_, 0.0);
     parallel_ = threads_ > 1 && nnz >= 200000;
   }
 
-  void apply(const double* x, double* y) {
+  // y = Cᵀ(Cx); with use_values=false the values are ignored (the 0/1 pattern).
+  void apply(const double* x, double* y, bool use_values) {
+    run_chunks(1, [&](int64_t r0, int64_t r1, double* buf) { run_rows(r0, r1, x, buf, use_values); }, y);
+  }
+
+  // Pattern and weighted products in one pass over the indices: the two vectors are interleaved
+  // so each nonzero costs one index load and one 16-byte gather/scatter.
+  void apply2(const double* xp, const double* xw, double* yp, double* yw) {
+    x2_.resize(2 * s_);
+    y2_.resize(2 * s_);
+    for (int64_t i = 0; i < s_; ++i) {
+      x2_[2 * i] = xp[i];
+      x2_[2 * i + 1] = xw[i];
+    }
+    const double* x2 = x2_.data();
+    if (c_.vtype == ValueType::Float32)
+      run_chunks(2, [&](int64_t r0, int64_t r1, double* buf) { run_rows2(static_cast<const float*>(c_.values), r0, r1, x2, buf); }, y2_.data());
+    else
+      run_chunks(2, [&](int64_t r0, int64_t r1, double* buf) { run_rows2(static_cast<const double*>(c_.values), r0, r1, x2, buf); }, y2_.data());
+    for (int64_t i = 0; i < s_; ++i) {
+      yp[i] = y2_[2 * i];
+      yw[i] = y2_[2 * i + 1];
+    }
+  }
+
+ private:
+  // Runs `body(r0, r1, buffer)` over the fixed row chunks, each into its own zeroed buffer of
+  // width*s doubles, then reduces the buffers into y in chunk order (deterministic).
+  template <typename Body>
+  void run_chunks(int width, Body body, double* y) {
     const int64_t chunks = static_cast<int64_t>(bounds_.size()) - 1;
+    const int64_t len = width * s_;
     if (chunks == 1) {
-      std::fill(y, y + s_, 0.0);
-      run_rows(0, c_.n_rows, x, y);
+      std::fill(y, y + len, 0.0);
+      body(0, c_.n_rows, y);
       return;
     }
+    if (static_cast<int64_t>(partial_.size()) < chunks * len) partial_.assign(chunks * len, 0.0);
 #ifdef FSPAI_OPENMP
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads_) if (parallel_)
 #endif
     for (int64_t t = 0; t < chunks; ++t) {
-      double* buf = partial_.data() + t * s_;
-      std::fill(buf, buf + s_, 0.0);
-      run_rows(bounds_[t], bounds_[t + 1], x, buf);
+      double* buf = partial_.data() + t * len;
+      std::fill(buf, buf + len, 0.0);
+      body(bounds_[t], bounds_[t + 1], buf);
     }
     const int64_t block = 4096;
-    const int64_t nblocks = (s_ + block - 1) / block;
+    const int64_t nblocks = (len + block - 1) / block;
 #ifdef FSPAI_OPENMP
 #pragma omp parallel for schedule(static) num_threads(threads_) if (parallel_ && nblocks > 1)
 #endif
     for (int64_t b = 0; b < nblocks; ++b) {
-      const int64_t lo = b * block, hi = std::min(s_, lo + block);
+      const int64_t lo = b * block, hi = std::min(len, lo + block);
       for (int64_t i = lo; i < hi; ++i) y[i] = partial_[i];
       for (int64_t t = 1; t < chunks; ++t) {
-        const double* buf = partial_.data() + t * s_;
+        const double* buf = partial_.data() + t * len;
         for (int64_t i = lo; i < hi; ++i) y[i] += buf[i];
       }
     }
   }
 
- private:
-  void run_rows(int64_t r0, int64_t r1, const double* x, double* y) const {
+  template <typename V>
+  void run_rows2(const V* val, int64_t r0, int64_t r1, const double* x2, double* y2) const {
     const int64_t* ptr = c_.indptr;
     const int32_t* idx = c_.indices;
-    if (c_.vtype == ValueType::None) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t b = ptr[r], e = ptr[r + 1];
+      double ap0 = 0, ap1 = 0, aw0 = 0, aw1 = 0;
+      int64_t p = b;
+      for (; p + 2 <= e; p += 2) {
+        const int64_t j0 = 2 * static_cast<int64_t>(idx[p]), j1 = 2 * static_cast<int64_t>(idx[p + 1]);
+        ap0 += x2[j0];
+        aw0 += static_cast<double>(val[p]) * x2[j0 + 1];
+        ap1 += x2[j1];
+        aw1 += static_cast<double>(val[p + 1]) * x2[j1 + 1];
+      }
+      for (; p < e; ++p) {
+        const int64_t j = 2 * static_cast<int64_t>(idx[p]);
+        ap0 += x2[j];
+        aw0 += static_cast<double>(val[p]) * x2[j + 1];
+      }
+      const double ap = ap0 + ap1, aw = aw0 + aw1;
+      for (p = b; p < e; ++p) {
+        const int64_t j = 2 * static_cast<int64_t>(idx[p]);
+        y2[j] += ap;
+        y2[j + 1] += static_cast<double>(val[p]) * aw;
+      }
+    }
+  }
+
+  void run_rows(int64_t r0, int64_t r1, const double* x, double* y, bool use_values) const {
+    const int64_t* ptr = c_.indptr;
+    const int32_t* idx = c_.indices;
+    if (c_.vtype == ValueType::None || !use_values) {
       for (int64_t r = r0; r < r1; ++r) {
         const int64_t b = ptr[r], e = ptr[r + 1];
         double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
@@ -157,7 +215,7 @@ class GramOperator {
   int threads_;
   bool parallel_ = false;
   std::vector<int64_t> bounds_;
-  std::vector<double> partial_;
+  std::vector<double> partial_, x2_, y2_;
 };
 
 // ---------------------------------------------------------------- dense exact path
@@ -184,113 +242,120 @@ struct Ritz {
   std::vector<double> resid;  // |β · last component|
 };
 
-class LanczosSolver {
+// One Lanczos process on a Gram operator of size s, driven from outside: the caller applies the
+// operator to v() into w() and calls step(); step() returns true once the top-k Ritz values
+// have converged (result()). Several processes can share one pass over the matrix.
+class Lanczos {
  public:
-  LanczosSolver(const CsrView& c, const SolveOptions& opt, int threads)
-      : c_(c), opt_(opt), s_(c.n_cols), op_(c, threads), threads_(threads) {
-    int mb = opt.max_basis > 0 ? opt.max_basis : std::max(3 * opt.k + 60, 240);
+  Lanczos(int64_t s, int64_t nnz, const SolveOptions& opt, int threads)
+      : opt_(opt), s_(s), nnz_(nnz), threads_(threads) {
+    const int mb = opt.max_basis > 0 ? opt.max_basis : std::max(3 * opt.k + 60, 240);
     mb_ = static_cast<int>(std::min<int64_t>(mb, s_));
-  }
-
-  // Returns eigenvalues of CᵀC, descending, at least min(k, s) of them (fewer only on an
-  // invariant subspace smaller than k, reported through `short_krylov`).
-  std::vector<double> solve(SolveInfo& info, bool& short_krylov) {
-    short_krylov = false;
-    const int k = opt_.k;
-    V_.assign(static_cast<size_t>(s_) * (mb_ + 1), 0.0);
-    std::vector<double> w(s_), h(mb_ + 1), h2(mb_ + 1);
-    std::vector<double> alpha(mb_ + 1), beta(mb_ + 1);
-    std::vector<double> H;  // dense projected matrix once restarted ((mb+1)²)
-    bool restarted = false;
-
+    // The basis grows on demand: most solves stop after 30–60 vectors, far below max_basis, and
+    // zero-filling (and page-faulting) s × max_basis doubles up front dominated small solves.
+    V_.reserve(static_cast<size_t>(s_) * std::min(mb_ + 1, 64));
+    V_.resize(s_);
+    w_.assign(s_, 0.0);
+    h_.assign(mb_ + 1, 0.0);
+    h2_.assign(mb_ + 1, 0.0);
+    alpha_.assign(mb_ + 1, 0.0);
+    beta_.assign(mb_ + 1, 0.0);
     uint64_t st = opt_.seed * 0x2545F4914F6CDD1DULL + 0x1234567ULL;
     double* v0 = V_.data();
     for (int64_t i = 0; i < s_; ++i) v0[i] = uniform_pm1(st);
-    double nrm = std::sqrt(dot(v0, v0, s_));
+    const double nrm = std::sqrt(dot(v0, v0, s_));
     for (int64_t i = 0; i < s_; ++i) v0[i] /= nrm;
+  }
 
-    int nb = 1;      // basis vectors in V (columns 0..nb-1)
-    int j = 0;       // column being computed
-    int since_check = 0;
-    int64_t restarts = 0;
-    double norm_est = 0.0;  // running estimate of ‖G‖ for the breakdown test
-    const int64_t nnz = c_.nnz();
+  const double* v() const { return V_.data() + static_cast<int64_t>(j_) * s_; }
+  double* w() { return w_.data(); }
+  const std::vector<double>& result() const { return result_; }
+  // The Krylov space closed with fewer than k values (repeats it cannot resolve).
+  bool short_krylov() const { return short_krylov_; }
 
-    for (;;) {
-      double* vj = V_.data() + static_cast<int64_t>(j) * s_;
-      op_.apply(vj, w.data());
-      info.steps++;
-      orthogonalize(nb, w.data(), h.data(), h2.data());
-      const double bj = std::sqrt(dot(w.data(), w.data(), s_));
-      if (!restarted) {
-        alpha[j] = h[j];
-      } else {
-        for (int i = 0; i <= j; ++i) H[i * (mb_ + 1) + j] = H[j * (mb_ + 1) + i] = h[i];
-      }
-      beta[j] = bj;
-      const int m = j + 1;
-
-      // Convergence checks cost O(m²) (tridiagonal) — skip some when the operator is cheap.
-      // Keep the O(m²) QL check under ~10 % of the step cost (units: ~ns); skipping a check can
-      // only overshoot by stride-1 steps.
-      const double step_cost = 1.0 * nnz + 1.0 * s_ * m;
-      const double check_cost = 8.0 * m * m;
-      const int stride = restarted ? 5 : std::clamp(static_cast<int>(check_cost / (0.1 * step_cost)), 1, 8);
-      const bool exhausted = nb == s_;
-      const bool full = nb == mb_;
-      ++since_check;
-      norm_est = std::max(norm_est, std::fabs(h[j]) + bj);
-      const bool breakdown = bj <= 1e-12 * norm_est;
-      if (m >= std::min<int64_t>(k, s_) && (since_check >= stride || exhausted || full || breakdown)) {
-        since_check = 0;
-        Ritz rz = restarted ? ritz_dense(H, m, bj) : ritz_tridiagonal(alpha, beta, m, bj);
-        const double theta1 = std::max(rz.theta[0], 0.0);
-        bool converged = true;
-        double worst = 0.0;
-        const int need = static_cast<int>(std::min<int64_t>(k, m));
-        for (int i = 0; i < need; ++i) {
-          const double rel = theta1 > 0 ? rz.resid[i] / theta1 : 0.0;
-          worst = std::max(worst, rel);
-          if (!(rel <= opt_.tol)) converged = false;
-        }
-        if (exhausted || breakdown) {
-          converged = true;
-          worst = breakdown ? worst : 0.0;
-          if (m < k && m < s_) short_krylov = true;
-        }
-        if (converged) {
-          info.max_residual = std::max(info.max_residual, worst);
-          info.restarts += restarts;
-          std::vector<double> out(rz.theta.begin(), rz.theta.begin() + std::min<int64_t>(m, k));
-          for (double& x : out) x = std::max(x, 0.0);
-          return out;
-        }
-        if (full) {
-          if (restarts >= opt_.max_restarts)
-            throw std::runtime_error("Lanczos did not converge: relative residual " + std::to_string(worst) +
-                                     " > tol " + std::to_string(opt_.tol) + " after " +
-                                     std::to_string(restarts) + " restarts (basis " + std::to_string(mb_) +
-                                     "); raise max_basis or tol");
-          thick_restart(rz, m, bj, w.data(), H, restarted, alpha, beta);
-          ++restarts;
-          nb = static_cast<int>(keep_) + 1;
-          j = static_cast<int>(keep_);
-          continue;
-        }
-      }
-      // Extend the basis.
-      double* vn = V_.data() + static_cast<int64_t>(nb) * s_;
-      for (int64_t i = 0; i < s_; ++i) vn[i] = w[i] / bj;
-      ++nb;
-      ++j;
+  bool step(SolveInfo& info) {
+    const int k = opt_.k;
+    double* w = w_.data();
+    orthogonalize(nb_, w);
+    const double bj = std::sqrt(dot(w, w, s_));
+    const int j = j_;
+    if (!restarted_) {
+      alpha_[j] = h_[j];
+    } else {
+      for (int i = 0; i <= j; ++i) H_[i * (mb_ + 1) + j] = H_[j * (mb_ + 1) + i] = h_[i];
     }
+    beta_[j] = bj;
+    const int m = j + 1;
+    norm_est_ = std::max(norm_est_, std::fabs(h_[j]) + bj);
+
+    // Convergence checks cost O(m²) (QL on T). Where that is negligible next to a step (big
+    // matrices) check every step; otherwise predict the step at which the residual reaches tol
+    // from its geometric decay between the last two checks, and check a bit before it.
+    const double step_cost = 1.0 * nnz_ + 1.0 * s_ * m;
+    const double check_cost = 20.0 * m * m;
+    const bool cheap_check = check_cost <= 0.02 * step_cost;
+    const bool exhausted = nb_ == s_;
+    const bool full = nb_ == mb_;
+    const bool breakdown = bj <= 1e-12 * norm_est_;
+    if (m >= std::min<int64_t>(k, s_) && (cheap_check || m >= next_check_ || exhausted || full || breakdown)) {
+      Ritz rz = restarted_ ? ritz_dense(m, bj) : ritz_tridiagonal(m, bj);
+      const double theta1 = std::max(rz.theta[0], 0.0);
+      bool converged = true;
+      double worst = 0.0;
+      const int need = static_cast<int>(std::min<int64_t>(k, m));
+      for (int i = 0; i < need; ++i) {
+        const double rel = theta1 > 0 ? rz.resid[i] / theta1 : 0.0;
+        worst = std::max(worst, rel);
+        if (!(rel <= opt_.tol)) converged = false;
+      }
+      if (exhausted || breakdown) {
+        converged = true;
+        if (m < k && m < s_) short_krylov_ = true;
+      }
+      if (!converged) {
+        int gap = restarted_ ? 5 : 2;
+        if (!restarted_ && last_check_m_ > 0 && worst > 0 && worst < last_worst_) {
+          const double rate = std::log(worst / last_worst_) / (m - last_check_m_);  // < 0
+          const double need = std::log(opt_.tol / worst) / rate;
+          gap = std::clamp(static_cast<int>(0.75 * need), 1, 16);
+        }
+        last_check_m_ = m;
+        last_worst_ = worst;
+        next_check_ = m + gap;
+      }
+      if (converged) {
+        info.max_residual = std::max(info.max_residual, worst);
+        info.restarts += restarts_;
+        result_.assign(rz.theta.begin(), rz.theta.begin() + std::min<int64_t>(m, k));
+        for (double& x : result_) x = std::max(x, 0.0);
+        return true;
+      }
+      if (full) {
+        if (restarts_ >= opt_.max_restarts)
+          throw std::runtime_error("Lanczos did not converge: relative residual " + std::to_string(worst) +
+                                   " > tol " + std::to_string(opt_.tol) + " after " + std::to_string(restarts_) +
+                                   " restarts (basis " + std::to_string(mb_) + "); raise max_basis or tol");
+        thick_restart(m, bj);
+        ++restarts_;
+        nb_ = static_cast<int>(keep_) + 1;
+        j_ = static_cast<int>(keep_);
+        return false;
+      }
+    }
+    V_.resize(static_cast<size_t>(nb_ + 1) * s_);
+    double* vn = V_.data() + static_cast<int64_t>(nb_) * s_;
+    const double inv = 1.0 / bj;
+    for (int64_t i = 0; i < s_; ++i) vn[i] = w[i] * inv;
+    ++nb_;
+    ++j_;
+    return false;
   }
 
  private:
-  // w -= V(Vᵀw) twice (CGS2); h receives the total coefficients.
-  void orthogonalize(int nb, double* w, double* h, double* h2) {
+  // w -= V(Vᵀw) twice (CGS2); h_ receives the total coefficients.
+  void orthogonalize(int nb, double* w) {
     for (int pass = 0; pass < 2; ++pass) {
-      double* coef = pass == 0 ? h : h2;
+      double* coef = pass == 0 ? h_.data() : h2_.data();
       const bool par = threads_ > 1 && static_cast<int64_t>(nb) * s_ >= 262144;
 #ifdef FSPAI_OPENMP
 #pragma omp parallel for schedule(static) num_threads(threads_) if (par)
@@ -310,12 +375,12 @@ class LanczosSolver {
         }
       }
     }
-    for (int i = 0; i < nb; ++i) h[i] += h2[i];
+    for (int i = 0; i < nb; ++i) h_[i] += h2_[i];
   }
 
-  Ritz ritz_tridiagonal(const std::vector<double>& alpha, const std::vector<double>& beta, int m, double bj) {
-    std::vector<double> d(alpha.begin(), alpha.begin() + m), e(m, 0.0), z(m, 0.0);
-    for (int i = 0; i + 1 < m; ++i) e[i] = beta[i];
+  Ritz ritz_tridiagonal(int m, double bj) {
+    std::vector<double> d(alpha_.begin(), alpha_.begin() + m), e(m, 0.0), z(m, 0.0);
+    for (int i = 0; i + 1 < m; ++i) e[i] = beta_[i];
     z[m - 1] = 1.0;
     if (!tridiagonal_ql(m, d.data(), e.data(), z.data()))
       throw std::runtime_error("tridiagonal QL failed to converge inside Lanczos");
@@ -323,6 +388,8 @@ class LanczosSolver {
     std::iota(ord.begin(), ord.end(), 0);
     std::sort(ord.begin(), ord.end(), [&](int a, int b) { return d[a] > d[b]; });
     Ritz rz;
+    rz.theta.reserve(m);
+    rz.resid.reserve(m);
     for (int i : ord) {
       rz.theta.push_back(d[i]);
       rz.resid.push_back(std::fabs(bj * z[i]));
@@ -330,13 +397,12 @@ class LanczosSolver {
     return rz;
   }
 
-  Ritz ritz_dense(const std::vector<double>& H, int m, double bj) {
+  Ritz ritz_dense(int m, double bj) {
     std::vector<double> a(static_cast<size_t>(m) * m);
     for (int i = 0; i < m; ++i)
-      for (int jj = 0; jj < m; ++jj) a[i * m + jj] = H[i * (mb_ + 1) + jj];
+      for (int jj = 0; jj < m; ++jj) a[i * m + jj] = H_[i * (mb_ + 1) + jj];
     std::vector<double> w, v;
     symmetric_eigen_jacobi(m, a.data(), w, v);
-    last_vectors_ = v;
     Ritz rz;
     rz.theta = w;
     for (int i = 0; i < m; ++i) rz.resid.push_back(std::fabs(bj * v[(m - 1) * m + i]));
@@ -344,24 +410,21 @@ class LanczosSolver {
   }
 
   // Keep the top `keep_` Ritz vectors plus the residual direction (Wu–Simon thick restart).
-  void thick_restart(const Ritz& /*rz*/, int m, double bj, const double* w, std::vector<double>& H,
-                     bool& restarted, std::vector<double>& alpha, std::vector<double>& beta) {
-    // Full eigenvectors of the projected matrix.
+  void thick_restart(int m, double bj) {
     std::vector<double> a(static_cast<size_t>(m) * m, 0.0);
-    if (restarted) {
+    if (restarted_) {
       for (int i = 0; i < m; ++i)
-        for (int jj = 0; jj < m; ++jj) a[i * m + jj] = H[i * (mb_ + 1) + jj];
+        for (int jj = 0; jj < m; ++jj) a[i * m + jj] = H_[i * (mb_ + 1) + jj];
     } else {
       for (int i = 0; i < m; ++i) {
-        a[i * m + i] = alpha[i];
-        if (i + 1 < m) a[i * m + i + 1] = a[(i + 1) * m + i] = beta[i];
+        a[i * m + i] = alpha_[i];
+        if (i + 1 < m) a[i * m + i + 1] = a[(i + 1) * m + i] = beta_[i];
       }
     }
     std::vector<double> theta, Y;
     symmetric_eigen_jacobi(m, a.data(), theta, Y);
     keep_ = std::min<int64_t>(m - 2, std::max<int64_t>(opt_.k + 2, m / 2));
     keep_ = std::max<int64_t>(keep_, 1);
-    // V_new[:, i] = V[:, :m] · Y[:, i]
     std::vector<double> Vn(static_cast<size_t>(s_) * keep_, 0.0);
     for (int64_t i = 0; i < keep_; ++i) {
       double* dst = Vn.data() + i * s_;
@@ -373,25 +436,26 @@ class LanczosSolver {
     }
     std::copy(Vn.begin(), Vn.end(), V_.begin());
     double* vr = V_.data() + keep_ * s_;
-    for (int64_t x = 0; x < s_; ++x) vr[x] = w[x] / bj;
-    H.assign(static_cast<size_t>(mb_ + 1) * (mb_ + 1), 0.0);
+    for (int64_t x = 0; x < s_; ++x) vr[x] = w_[x] / bj;
+    H_.assign(static_cast<size_t>(mb_ + 1) * (mb_ + 1), 0.0);
     for (int64_t i = 0; i < keep_; ++i) {
-      H[i * (mb_ + 1) + i] = theta[i];
+      H_[i * (mb_ + 1) + i] = theta[i];
       const double b = bj * Y[(m - 1) * m + i];
-      H[i * (mb_ + 1) + keep_] = H[keep_ * (mb_ + 1) + i] = b;
+      H_[i * (mb_ + 1) + keep_] = H_[keep_ * (mb_ + 1) + i] = b;
     }
-    restarted = true;
+    restarted_ = true;
   }
 
-  const CsrView& c_;
   SolveOptions opt_;
-  int64_t s_;
-  GramOperator op_;
+  int64_t s_, nnz_;
   int threads_;
-  int mb_;
-  int64_t keep_ = 0;
-  std::vector<double> V_;
-  std::vector<double> last_vectors_;
+  int mb_ = 0;
+  int nb_ = 1, j_ = 0, next_check_ = 0, last_check_m_ = 0;
+  double last_worst_ = 0.0;
+  int64_t restarts_ = 0, keep_ = 0;
+  double norm_est_ = 0.0;  // running estimate of ‖G‖ for the breakdown test
+  bool restarted_ = false, short_krylov_ = false;
+  std::vector<double> V_, w_, h_, h2_, alpha_, beta_, H_, result_;
 };
 
 // ---------------------------------------------------------------- components
@@ -486,72 +550,157 @@ CsrOwned extract_component(const CsrView& a, const Components& cc, int32_t id, s
   return out;
 }
 
-// Eigenvalues of the Gram matrix of a connected (or isolated-node-padded) matrix `a`.
-std::vector<double> solve_block(const CsrView& a, int64_t active_small_side, const SolveOptions& opt,
-                                int threads, SolveInfo& info) {
-  // Orient so that columns are the smaller side.
+// Gram eigenvalues of a connected (or isolated-node-padded) matrix `a`, for the 0/1 pattern
+// (want_p) and/or the weighted matrix (want_w), in one shared pass over the indices when both.
+struct BlockResult {
+  std::vector<double> p, w;
+};
+
+BlockResult solve_block(const CsrView& a, int64_t active_small_side, bool want_p, bool want_w,
+                        const SolveOptions& opt, int threads, SolveInfo& ip, SolveInfo& iw) {
+  BlockResult res;
   CsrOwned t;
-  CsrView c = a;
+  CsrView c = a;  // orient so that columns are the smaller side
   if (a.n_rows < a.n_cols) {
     t = transpose(a);
     c = t.view();
   }
-  if (active_small_side <= opt.dense_max || c.n_cols <= opt.dense_max) {
+  auto dense = [&](bool weighted, SolveInfo& info) {
     info.dense_components++;
-    return dense_gram_eigenvalues(c);
-  }
-  info.lanczos_components++;
-  LanczosSolver solver(c, opt, threads);
-  bool short_krylov = false;
-  std::vector<double> ev = solver.solve(info, short_krylov);
-  if (short_krylov) {
-    // The Krylov space closed with fewer than k values: the rest are repeats we cannot resolve
-    // with one vector. Fall back to the exact dense path when affordable.
-    if (c.n_cols <= 4096) {
-      info.dense_components++;
-      return dense_gram_eigenvalues(c);
+    CsrView v = c;
+    if (!weighted) {
+      v.values = nullptr;
+      v.vtype = ValueType::None;
     }
+    return dense_gram_eigenvalues(v);
+  };
+  if (active_small_side <= opt.dense_max || c.n_cols <= opt.dense_max) {
+    if (want_p) res.p = dense(false, ip);
+    if (want_w) res.w = dense(true, iw);
+    return res;
+  }
+  GramOperator op(c, threads);
+  const int64_t s = c.n_cols;
+  Lanczos P(s, c.nnz(), opt, threads), W(s, c.nnz(), opt, threads);
+  bool done_p = !want_p, done_w = !want_w;
+  if (want_p) ip.lanczos_components++;
+  if (want_w) iw.lanczos_components++;
+  while (!done_p || !done_w) {
+    if (!done_p && !done_w) {
+      op.apply2(P.v(), W.v(), P.w(), W.w());
+      ip.steps++;
+      iw.steps++;
+      done_p = P.step(ip);
+      done_w = W.step(iw);
+    } else if (!done_p) {
+      op.apply(P.v(), P.w(), false);
+      ip.steps++;
+      done_p = P.step(ip);
+    } else {
+      op.apply(W.v(), W.w(), true);
+      iw.steps++;
+      done_w = W.step(iw);
+    }
+  }
+  // A Krylov space that closed with fewer than k values cannot resolve the repeats: fall back to
+  // the exact dense path when affordable.
+  auto finish = [&](const Lanczos& L, bool weighted, SolveInfo& info) {
+    if (!L.short_krylov()) return L.result();
+    if (c.n_cols <= 4096) return dense(weighted, info);
     throw std::runtime_error("Lanczos found an invariant subspace with fewer than k eigenvalues on a "
                              "matrix too large for the dense fallback; use a smaller k");
-  }
-  return ev;
+  };
+  if (want_p) res.p = finish(P, false, ip);
+  if (want_w) res.w = finish(W, true, iw);
+  return res;
 }
 
-}  // namespace
+std::vector<double> to_singular_values(std::vector<double> eig, int k) {
+  std::sort(eig.begin(), eig.end(), std::greater<double>());
+  std::vector<double> sv(k, 0.0);
+  for (int i = 0; i < k && i < static_cast<int>(eig.size()); ++i) sv[i] = std::sqrt(std::max(eig[i], 0.0));
+  return sv;
+}
 
-std::vector<double> topk_singular_values_cpu(const CsrView& a, const SolveOptions& opt, SolveInfo* info_out) {
-  SolveInfo info;
+bool has_zero_value(const CsrView& a) {
+  for (int64_t p = 0; p < a.nnz(); ++p)
+    if (a.value(p) == 0.0) return true;
+  return false;
+}
+
+// Pattern (want_p) and/or weighted (want_w) top-k σ of `a`. Components are found on the 0/1
+// pattern; when a weighted value is exactly 0 the weighted graph's components differ, so the two
+// are solved separately.
+void topk_cpu(const CsrView& a, bool want_p, bool want_w, const SolveOptions& opt, std::vector<double>* sv_p,
+              std::vector<double>* sv_w, SolveInfo* info_p, SolveInfo* info_w) {
   const int threads = resolve_threads(opt.threads);
-  std::vector<double> eig;  // Gram eigenvalues gathered over components
+  SolveInfo ip, iw;
+  std::vector<double> eig_p, eig_w;
+  if (want_p && want_w && has_zero_value(a)) {
+    CsrView pat = a;
+    pat.values = nullptr;
+    pat.vtype = ValueType::None;
+    topk_cpu(pat, true, false, opt, sv_p, nullptr, info_p, nullptr);
+    topk_cpu(a, false, true, opt, nullptr, sv_w, nullptr, info_w);
+    return;
+  }
   if (a.nnz() > 0) {
     Components cc = connected_components(a);
     const int32_t ncomp = static_cast<int32_t>(cc.rows.size());
-    info.components = ncomp;
+    ip.components = iw.components = ncomp;
+    auto add = [&](const BlockResult& r) {
+      auto take = [&](const std::vector<double>& ev, std::vector<double>& into) {
+        const size_t n = std::min<size_t>(ev.size(), static_cast<size_t>(opt.k));
+        std::vector<double> sorted(ev);
+        std::sort(sorted.begin(), sorted.end(), std::greater<double>());
+        into.insert(into.end(), sorted.begin(), sorted.begin() + n);
+      };
+      take(r.p, eig_p);
+      take(r.w, eig_w);
+    };
     if (ncomp == 1) {
       const int64_t small = std::min(cc.rows[0], cc.cols[0]);
       const bool has_isolated = cc.rows[0] < a.n_rows || cc.cols[0] < a.n_cols;
       if (small <= opt.dense_max && has_isolated) {
         std::vector<int32_t> col_map(a.n_cols, -1);
         CsrOwned sub = extract_component(a, cc, 0, col_map);
-        eig = solve_block(sub.view(), small, opt, threads, info);
+        add(solve_block(sub.view(), small, want_p, want_w, opt, threads, ip, iw));
       } else {
-        eig = solve_block(a, small, opt, threads, info);
+        add(solve_block(a, small, want_p, want_w, opt, threads, ip, iw));
       }
     } else {
       std::vector<int32_t> col_map(a.n_cols, -1);
       for (int32_t id = 0; id < ncomp; ++id) {
         CsrOwned sub = extract_component(a, cc, id, col_map);
-        std::vector<double> ev = solve_block(sub.view(), std::min(cc.rows[id], cc.cols[id]), opt, threads, info);
-        if (static_cast<int64_t>(ev.size()) > opt.k) ev.resize(opt.k);
-        eig.insert(eig.end(), ev.begin(), ev.end());
+        add(solve_block(sub.view(), std::min(cc.rows[id], cc.cols[id]), want_p, want_w, opt, threads, ip, iw));
       }
     }
   }
-  std::sort(eig.begin(), eig.end(), std::greater<double>());
-  std::vector<double> sv(opt.k, 0.0);
-  for (int i = 0; i < opt.k && i < static_cast<int>(eig.size()); ++i) sv[i] = std::sqrt(std::max(eig[i], 0.0));
-  if (info_out) *info_out = info;
+  if (want_p) {
+    *sv_p = to_singular_values(eig_p, opt.k);
+    if (info_p) *info_p = ip;
+  }
+  if (want_w) {
+    *sv_w = to_singular_values(eig_w, opt.k);
+    if (info_w) *info_w = iw;
+  }
+}
+
+}  // namespace
+
+std::vector<double> topk_singular_values_cpu(const CsrView& a, const SolveOptions& opt, SolveInfo* info) {
+  std::vector<double> sv;
+  if (a.weighted())
+    topk_cpu(a, false, true, opt, nullptr, &sv, nullptr, info);
+  else
+    topk_cpu(a, true, false, opt, &sv, nullptr, info, nullptr);
   return sv;
+}
+
+void topk_singular_values_pair_cpu(const CsrView& a, const SolveOptions& opt, std::vector<double>* sv_pattern,
+                                   std::vector<double>* sv_weighted, SolveInfo* info_pattern,
+                                   SolveInfo* info_weighted) {
+  topk_cpu(a, true, a.weighted(), opt, sv_pattern, sv_weighted, info_pattern, info_weighted);
 }
 
 }  // namespace fspai

@@ -81,6 +81,16 @@ class LayerCSR:
                 np.bincount(self.indices[nz], minlength=self.n_cols))
 
 
+_WARNED_DEVICES: set = set()
+
+
+def _warn_host_copy(device: str) -> None:
+    if device not in _WARNED_DEVICES:  # once per device type and process
+        _WARNED_DEVICES.add(device)
+        warnings.warn(f"fspai was built without {device.upper()} kernels; {device} tensors are copied to the "
+                      "host and measured there", RuntimeWarning, stacklevel=4)
+
+
 def _to_numpy(x: Any, what: str, name: str) -> np.ndarray:
     fw = _framework(x)
     if fw == "numpy":
@@ -90,7 +100,8 @@ def _to_numpy(x: Any, what: str, name: str) -> np.ndarray:
         if t.is_sparse or t.layout != __import__("torch").strided:
             t = t.to_dense()
         if t.device.type != "cpu":
-            t = t.cpu()  # the CUDA kernels are not built: measure on the host
+            _warn_host_copy(t.device.type)
+            t = t.cpu()  # no device kernels in this build: measure on the host
         if t.dtype == __import__("torch").bfloat16:
             t = t.float()
         arr = t.numpy()
@@ -139,6 +150,20 @@ def _check_weight_dtype(dtype: np.dtype, name: str, shape: tuple) -> None:
     if dtype.kind != "f":
         raise TypeError(f"{name}: weight of shape {shape} has dtype {dtype}; "
                         "weights must be float16, bfloat16, float32 or float64")
+
+
+def _align_sparse(indptr: np.ndarray, indices: np.ndarray, w: sp.csr_matrix, n_cols: int) -> np.ndarray:
+    """Values of the canonical CSR ``w`` at the mask's positions (0 where ``w`` has no entry)."""
+    if np.array_equal(w.indptr, indptr) and np.array_equal(w.indices, indices):
+        return w.data  # same pattern: the common case (weights stored on the mask's support)
+    rows_m = np.repeat(np.arange(len(indptr) - 1, dtype=np.int64), np.diff(indptr))
+    keys_m = rows_m * n_cols + indices
+    rows_w = np.repeat(np.arange(w.shape[0], dtype=np.int64), np.diff(w.indptr))
+    keys_w = rows_w * n_cols + w.indices
+    pos = np.minimum(np.searchsorted(keys_w, keys_m), max(len(keys_w) - 1, 0))
+    if len(keys_w) == 0:
+        return np.zeros(len(keys_m), dtype=w.dtype)
+    return np.where(keys_w[pos] == keys_m, w.data[pos], 0).astype(w.dtype, copy=False)
 
 
 def to_layer(mask: Any, weight: Any = None, *, name: str = "layer") -> LayerCSR:
@@ -202,11 +227,8 @@ def to_layer(mask: Any, weight: Any = None, *, name: str = "layer") -> LayerCSR:
             _check_weight_dtype(wcsr.dtype, name, shape)
             if not np.isfinite(wcsr.data).all():
                 raise ValueError(f"{name}: weight of shape {shape} contains NaN or Inf")
-            if rows is None:
-                r = np.repeat(np.arange(n_rows), np.diff(indptr))
-                picked = np.asarray(wcsr[r, indices]).ravel()
-            else:
-                picked = np.asarray(wcsr[rows, cols]).ravel()
+            wcsr.sum_duplicates()  # canonical: sorted, unique
+            picked = _align_sparse(indptr, indices, wcsr, n_cols)
             wdtype = wcsr.dtype
         else:
             _check_weight_dtype(warr.dtype, name, shape)
@@ -243,6 +265,3 @@ def to_layers(masks: Any, weights: Any = None, *, names: Any = None) -> list:
         names = [f"layer{i}" for i in range(len(masks))]
     return [to_layer(m, w, name=n) for m, w, n in zip(masks, weights, names)]
 
-
-def warn_once(message: str) -> None:
-    warnings.warn(message, RuntimeWarning, stacklevel=3)

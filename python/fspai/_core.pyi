@@ -1,0 +1,41 @@
+"""Type stub for the compiled core (csrc/bindings.cpp). Private: use the fspai API."""
+from typing import Any, Optional
+
+import numpy as np
+import numpy.typing as npt
+
+_CsrTuple = tuple[npt.NDArray[np.int64], npt.NDArray[np.int32], Optional[npt.NDArray[np.floating]], int, int]
+
+def topk_singular_values(
+    indptr: npt.NDArray[np.int64],
+    indices: npt.NDArray[np.int32],
+    values: Optional[npt.NDArray[np.floating]],
+    n_rows: int,
+    n_cols: int,
+    k: int = 2,
+    tol: float = 1e-6,
+    seed: int = 0,
+    max_basis: int = 0,
+    max_restarts: int = 100,
+    threads: int = 0,
+    dense_max: int = 96,
+) -> tuple[npt.NDArray[np.float64], dict[str, Any]]:
+    """Top-k singular values (descending) of a canonical CSR matrix and solver statistics
+    (steps, restarts, components, lanczos_components, dense_components, max_residual)."""
+
+def layer_spectra(
+    layers: list[_CsrTuple],
+    k: int = 2,
+    tol: float = 1e-6,
+    seed: int = 0,
+    threads: int = 0,
+    subgraphs: bool = True,
+    min_nodes: int = 2,
+    max_basis: int = 0,
+    dense_max: int = 96,
+) -> list[dict[str, Any]]:
+    """Per layer: sv, wsv (None without values), info, winfo, and the regular subgraphs'
+    sub_degree, sub_n_in, sub_n_out, sub_nnz, sub_sv (g×k), sub_wsv (g×k, NaN without values),
+    sub_columns (list of int32 arrays)."""
+
+def build_info() -> dict[str, Any]: ...
