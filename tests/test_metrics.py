@@ -92,8 +92,13 @@ def test_neurips23_preset_reproduces_released_code(seed):
     weight = rng.standard_normal(shape) * 0.05
     released = R.released_neurips23_layer(mask, weight)
     c = fspai.coordinate(mask, weight)
-    for axis in fspai.Coordinate.AXES:  # the released code works in float32: ~1e-6 relative
-        assert getattr(c, axis) == pytest.approx(released[axis], rel=2e-5, abs=2e-5), axis
+    # The released code works in float32 (eigsh error up to ~6e-6 relative to σ1): the gaps are
+    # differences, so compare them at that absolute scale.
+    scale = {"delta_r": fspai.singular_values(mask)[0], "imdb": fspai.singular_values(mask)[0],
+             "weighted_gap": fspai.singular_values(mask, weight)[0],
+             "weighted_imdb": fspai.singular_values(mask, weight)[0]}
+    for axis in fspai.Coordinate.AXES:
+        assert getattr(c, axis) == pytest.approx(released[axis], abs=2e-5 * scale[axis]), axis
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -107,8 +112,8 @@ def test_iclr23_preset_reproduces_released_code(seed):
     if rel["valid"]:
         assert g.mu0 == pytest.approx(rel["t1m"], rel=1e-5)
         assert g.mu_hat == pytest.approx(rel["t2m"], rel=1e-5)
-        assert g.delta_r == pytest.approx(rel["rm"], rel=1e-4, abs=1e-5)
-        assert g.delta_s == pytest.approx(rel["sm"], rel=1e-4, abs=1e-4)
+        assert g.delta_r == pytest.approx(rel["rm"], abs=2e-5 * g.mu0)
+        assert g.delta_s == pytest.approx(rel["sm"], abs=2e-5 * g.mu0)
         # NaRC subtracts two nearly equal terms: the released float32 μ̂ (~1e-6 relative error)
         # moves it by up to ~1e-5 of the first term's size.
         scale = (g.mu_hat ** 2 / 4 + 1) * np.sqrt(g.n_in * g.n_out) / (g.n_in * g.n_out)
@@ -119,8 +124,8 @@ def test_iclr23_preset_reproduces_released_code(seed):
     if ri["irm"] is None:
         assert math.isnan(im.imdb)
     else:
-        assert im.imdb == pytest.approx(ri["irm"], rel=1e-4, abs=1e-5)
-        assert im.imdb_norm == pytest.approx(ri["irm_norm"], rel=1e-4, abs=1e-5)
+        assert im.imdb == pytest.approx(ri["irm"], abs=2e-5 * g.mu0)
+        assert im.imdb_norm == pytest.approx(ri["irm_norm"], abs=2e-5)
 
 
 def test_published_identity_top3_bipartite_eigs():

@@ -28,8 +28,8 @@ def test_random_masks_match_dense(seed):
         assert rel_err(got[:2], ref[:2]) <= RTOL, (m, n, density, got, ref)
 
 
-@pytest.mark.parametrize("shape,density", [((512, 4608), 0.01), ((512, 4608), 0.1), ((2048, 1024), 0.05),
-                                           ((1024, 1024), 0.2), ((300, 3000), 0.004)])
+@pytest.mark.parametrize("shape,density", [((512, 2304), 0.01), ((256, 2304), 0.1), ((800, 400), 0.05),
+                                           ((600, 600), 0.2), ((300, 3000), 0.004)])
 def test_cnn_sized_layers_use_lanczos_and_match(shape, density):
     rng = np.random.default_rng(7)
     mask = rng.random(shape) < density

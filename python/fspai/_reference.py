@@ -145,7 +145,9 @@ def released_bipartite_eigs(t: np.ndarray) -> tuple:
     t = t[np.abs(t).sum(axis=1) > 0][:, np.abs(t).sum(axis=0) > 0].astype(np.float32)
     n_l, n_r = t.shape
     a = sp.bmat([[None, sp.coo_array(t)], [sp.coo_array(t.T), None]], format="coo").astype(np.float32)
-    vals = spla.eigsh(a, k=3, which="LM", return_eigenvectors=False)
+    # The released code leaves v0 random; a fixed start keeps the reference repeatable (its result
+    # still carries eigsh's float32 error, ~1e-6 relative).
+    vals = spla.eigsh(a, k=3, which="LM", return_eigenvectors=False, v0=np.ones(a.shape[0], np.float32))
     eigs = np.sort(np.abs(vals))[::-1]
     return float(eigs[0]), float(eigs[-1]), n_l, n_r
 

@@ -37,7 +37,21 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
-class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+class _Formatter(argparse.HelpFormatter):
+    """Shows ``(default: X)`` only where a default means something."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        meaningless = (default is None or default is False or default is argparse.SUPPRESS
+                       or (isinstance(default, list) and not default))
+        if ("%(default)" not in text and not meaningless and action.option_strings
+                and not isinstance(action, argparse._CountAction)):
+            text += " (default: %(default)s)"
+        return text
+
+
+class _TopFormatter(_Formatter, argparse.RawDescriptionHelpFormatter):
     pass
 
 
@@ -93,11 +107,18 @@ def _nonneg_int(text: str) -> int:
     return v
 
 
-def _add_common(p: argparse.ArgumentParser) -> None:
+def _add_common(p: argparse.ArgumentParser, *, experiment: bool = False) -> None:
     g = p.add_argument_group("general")
-    g.add_argument("--config", metavar="FILE",
-                   help="TOML file with option values (keys = long option names, top level or "
-                        "under a table named after the subcommand); flags override it")
+    if experiment:
+        g.add_argument("--config", metavar="FILE",
+                       help="experiment TOML file (sections [experiment], [data], [model], "
+                            "[pai], [sampler], [train], [lth], [set]; see the bundled presets "
+                            "and fspai.experiment.DEFAULTS)")
+    else:
+        g.add_argument("--config", metavar="FILE",
+                       help="TOML file with option values (keys = long option names, top "
+                            "level or under a table named after the subcommand); flags "
+                            "override it")
     g.add_argument("--threads", type=_pos_int, metavar="N",
                    help="torch intra-op threads (default: torch's choice)")
     g.add_argument("-v", "--verbose", action="count", default=0,
@@ -127,7 +148,7 @@ def _add_model_data(p: argparse.ArgumentParser, *, required: bool = True) -> Non
 def build_parser() -> argparse.ArgumentParser:
     from ._version import __version__
     parser = _Parser(
-        prog=PROG, formatter_class=_Formatter,
+        prog=PROG, formatter_class=_TopFormatter,
         description="Graph-spectral analysis of pruning masks and Full-Spectrum pruning at "
                     "initialization (fspai).",
         epilog="Examples:\n"
@@ -195,8 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="free = released behaviour (density drifts); preserve = every layer "
                         "keeps the baseline's edge count")
     s.add_argument("--weights", default="init", metavar="init|pretrained|CKPT",
-                   help="θ*: the random init, the dense model after --pretrain-steps SGD "
-                        "iterations, or a checkpoint")
+                   help="θ*, the weights the mask is computed (and scored) with: the random "
+                        "init, the dense model after --pretrain-steps SGD iterations, or a "
+                        "checkpoint (also for plain PaI methods)")
     s.add_argument("--pretrain-steps", type=_nonneg_int, default=500,
                    help="dense SGD iterations for --weights pretrained")
     s.add_argument("--candidate-batches", type=_pos_int, default=4,
@@ -280,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
                         " -O 'train.lr=0.05'; repeatable")
     p.add_argument("--print-config", action="store_true",
                    help="print the resolved configuration (TOML) and exit")
-    _add_common(p)
+    _add_common(p, experiment=True)
     return parser
 
 

@@ -277,7 +277,8 @@ def load(name: str, *, root: Optional[Union[str, os.PathLike]] = None, batch_siz
 
     Common arguments: ``root`` (data/cache folder; default ``$FSPAI_DATA`` or ``~/.cache/fspai``),
     ``batch_size``, ``test_batch_size`` (default ``batch_size``), ``seed`` (train shuffling),
-    ``num_workers``, ``train_size``/``test_size`` (keep the first n samples), ``drop_last``.
+    ``num_workers`` (CIFAR only; the in-memory datasets need no workers), ``train_size``/
+    ``test_size`` (keep the first n samples), ``drop_last``.
 
     Dataset options:
 

@@ -230,6 +230,8 @@ def resolve_config(cfg: Mapping[str, Any]) -> Dict[str, Any]:
         if section in _FREE_SECTIONS:
             merged = dict(defaults)
             merged.update(given)
+            if section == "train" and "epochs" in given and "steps" not in given:
+                merged.pop("steps", None)   # epochs replace the default step count
             out[section] = merged
             continue
         bad = sorted(set(given) - set(defaults))
@@ -789,13 +791,14 @@ def _lth(ctx: _Context, unit: Unit):
     torch = ctx.torch
     lth = ctx.cfg["lth"]
     steps = lth["steps"] if lth["steps"] is not None else ctx.cfg["train"].get("steps")
+    epochs = None if steps is not None else ctx.cfg["train"].get("epochs")
     model = ctx.build(unit.seed)
     t0 = time.perf_counter()
     train_opts = ctx._train_opts(exclude=("steps", "epochs"))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(unit.seed)
         res = pai.imp(model, ctx.bundle.train_loader, unit.density, rounds=lth["rounds"],
-                      rewind_to=lth["rewind_steps"], steps=steps, seed=unit.seed,
+                      rewind_to=lth["rewind_steps"], steps=steps, epochs=epochs, seed=unit.seed,
                       train_final=False, device=ctx.device, progress=False, **train_opts)
     elapsed = time.perf_counter() - t0
     masks, rewound, info = _unpack_imp(res, model)
@@ -870,9 +873,12 @@ def _run_set(ctx: _Context) -> Dict[str, Any]:
     seed = e["seeds"][0]
     density = sc["density"] if sc["density"] is not None else e["densities"][0]
     steps = sc["steps"] if sc["steps"] is not None else cfg["train"].get("steps")
+    epochs = None if steps is not None else cfg["train"].get("epochs")
     masks, _ = _baseline_masks(ctx, sc["method"], density, seed)
     model = ctx.theta(seed)
     opts = ctx._train_opts(exclude=("steps", "epochs"))
+    if epochs is not None:
+        opts["epochs"] = epochs
     t0 = time.perf_counter()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

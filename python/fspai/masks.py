@@ -220,29 +220,21 @@ def apply_masks(model: nn.Module, masks: Mapping[str, MaskLike], *, method: str 
     checked = validate_masks(model, masks, strict=strict)
     for name, mask in checked.items():
         module, tname, _ = _resolve(model, name)  # type: ignore[misc]
-        own = _mask_parametrizations(module, tname)
-        hook = _prune_hook(module, tname)
+        own = bool(_mask_parametrizations(module, tname))
+        hook = _prune_hook(module, tname) is not None
         if method == "parametrize":
-            if hook is not None:            # switch form: bake the old prune mask, then re-mask
+            if hook:                    # switch form: bake the old prune mask, then re-mask
                 prune.remove(module, tname)
             if own:
-                own[0].mask.copy_(mask)
-                for extra in own[1:]:
-                    extra.mask.fill_(True)
-                module.parametrizations[tname].original.mul_(mask)
+                _write_mask(module, tname, mask)
             else:
                 parametrize.register_parametrization(module, tname, Mask(mask))
         else:
             if own:
                 parametrize.remove_parametrizations(module, tname, leave_parametrized=True)
-            if hook is not None:
-                buf = getattr(module, tname + "_mask")
-                buf.copy_(mask.to(buf.dtype))
-            else:
+            if not hook:
                 prune.custom_from_mask(module, tname, mask)
-            orig = getattr(module, tname + "_orig")
-            orig.mul_(mask)
-            setattr(module, tname, orig * getattr(module, tname + "_mask"))
+            _write_mask(module, tname, mask)
     return model
 
 
@@ -257,19 +249,25 @@ def update_masks(model: nn.Module, masks: Mapping[str, MaskLike]) -> nn.Module:
     if missing:
         raise KeyError(f"update_masks: no mask attached to {missing}; use apply_masks")
     for name, mask in checked.items():
-        module, tname, orig = _resolve(model, name)  # type: ignore[misc]
-        own = _mask_parametrizations(module, tname)
-        if own:
-            own[0].mask.copy_(mask)
-            for extra in own[1:]:
-                extra.mask.fill_(True)
-        if _prune_hook(module, tname) is not None:
-            buf = getattr(module, tname + "_mask")
-            buf.copy_(mask.to(buf.dtype))
-            if not own:
-                setattr(module, tname, orig * mask)
-        orig.mul_(mask)
+        module, tname, _ = _resolve(model, name)  # type: ignore[misc]
+        _write_mask(module, tname, mask)
     return model
+
+
+def _write_mask(module: nn.Module, tname: str, mask: torch.Tensor) -> None:
+    """Overwrite an attached mask in place (either form) and zero the stored weights outside it."""
+    own = _mask_parametrizations(module, tname)
+    if own:
+        own[0].mask.copy_(mask)
+        for extra in own[1:]:
+            extra.mask.fill_(True)
+    orig = _raw_parameter(module, tname)
+    orig.mul_(mask)
+    if _prune_hook(module, tname) is not None:
+        buf = getattr(module, tname + "_mask")
+        buf.copy_(mask.to(buf.dtype))
+        if not own:
+            setattr(module, tname, orig * buf)
 
 
 def extract_masks(model: nn.Module) -> Dict[str, torch.Tensor]:

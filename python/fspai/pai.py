@@ -38,7 +38,7 @@ import logging
 import math
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -195,20 +195,24 @@ def _loader_of(data: Any) -> Any:
 
 @contextmanager
 def _isolated_rng(data: Any, seed: int):
-    """Seed the global RNG and the loader's generator with ``seed``; restore both afterwards."""
+    """Seed the global RNG and the loader's (and its sampler's) generator with ``seed``; restore
+    all of them afterwards."""
     loader = _loader_of(data)
-    gen = getattr(loader, "generator", None)
-    saved = gen.get_state() if isinstance(gen, torch.Generator) else None
-    devices = [torch.cuda.current_device()] if torch.cuda.is_available() and torch.cuda.is_initialized() else []
-    with torch.random.fork_rng(devices=devices):
+    gens = []
+    for owner in (loader, getattr(loader, "sampler", None)):
+        g = getattr(owner, "generator", None)
+        if isinstance(g, torch.Generator) and all(g is not h for h, _ in gens):
+            gens.append((g, g.get_state()))
+    cuda = torch.cuda.is_available() and torch.cuda.is_initialized()
+    with torch.random.fork_rng(devices=[torch.cuda.current_device()] if cuda else []):
         torch.manual_seed(seed)
-        if saved is not None:
-            gen.manual_seed(seed)
+        for g, _ in gens:
+            g.manual_seed(seed)
         try:
             yield
         finally:
-            if saved is not None:
-                gen.set_state(saved)
+            for g, state in gens:
+                g.set_state(state)
 
 
 def _batches(data: Any, num_batches: Optional[int], device: torch.device
@@ -234,12 +238,7 @@ def _need_data(method: str, data: Any) -> None:
 
 
 def _weights(work: nn.Module, exclude: Sequence[str]) -> Dict[str, nn.Parameter]:
-    params = prunable_parameters(work)
-    unknown = [n for n in exclude if n not in params]
-    if unknown:
-        raise KeyError(f"exclude names are not prunable parameters: {unknown}; "
-                       f"prunable parameters are {sorted(params)}")
-    return {n: p for n, p in params.items() if n not in set(exclude)}
+    return {n: p for n, p in prunable_parameters(work).items() if n not in set(exclude)}
 
 
 # --------------------------------------------------------------------------------------------
@@ -373,7 +372,8 @@ def prune(model: nn.Module, method: str, density: float, *, data: Any = None,
         which takes ``|b|``; non-zero biases then feed later layers without any input path and
         SynFlow can collapse early layers at extreme sparsity.
     distribution : for ``random``: ``"uniform"``, ``"er"``, ``"erk"``. power_scale : ERK exponent.
-    train_mode : score in ``train()`` mode instead of ``eval()`` (default False).
+    train_mode : score snip/grasp/itersnip in ``train()`` mode instead of ``eval()`` (default
+        False); synflow always scores in ``eval()`` mode.
     device : where to score (default: the model's device).
     """
     if method not in METHODS:
@@ -406,12 +406,13 @@ def prune(model: nn.Module, method: str, density: float, *, data: Any = None,
 
     base = unwrap(model)
     all_shapes = {n: tuple(p.shape) for n, p in prunable_parameters(base).items()}
+    unknown = [n for n in exclude if n not in all_shapes]
+    if unknown:
+        raise KeyError(f"exclude names are not prunable parameters: {unknown}; "
+                       f"prunable parameters are {sorted(all_shapes)}")
     with _isolated_rng(data, seed):
         if method in ("random", "erk"):
             shapes = {n: s for n, s in all_shapes.items() if n not in set(exclude)}
-            unknown = [n for n in exclude if n not in all_shapes]
-            if unknown:
-                raise KeyError(f"exclude names are not prunable parameters: {unknown}")
             masks = _random_masks(shapes, density, scope=scope, seed=seed,
                                   distribution=distribution, power_scale=power_scale)
         else:
@@ -431,7 +432,7 @@ def prune(model: nn.Module, method: str, density: float, *, data: Any = None,
                                     density, scope=scope)
             elif method == "synflow":
                 shape = _input_shape(base, data, input_shape)
-                work = _linearize(work.double(), synflow_bias)
+                work = _linearize(work.double(), synflow_bias).eval()   # always eval (batch of 1)
                 params = _weights(work, exclude)
                 ones = torch.ones((1, *shape), dtype=torch.float64, device=device)
                 masks = _iterative(work, params, density, scope=scope, rounds=rounds,
@@ -535,14 +536,11 @@ def imp(model: nn.Module, data: Any, density: float, *, rounds: int, rewind_to: 
     rewind_state: Dict[str, torch.Tensor] = _cpu_state(work)
     captured: Dict[str, Dict[str, torch.Tensor]] = {}
 
-    def capture(state) -> None:
+    def capture(state) -> None:        # round 0 trains the dense copy: plain state-dict names
         if state.step == rewind_to and "w" not in captured:
-            base = unwrap(state.model)
-            captured["w"] = {k: v.detach().cpu().clone()
-                             for k, v in _plain_state(base).items()}
+            captured["w"] = _cpu_state(unwrap(state.model))
 
     history: List[Dict[str, Any]] = []
-    names = list(prunable_parameters(work))
     masks = {n: torch.ones(p.shape, dtype=torch.bool) for n, p in prunable_parameters(work).items()}
     trained: Optional[Dict[str, torch.Tensor]] = None
     for r in range(rounds + 1):
@@ -570,28 +568,6 @@ def imp(model: nn.Module, data: Any, density: float, *, rounds: int, rewind_to: 
         target = density ** ((r + 1) / rounds)
         mags = {n: p.detach().abs().cpu() for n, p in prunable_parameters(work).items()}
         masks = select_topk(mags, target, scope=scope, alive=masks)
-        masks = {n: masks[n] for n in names}
         work.load_state_dict(rewind_state)
     return IMPResult(masks=masks, state_dict=rewind_state, rewind_to=rewind_to, history=history,
                      trained_state_dict=trained)
-
-
-def _plain_state(model: nn.Module) -> Dict[str, torch.Tensor]:
-    """state_dict with plain parameter names and masked values (works while masks are attached)."""
-    sd = model.state_dict()
-    out: Dict[str, torch.Tensor] = {}
-    masks = extract_masks(model)
-    for k, v in sd.items():
-        if ".parametrizations." in k or k.startswith("parametrizations."):
-            if k.endswith(".original"):
-                name = k.replace("parametrizations.", "").rsplit(".original", 1)[0]
-                out[name] = v * masks[name] if name in masks else v
-            continue
-        if k.endswith("_orig"):
-            name = k[: -len("_orig")]
-            out[name] = v * masks[name] if name in masks else v
-            continue
-        if k.endswith("_mask") and k[: -len("_mask")] in masks:
-            continue
-        out[k] = v
-    return out

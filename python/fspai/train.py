@@ -31,7 +31,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -292,8 +292,8 @@ def set_update(model: nn.Module, rate: float, *, generator: torch.Generator,
 
     Per sparse layer: remove ``ceil(rate * nnz)`` active weights of smallest magnitude (ties: lower
     index first) and regrow as many uniformly at random among the inactive positions (including
-    the just-removed ones, as in sparselearning). Removed weights and the optimizer state
-    (momentum, Adam moments) outside the new mask are zeroed; regrown weights start at 0. Dense
+    the just-removed ones, as in sparselearning). Every regrown weight, and its optimizer state
+    (momentum, Adam moments), starts at 0; removed weights and their state are zeroed. Dense
     layers (nnz = numel) are left alone. Under ``torch.distributed`` the new masks are broadcast
     from rank 0. Returns a summary dict.
     """
@@ -301,6 +301,7 @@ def set_update(model: nn.Module, rate: float, *, generator: torch.Generator,
     masks = extract_masks(net)
     params = prunable_parameters(net)
     new_masks: Dict[str, torch.Tensor] = {}
+    survivors: Dict[str, torch.Tensor] = {}
     removed = 0
     for name, mask in masks.items():
         nnz, numel = int(mask.sum()), mask.numel()
@@ -315,23 +316,26 @@ def set_update(model: nn.Module, rate: float, *, generator: torch.Generator,
         drop = torch.sort(mag, stable=True).indices[:k]
         new = flat.clone()
         new[drop] = False
+        survivors[name] = new.view_as(mask).clone()
         cand = (~new).nonzero().flatten().cpu()
         grow = cand[torch.randperm(cand.numel(), generator=generator)[:k]].to(new.device)
         new[grow] = True
         new_masks[name] = new.view_as(mask)
         removed += k
     if world_size() > 1:
-        for name in sorted(new_masks):
-            buf = new_masks[name].to(torch.uint8).to(_comm_device())
-            dist.broadcast(buf, src=0)
-            new_masks[name] = buf.to(masks[name].device).bool()
+        for table in (new_masks, survivors):
+            for name in sorted(table):
+                buf = table[name].to(torch.uint8).to(_comm_device())
+                dist.broadcast(buf, src=0)
+                table[name] = buf.to(masks[name].device).bool()
     if new_masks:
         update_masks(net, new_masks)
-        if optimizer is not None:
-            for name, m in new_masks.items():
+        for name, keep in survivors.items():
+            params[name].mul_(keep)                      # regrown weights start at 0
+            if optimizer is not None:
                 for v in optimizer.state.get(params[name], {}).values():
-                    if isinstance(v, torch.Tensor) and v.shape == m.shape:
-                        v.mul_(m)
+                    if isinstance(v, torch.Tensor) and v.shape == keep.shape:
+                        v.mul_(keep)
     return {"prune_rate": float(rate), "removed": removed, "regrown": removed,
             "nnz": {n: int(m.sum()) for n, m in extract_masks(net).items()}}
 
@@ -482,7 +486,9 @@ def fit(model: nn.Module, data: Any, *, masks: Optional[Mapping[str, Any]] = Non
     eval_every : also evaluate every n steps (always at each epoch end and at the end).
     checkpoint_dir / checkpoint_every : write ``step_<n>.pt`` and ``last.pt`` every n steps (and
         at the end). resume : a checkpoint file or directory (its ``last.pt``), or True for
-        ``checkpoint_dir/last.pt`` if it exists.
+        ``checkpoint_dir/last.pt`` if it exists; restores the model with its masks (these win
+        over ``masks=``), optimizer, scheduler, RNG states, data position and history, so
+        ``N`` uninterrupted steps and ``k`` + resumed ``N - k`` steps give identical weights.
     history_dir : write the history (JSON + CSV) there at the end and with each checkpoint.
     sparse : None (dense unless masks are given), ``"fixed"`` or ``"set"``. For SET:
         ``density`` (start from ``prune(model, set_init, density)`` when no masks are given),
@@ -648,7 +654,7 @@ def fit(model: nn.Module, data: Any, *, masks: Optional[Mapping[str, Any]] = Non
         if ws > 1:
             dist.barrier()
 
-    if step == 0 and sparse == "set":
+    if step == 0 and has_masks and (sparse == "set" or metrics_every):
         record(0, 0)
 
     pbar = tqdm(total=total, initial=step, disable=not progress or r != 0, leave=False,

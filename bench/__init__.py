@@ -1,0 +1,4 @@
+"""fspai benchmark suite (pytest-benchmark suites, baselines, workloads, ``ratios.py``).
+
+See bench/README.md.
+"""

@@ -1,0 +1,143 @@
+"""Wall-clock timing with the perf-notes §2 protocol.
+
+One timed warm-up call, then the median of 7 / 5 / 3 repeats for calls under 0.05 s / 1 s / 8 s;
+a call over 8 s is reported from its single cold sample (n=1). Very fast calls (< 5 ms) get 15
+repeats. ``quick=True`` caps repeats at 3 and takes single samples above 2 s.
+"""
+from __future__ import annotations
+
+import gc
+import os
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, List, Tuple
+
+
+@dataclass
+class Timing:
+    median: float
+    n: int
+    min: float
+    max: float
+    first: float
+    samples: List[float] = field(default_factory=list)
+    foreign: float = float("nan")  # mean CPU cores used by OTHER processes while measuring
+
+    def as_dict(self) -> dict:
+        return {"median": self.median, "n": self.n, "min": self.min, "max": self.max,
+                "first": self.first, "samples": self.samples, "foreign_cores": self.foreign}
+
+
+_HZ = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _busy_seconds() -> float:
+    """CPU-seconds all CPUs spent busy since boot (/proc/stat; NaN where unavailable)."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return float("nan")
+    return (sum(v) - v[3] - v[4]) / _HZ  # minus idle and iowait
+
+
+def _own_seconds() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+class CpuMonitor:
+    """Mean number of CPU cores used by other processes between start() and stop()."""
+
+    def start(self) -> "CpuMonitor":
+        self._b, self._o, self._t = _busy_seconds(), _own_seconds(), time.perf_counter()
+        return self
+
+    def stop(self) -> float:
+        wall = time.perf_counter() - self._t
+        foreign = (_busy_seconds() - self._b) - (_own_seconds() - self._o)
+        return max(0.0, foreign / wall) if wall > 0 else float("nan")
+
+
+def wait_idle(max_wait: float = 300.0, threshold: float = 0.15, window: float = 0.5,
+              log=None) -> float:
+    """Block until other processes use < ``threshold`` cores over ``window`` seconds (or
+    ``max_wait`` passes). Returns the last foreign load seen."""
+    deadline = time.monotonic() + max_wait
+    warned = False
+    while True:
+        mon = CpuMonitor().start()
+        time.sleep(window)
+        load = mon.stop()
+        if load != load or load < threshold or time.monotonic() > deadline:
+            return load
+        if log is not None and not warned:
+            log(f"waiting for the machine to go idle (other processes use {load:.2f} cores)")
+            warned = True
+        time.sleep(2.0)
+
+
+def repeats_for(t0: float, quick: bool = False) -> int:
+    if quick:
+        return 0 if t0 > 2.0 else (1 if t0 > 0.5 else 3)
+    if t0 > 8.0:
+        return 0
+    if t0 > 1.0:
+        return 3
+    if t0 > 0.05:
+        return 5
+    if t0 > 0.005:
+        return 7
+    return 15
+
+
+def measure(fn: Callable[[], Any], *, quick: bool = False) -> Tuple[Timing, Any]:
+    """Time ``fn()``; returns (Timing, result of the first call)."""
+    gc.collect()
+    mon = CpuMonitor().start()
+    t = time.perf_counter()
+    result = fn()
+    t0 = time.perf_counter() - t
+    n = repeats_for(t0, quick)
+    samples = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - t)
+    if not samples:
+        samples = [t0]
+    return Timing(statistics.median(samples), len(samples), min(samples), max(samples), t0,
+                  samples, mon.stop()), result
+
+
+def measure_clean(fn: Callable[[], Any], *, quick: bool = False, threshold: float = 0.15,
+                  retries: int = 2, retry_below: float = 30.0, max_wait: float = 300.0,
+                  log=None) -> Tuple[Timing, Any]:
+    """:func:`measure` on an idle machine: waits for idle first, and re-measures (up to
+    ``retries`` times, only for calls under ``retry_below`` s) when other processes used more
+    than ``threshold`` cores meanwhile; keeps the cleanest measurement."""
+    best = None
+    for attempt in range(retries + 1):
+        wait_idle(max_wait=max_wait, threshold=threshold, log=log)
+        timing, result = measure(fn, quick=quick)
+        if best is None or timing.foreign < best[0].foreign:
+            best = (timing, result)
+        if not timing.foreign > threshold or timing.first > retry_below or attempt == retries:
+            break
+        if log is not None:
+            log(f"  other processes used {timing.foreign:.2f} cores during the measurement; "
+                f"re-measuring ({attempt + 1}/{retries})")
+    return best
+
+
+def fmt_time(s: float) -> str:
+    if s != s:  # NaN
+        return "—"
+    if s >= 10:
+        return f"{s:.1f} s"
+    if s >= 1:
+        return f"{s:.2f} s"
+    if s >= 1e-3:
+        return f"{s * 1e3:.3g} ms"
+    return f"{s * 1e6:.3g} µs"
