@@ -127,14 +127,14 @@ PYBIND11_MODULE(_core, m) {
         return py::make_tuple(to_array(sv), info_dict(info));
       },
       py::arg("indptr"), py::arg("indices"), py::arg("values"), py::arg("n_rows"), py::arg("n_cols"), py::arg("k") = 2,
-      py::arg("tol") = 1e-6, py::arg("seed") = 0, py::arg("max_basis") = 0, py::arg("max_restarts") = 100,
+      py::arg("tol") = 1e-5, py::arg("seed") = 0, py::arg("max_basis") = 0, py::arg("max_restarts") = 100,
       py::arg("threads") = 0, py::arg("dense_max") = 96,
       "Top-k singular values (descending) of a CSR matrix and a dict of solver statistics.");
 
   m.def(
       "layer_spectra",
       [](py::list layers, int k, double tol, uint64_t seed, int threads, bool subgraphs, int min_nodes, int max_basis,
-         int dense_max) {
+         int dense_max, bool pattern) {
         std::vector<CsrArgs> args;
         std::vector<CsrView> views;
         args.reserve(layers.size());
@@ -149,6 +149,9 @@ PYBIND11_MODULE(_core, m) {
         o.solve = make_options(k, tol, seed, max_basis, 100, threads, dense_max);
         o.subgraphs = subgraphs;
         o.min_nodes = min_nodes;
+        o.pattern = pattern;
+        if (!pattern && subgraphs)
+          throw std::invalid_argument("pattern=False is only supported with subgraphs=False");
         std::vector<LayerSpectra> res;
         {
           py::gil_scoped_release release;
@@ -158,7 +161,7 @@ PYBIND11_MODULE(_core, m) {
         py::list out;
         for (const LayerSpectra& L : res) {
           py::dict d;
-          d["sv"] = to_array(L.sv);
+          d["sv"] = L.sv.empty() ? py::object(py::none()) : py::object(to_array(L.sv));
           d["wsv"] = L.wsv.empty() ? py::object(py::none()) : py::object(to_array(L.wsv));
           d["info"] = info_dict(L.info);
           d["winfo"] = info_dict(L.winfo);
@@ -195,8 +198,9 @@ PYBIND11_MODULE(_core, m) {
         }
         return out;
       },
-      py::arg("layers"), py::arg("k") = 2, py::arg("tol") = 1e-6, py::arg("seed") = 0, py::arg("threads") = 0,
+      py::arg("layers"), py::arg("k") = 2, py::arg("tol") = 1e-5, py::arg("seed") = 0, py::arg("threads") = 0,
       py::arg("subgraphs") = true, py::arg("min_nodes") = 2, py::arg("max_basis") = 0, py::arg("dense_max") = 96,
+      py::arg("pattern") = true,
       "Batched spectra of many layers: pattern and weighted top-k σ of each layer and of each "
       "regular subgraph (input columns grouped by degree, groups of >= min_nodes).");
 

@@ -77,7 +77,10 @@ std::vector<LayerSpectra> layer_spectra(const std::vector<CsrView>& layers, cons
     SolveOptions o = opt.solve;
     o.threads = inner_threads;
     const Job& J = jobs[idx];
-    topk_singular_values_pair(J.view, o, J.out_p, J.out_w, &job_info[idx], &job_winfo[idx]);
+    if (!opt.pattern && J.view.weighted())
+      *J.out_w = topk_singular_values(J.view, o, &job_winfo[idx]);
+    else
+      topk_singular_values_pair(J.view, o, J.out_p, J.out_w, &job_info[idx], &job_winfo[idx]);
   };
   std::vector<size_t> order(jobs.size());
   std::iota(order.begin(), order.end(), 0);

@@ -14,6 +14,7 @@ namespace fspai {
 struct LayerSpectraOptions {
   SolveOptions solve;     // k, tol, seed, threads, ...
   bool subgraphs = true;  // run the regular-subgraph decomposition
+  bool pattern = true;    // pattern spectra too (false: weighted only, for layers with values)
   int min_nodes = 2;      // smallest degree group kept (neurips23: 2, iclr23: 3)
 };
 

@@ -12,7 +12,7 @@ namespace fspai {
 
 struct SolveOptions {
   int k = 2;                // number of singular values (>= 1)
-  double tol = 1e-6;        // Ritz residual ‖Gy − θy‖ ≤ tol·θ₁ on the Gram operator G
+  double tol = 1e-5;        // Ritz residuals ‖Gy − θᵢy‖ ≤ tol·θᵢ on the Gram operator G
   uint64_t seed = 0;        // start vector seed (results are deterministic for a seed)
   int max_basis = 0;        // Lanczos basis size before a thick restart (0: auto)
   int max_restarts = 100;   // a solve that has not converged after this many restarts throws

@@ -147,3 +147,16 @@ def test_batch_matches_single():
     for m, w, g in zip(masks, weights, got):
         np.testing.assert_allclose(g, fspai.singular_values(m, w), rtol=1e-12)
     assert fspai.spectral_radius(masks[1]) == pytest.approx(fspai.singular_values(masks[1])[0])
+
+
+def test_sigma2_far_below_sigma1_is_still_relative_accurate():
+    # Regression: residuals were once measured against θ1 = σ1²; at 10 % density σ2² is ~50× smaller
+    # than σ1² here, and σ2 came back with ~1e-5 error. Each residual is now relative to its own θᵢ.
+    rng = np.random.default_rng(21)
+    mask = rng.random((900, 2000)) < 0.1
+    weight = rng.standard_normal(mask.shape)
+    for w in (None, weight):
+        ref = dense_singular_values(fspai._reference.dense_matrix(mask, w))
+        assert (ref[1] / ref[0]) ** 2 < 0.05
+        got = fspai.singular_values(mask, w)
+        assert np.all(np.abs(got - ref) / ref <= RTOL)

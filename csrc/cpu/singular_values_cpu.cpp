@@ -103,7 +103,9 @@ class GramOperator {
       bounds_.push_back(std::max<int64_t>(bounds_.back(), it - c.indptr));
     }
     bounds_.push_back(c.n_rows);
-    parallel_ = threads_ > 1 && nnz >= 200000;
+    // Below ~1M nonzeros a step is well under a millisecond and fork/join costs (much worse on
+    // a shared machine) eat the gain; batched calls parallelise across layers instead.
+    parallel_ = threads_ > 1 && nnz >= (1 << 20);
   }
 
   // y = Cᵀ(Cx); with use_values=false the values are ignored (the 0/1 pattern).
@@ -311,12 +313,17 @@ class Lanczos {
     const bool breakdown = bj <= 1e-12 * norm_est_;
     if (m >= std::min<int64_t>(k, s_) && (cheap_check || m >= next_check_ || exhausted || full || breakdown)) {
       Ritz rz = restarted_ ? ritz_dense(m, bj) : ritz_tridiagonal(m, bj);
+      // Each Ritz residual relative to its own θ_i (as ARPACK): σ2² can be hundreds of times
+      // smaller than σ1², so a θ1-relative test stops σ2 far too early. θ_i below 1e-6·θ1
+      // (σ_i < 1e-3·σ1, near-rank-deficient layers) are measured against 1e-6·θ1, which
+      // keeps their error below ~1e-9·σ1.
       const double theta1 = std::max(rz.theta[0], 0.0);
       bool converged = true;
       double worst = 0.0;
       const int need = static_cast<int>(std::min<int64_t>(k, m));
       for (int i = 0; i < need; ++i) {
-        const double rel = theta1 > 0 ? rz.resid[i] / theta1 : 0.0;
+        const double scale = std::max(rz.theta[i], 1e-6 * theta1);
+        const double rel = scale > 0 ? rz.resid[i] / scale : 0.0;
         worst = std::max(worst, rel);
         if (!(rel <= opt_.tol)) converged = false;
       }

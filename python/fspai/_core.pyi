@@ -13,7 +13,7 @@ def topk_singular_values(
     n_rows: int,
     n_cols: int,
     k: int = 2,
-    tol: float = 1e-6,
+    tol: float = 1e-5,
     seed: int = 0,
     max_basis: int = 0,
     max_restarts: int = 100,
@@ -26,13 +26,14 @@ def topk_singular_values(
 def layer_spectra(
     layers: list[_CsrTuple],
     k: int = 2,
-    tol: float = 1e-6,
+    tol: float = 1e-5,
     seed: int = 0,
     threads: int = 0,
     subgraphs: bool = True,
     min_nodes: int = 2,
     max_basis: int = 0,
     dense_max: int = 96,
+    pattern: bool = True,
 ) -> list[dict[str, Any]]:
     """Per layer: sv, wsv (None without values), info, winfo, and the regular subgraphs'
     sub_degree, sub_n_in, sub_n_out, sub_nnz, sub_sv (g×k), sub_wsv (g×k, NaN without values),

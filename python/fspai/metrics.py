@@ -21,7 +21,7 @@ from ._core_loader import _core
 from .conventions import Convention, get_convention
 
 NAN = math.nan
-DEFAULT_TOL = 1e-6
+DEFAULT_TOL = 1e-5
 
 
 def _threads(threads: Optional[int]) -> int:
@@ -277,9 +277,9 @@ def singular_values(mask: Any, weight: Any = None, k: int = 2, *, tol: float = D
     ``σ1 = mu0`` (spectral radius of the bipartite graph) and ``σ2 = mu_hat`` (SPEC §2).
     Lanczos on the Gram operator of the smaller side with full reorthogonalisation, connected
     components solved separately (exact repeated σ1 = σ2), exact dense path for tiny components.
-    ``tol`` bounds the Ritz residuals of the Gram operator relative to σ1² (ARPACK's rule); the
-    eigenvalue error is about residual²/gap, so the default 1e-6 gives errors of 1e-14–1e-9 (≤ 1e-7
-    is the tested contract) against a dense float64 SVD. Values past the rank are 0. A non-converged solve raises
+    ``tol`` bounds each Ritz residual of the Gram operator relative to its own eigenvalue σᵢ²
+    (ARPACK's rule); the eigenvalue error is about residual²/gap, so the default 1e-5 gives errors
+    of 1e-15–1e-9 (≤ 1e-7 is the tested contract) against a dense float64 SVD. Values past the rank are 0. A non-converged solve raises
     ``RuntimeError``. With ``return_info=True`` returns ``(values, SolveInfo)``.
     """
     k = _check_k(k)
@@ -299,7 +299,7 @@ def batch_singular_values(masks: Sequence, weights: Optional[Sequence] = None, k
     layers = to_layers(masks, weights)
     weighted = weights is not None
     res = _core.layer_spectra([ly.core_tuple(weighted) for ly in layers], k=k, tol=tol, seed=seed,
-                              threads=_threads(threads), subgraphs=False)
+                              threads=_threads(threads), subgraphs=False, pattern=not weighted)
     return [r["wsv"] if weighted else r["sv"] for r in res]
 
 
