@@ -174,6 +174,20 @@ def test_prune_with_sampler_and_config_file(capsys, tmp_path):
     assert code == 0, err
 
 
+def test_prune_imp_lottery_ticket(capsys, tmp_path):
+    out_path = tmp_path / "lth.pt"
+    theta = tmp_path / "rewound.pt"
+    code, out, err = run(capsys, "prune", "--method", "imp", "--density", "0.2", "--rounds", "2",
+                         "--train-steps", "6", "--rewind-steps", "2", "--output", out_path,
+                         "--save-weights", theta, *SMALL)
+    assert code == 0, err
+    assert M.realised_density(M.load_masks(out_path)) == pytest.approx(0.2, abs=1e-3)
+    assert M.read_sidecar(out_path)["meta"]["rewind_to"] == 2
+    code, out, err = run(capsys, "train", "--masks", out_path, "--weights", theta, "--steps", "5",
+                         *SMALL)
+    assert code == 0, err
+
+
 def test_train_dense_and_set(capsys):
     code, out, err = run(capsys, "train", "--steps", "10", *SMALL)
     assert code == 0, err

@@ -448,7 +448,6 @@ def _state_masks_weights(sd: Mapping[str, Any]) -> Tuple[Dict[str, Any], Dict[st
 
 def _read_masks_or_checkpoint(path: str) -> Tuple[Dict[str, Any], Optional[Dict[str, Any]], str]:
     """Returns (masks, weights or None, kind) from a mask file or a checkpoint."""
-    import numpy as np
     import torch
     from . import masks as _masks
     p = Path(path)
@@ -605,7 +604,9 @@ def cmd_prune(args) -> int:
             _save_checkpoint(args.save_weights, res.state_dict, None, args, {"kind": "imp-rewind"})
     elif args.sample:
         from .sampler import FullSpectrumSampler, init_distributed, dist_info
-        init_distributed()
+        if init_distributed():
+            import atexit
+            atexit.register(_destroy_process_group)
         rank, world = dist_info()
         if args.data_batches:
             opts["num_batches"] = args.data_batches
@@ -648,6 +649,12 @@ def cmd_prune(args) -> int:
     _info(args, f"wrote {path} ({len(masks)} layers, density "
                 f"{_masks.realised_density(masks):.4g}, {meta['seconds']:.1f} s)")
     return 0
+
+
+def _destroy_process_group() -> None:
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def _save_checkpoint(path: str, state_dict, masks, args, extra: Mapping[str, Any]) -> None:
@@ -741,6 +748,7 @@ def cmd_experiment(args) -> int:
     put("sampler", "methods", args.sampler_methods)
     put("sampler", "population", args.population)
     put("train", "steps", args.steps)
+    put("experiment", "threads", args.threads)
     if args.no_lth:
         put("lth", "enabled", False)
     if args.no_set:

@@ -39,7 +39,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -81,6 +81,7 @@ DEFAULTS: Dict[str, Dict[str, Any]] = {
         "baseline_batches": None,    # mini-batches for SNIP/GraSP/iterSNIP baselines (None = all)
         "convention": "neurips23",   # metrics convention
         "init": "pytorch",           # fspai.models.build init scheme: pytorch | paper | kaiming
+        "threads": None,             # torch intra-op threads (None = torch's default)
     },
     "data": {"batch_size": 128},     # passed to fspai.data.load
     "model": {},                     # passed to fspai.models.build (e.g. hidden = [256, 256])
@@ -119,6 +120,7 @@ DEFAULTS: Dict[str, Dict[str, Any]] = {
 
 _TYPES: Dict[Tuple[str, str], Tuple[type, ...]] = {
     ("experiment", "baseline_batches"): (int,),
+    ("experiment", "threads"): (int,),
     ("lth", "steps"): (int,),
     ("set", "density"): (float, int),
     ("set", "steps"): (int,),
@@ -320,6 +322,8 @@ def _check_values(cfg: Dict[str, Any]) -> None:
         raise ConfigError("sampler.noise must be >= 0")
     if e["pretrain_steps"] < 0:
         raise ConfigError("experiment.pretrain_steps must be >= 0")
+    if e["threads"] is not None and e["threads"] < 1:
+        raise ConfigError("experiment.threads must be >= 1 (leave it out for torch's default)")
     if e["baseline_batches"] is not None and e["baseline_batches"] < 1:
         raise ConfigError("experiment.baseline_batches must be >= 1 (leave it out for all)")
     if cfg["lth"]["rounds"] < 1:
@@ -339,7 +343,11 @@ def _check_values(cfg: Dict[str, Any]) -> None:
 
 
 def config_hash(cfg: Mapping[str, Any]) -> str:
-    """Short hash of a resolved configuration (names the run directory)."""
+    """Short hash of a resolved configuration (names the run directory).
+
+    Every key counts, ``experiment.threads`` included: torch's float reductions depend on the
+    thread count, so units computed with different counts are not bit-identical and are kept
+    in different run directories."""
     blob = json.dumps(cfg, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:10]
 
@@ -882,7 +890,8 @@ def _run_set(ctx: _Context) -> Dict[str, Any]:
     t0 = time.perf_counter()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        hist = _call(_train.fit_set, model, ctx.bundle.train_loader, masks=masks,
+        hist = _call(_train.fit_set, model, (ctx.bundle.train_loader, ctx.bundle.test_loader),
+                     masks=masks,
                      update_every=sc["update_every"], prune_rate=sc["prune_rate"], steps=steps,
                      seed=seed, device=ctx.device, progress=False, record_metrics=True,
                      metrics_convention=e["convention"], **opts)
@@ -900,9 +909,11 @@ def _run_set(ctx: _Context) -> Dict[str, Any]:
             rec[key] = float(vals.mean()) if len(vals) else float("nan")
         rec["ramanujan_fraction"] = float(np.mean([_num(l.get("delta_r")) > 0 for l in layers]))
         records.append(rec)
+    accuracy = [{"step": int(r["step"]), "accuracy": float(r["test_acc"])}
+                for r in getattr(hist, "epochs", []) or [] if r.get("test_acc") is not None]
     return {"method": sc["method"], "density": density, "seed": seed, "steps": steps,
             "update_every": sc["update_every"], "prune_rate": sc["prune_rate"],
-            "records": records, "final_accuracy": ev["accuracy"],
+            "records": records, "accuracy": accuracy, "final_accuracy": ev["accuracy"],
             "seconds": time.perf_counter() - t0}
 
 
@@ -1076,6 +1087,17 @@ def run_experiment(config: Union[None, str, Path, Mapping[str, Any]] = None, *,
     _atomic_write_text(run_dir / "config.json", json.dumps(cfg, indent=2))
     ctx = _Context(cfg, run_dir, progress)
     units = plan_units(cfg)
+    import torch
+    threads_before = torch.get_num_threads()
+    if cfg["experiment"]["threads"]:
+        torch.set_num_threads(cfg["experiment"]["threads"])
+    try:
+        return _run(cfg, ctx, run_dir, units, plots, on_unit, t0)
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def _run(cfg, ctx, run_dir, units, plots, on_unit, t0) -> ExperimentResult:
     ran: List[str] = []
     skipped: List[str] = []
     results: Dict[str, Dict[str, Any]] = {}
@@ -1186,8 +1208,12 @@ def _make_plots(run_dir: Path, cfg, rows, results, units, corr, set_res) -> Dict
             title=f"per-layer coordinates at θ*, density {d0:g}, seed {s0}")
     if set_res is not None and set_res.get("records"):
         recs = set_res["records"]
+        series: Dict[str, Any] = {k: [r[k] for r in recs] for k in CORR_METRICS}
+        acc = set_res.get("accuracy") or []
+        if acc:
+            series["accuracy"] = ([a["step"] for a in acc], [a["accuracy"] for a in acc])
         files["plot_set_evolution"] = plots.metric_evolution(
-            [r["step"] for r in recs], {k: [r[k] for r in recs] for k in CORR_METRICS},
+            [r["step"] for r in recs], series,
             run_dir / "set_evolution.png",
             title=f"SET from {set_res['method']} at density {set_res['density']:g}")
     return files

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
@@ -131,10 +131,12 @@ def layer_profiles(profiles: Mapping[str, Mapping[str, Sequence[float]]], path: 
     return _save(fig, path)
 
 
-def metric_evolution(steps: Sequence[float], series: Mapping[str, Sequence[float]],
+def metric_evolution(steps: Sequence[float], series: Mapping[str, Any],
                      path: PathLike, *, xlabel: str = "training step",
                      title: Optional[str] = None) -> Path:
-    """Network-level metrics over time (e.g. under SET topology updates), one panel per series."""
+    """Network-level metrics over time (e.g. under SET topology updates), one panel per series.
+
+    ``series``: name -> values at ``steps``, or name -> ``(own_steps, values)``."""
     names = list(series)
     n = max(len(names), 1)
     ncols = 2 if n > 1 else 1
@@ -143,8 +145,13 @@ def metric_evolution(steps: Sequence[float], series: Mapping[str, Sequence[float
     x = np.asarray(steps, dtype=float)
     for k, name in enumerate(names):
         ax = axes[k // ncols, k % ncols]
-        y = np.asarray(series[name], dtype=float)
-        ax.plot(x[:len(y)], y, marker="o", ms=3, lw=1.2)
+        val = series[name]
+        if isinstance(val, tuple) and len(val) == 2:
+            xs, y = np.asarray(val[0], dtype=float), np.asarray(val[1], dtype=float)
+        else:
+            y = np.asarray(val, dtype=float)
+            xs = x[:len(y)]
+        ax.plot(xs, y, marker="o", ms=3, lw=1.2)
         ax.set_title(AXIS_LABELS.get(name, name), fontsize=10)
         ax.set_xlabel(xlabel)
         ax.grid(alpha=0.3)

@@ -39,6 +39,12 @@ two options in the issue this one was chosen because (a) it is the minimal edit 
 not be fixed in advance, and (c) it keeps the acceptance rule comparing like with like: every
 layer the rule sees has exactly the baseline's number of edges, so the global density is exactly
 the baseline's.
+
+Caveat (measured, MNIST-1D MLP, see the project's experiment notes): the per-layer rule scores
+every layer as its own bipartite graph, so a composite can pair layer ``l`` of one candidate with
+layer ``l+1`` of another whose input units do not line up, and it can move edges away from a
+bottleneck layer (``budget="free"``).  A higher coordinate norm then does not imply a better
+network; compare the composite against its baseline before trusting it.
 """
 from __future__ import annotations
 
