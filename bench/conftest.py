@@ -33,8 +33,9 @@ def pytest_configure(config):
 
 def pytest_collect_file(file_path, parent):
     if (file_path.suffix == ".py" and file_path.name.startswith("bench_")
-            and file_path.parent == Path(__file__).parent):
-        return pytest.Module.from_parent(parent, path=file_path)
+            and file_path.parent == Path(__file__).parent
+            and not parent.session.isinitpath(file_path)):  # named on the command line: pytest
+        return pytest.Module.from_parent(parent, path=file_path)  # collects it already
     return None
 
 

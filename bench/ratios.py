@@ -197,9 +197,9 @@ def run_networks(fs, nets, densities, quick, per_layer):
                             continue
                         seen.add(l.shape)
                         w = l.weight if mode == "weighted" else None
-                        tf, _ = measure_raw(lambda: fspai_api.top2(fs, l.mask, w), quick=True)
+                        tf, _ = measure_raw(lambda: fspai_api.top2(fs, l.mask, w), quick=quick)
                         vals, info = fspai_api.top2(fs, l.mask, w, info=True)
-                        tb, _ = measure_raw(solvers[i], quick=True)
+                        tb, _ = measure_raw(solvers[i], quick=quick)
                         layer_rows.append(dict(
                             net=net, density=d, mode=mode, layer=l.name,
                             shape=f"{l.shape[0]}x{l.shape[1]}", nnz=l.nnz, fspai=tf, gram=tb,
@@ -359,8 +359,9 @@ def write_report(path: Path, info, bw, net_rows, layer_rows, coord_rows, big_row
              for t in (r.get("fspai"), r.get("gram"), r.get("authors")) if t is not None]
     if loads:
         noisy = sum(1 for x in loads if x > NOISY)
-        L.append(f"* Noise: every measurement waits for an idle machine and is repeated (up to 2×) "
-                 f"if other processes used > {NOISY} cores meanwhile; max other-process load "
+        L.append(f"* Noise: every measurement waits for an idle machine and is re-measured (up "
+                 f"to 4× for calls under 2 s, once for calls under 30 s) if other processes used "
+                 f"> {NOISY} cores meanwhile; max other-process load "
                  f"during a kept measurement {max(loads):.2f} cores; {noisy} of {len(loads)} "
                  "headline cells still noisy (marked †).")
     L.append("")
@@ -446,8 +447,9 @@ def write_report(path: Path, info, bw, net_rows, layer_rows, coord_rows, big_row
         L.append("## Appendix: per layer (ResNet-34 unique shapes, single-layer calls)"
                  if any(r["net"] == "resnet34" for r in layer_rows) else "## Appendix: per layer")
         L.append("")
-        L.append("fspai `singular_values` on one layer vs (b) on the same layer (median of ≤ 3 "
-                 "after a warm-up).")
+        L.append("fspai `singular_values` on one layer vs (b) on the same layer (median after a "
+                 "warm-up; no idle wait here, † = other processes were busy meanwhile). "
+                 "steps 0 = exact dense path.")
         L.append("")
         L.append("| density | mode | layer | shape | nnz | fspai | (b) | (b)/fspai | steps | "
                  "method | err |")
@@ -456,7 +458,7 @@ def write_report(path: Path, info, bw, net_rows, layer_rows, coord_rows, big_row
             if r["net"] == "vgg16":
                 continue
             L.append(f"| {r['density'] * 100:g}% | {r['mode']} | {r['layer']} | {r['shape']} | "
-                     f"{r['nnz']} | {fmt_time(r['fspai'].median)} | {fmt_time(r['gram'].median)} | "
+                     f"{r['nnz']} | {tcell(r['fspai'])} | {tcell(r['gram'])} | "
                      f"{fmt_x(r['ratio'])} | {r['steps']} | {r['method']} | {fmt_e(r['err'])} |")
         L.append("")
     path.write_text("\n".join(L) + "\n")

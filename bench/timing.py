@@ -113,21 +113,27 @@ def measure(fn: Callable[[], Any], *, quick: bool = False) -> Tuple[Timing, Any]
 
 def measure_clean(fn: Callable[[], Any], *, quick: bool = False, threshold: float = 0.15,
                   retries: int = 2, retry_below: float = 30.0, max_wait: float = 300.0,
+                  cheap_retries: int = 4, cheap_below: float = 2.0,
                   log=None) -> Tuple[Timing, Any]:
-    """:func:`measure` on an idle machine: waits for idle first, and re-measures (up to
-    ``retries`` times, only for calls under ``retry_below`` s) when other processes used more
-    than ``threshold`` cores meanwhile; keeps the cleanest measurement."""
+    """:func:`measure` on an idle machine: waits for idle first, and re-measures when other
+    processes used more than ``threshold`` cores meanwhile -- up to ``retries`` times for calls
+    under ``retry_below`` s, ``cheap_retries`` times for calls under ``cheap_below`` s, never for
+    longer calls; keeps the cleanest measurement."""
     best = None
-    for attempt in range(retries + 1):
+    attempt = 0
+    while True:
         wait_idle(max_wait=max_wait, threshold=threshold, log=log)
         timing, result = measure(fn, quick=quick)
         if best is None or timing.foreign < best[0].foreign:
             best = (timing, result)
-        if not timing.foreign > threshold or timing.first > retry_below or attempt == retries:
+        limit = (cheap_retries if timing.first < cheap_below
+                 else retries if timing.first < retry_below else 0)
+        if not timing.foreign > threshold or attempt >= limit:
             break
+        attempt += 1
         if log is not None:
             log(f"  other processes used {timing.foreign:.2f} cores during the measurement; "
-                f"re-measuring ({attempt + 1}/{retries})")
+                f"re-measuring ({attempt}/{limit})")
     return best
 
 

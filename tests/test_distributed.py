@@ -19,6 +19,8 @@ pytestmark = [pytest.mark.distributed, pytest.mark.slow]
 WORKER = textwrap.dedent("""
     import sys
     import torch
+
+import fspai
     from fspai import data, masks, models, train
 
     out = sys.argv[1]
@@ -48,7 +50,8 @@ def test_ddp_set_two_processes_agree(tmp_path):
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    src = str(Path(__file__).resolve().parents[1] / "python")
+    # Workers import the same fspai as this process (installed package or source tree with a core).
+    src = str(Path(fspai.__file__).resolve().parents[1])
     env["PYTHONPATH"] = os.pathsep.join([src, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc-per-node=2",
            "--master-addr=127.0.0.1", f"--master-port={_free_port()}", str(script), str(tmp_path)]
