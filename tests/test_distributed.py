@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 torch = pytest.importorskip("torch")
+
+import fspai  # noqa: E402
 if not torch.distributed.is_available():  # pragma: no cover
     pytest.skip("torch.distributed is not available", allow_module_level=True)
 
