@@ -21,8 +21,6 @@ pytestmark = [pytest.mark.distributed, pytest.mark.slow]
 WORKER = textwrap.dedent("""
     import sys
     import torch
-
-import fspai
     from fspai import data, masks, models, train
 
     out = sys.argv[1]
