@@ -561,16 +561,9 @@ def _evaluate(model, loader, device) -> Dict[str, float]:
 
 
 def _atomic_torch_save(obj, path: Path) -> None:
-    import torch
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    from .train import _atomic_save  # one implementation of the write-then-rename checkpoint save
+
+    _atomic_save(obj, path)
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
