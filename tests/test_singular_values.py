@@ -23,8 +23,9 @@ def test_random_masks_match_dense(seed):
     mask = rng.random((m, n)) < density
     weight = rng.standard_normal((m, n)).astype(rng.choice([np.float32, np.float64]))
     for w in (None, weight):
-        ref = dense_singular_values(fspai._reference.dense_matrix(mask, w), 3)
-        got = fspai.singular_values(mask, w, k=3)
+        k = min(3, m, n)  # k must be in 1..min(shape)
+        ref = dense_singular_values(fspai._reference.dense_matrix(mask, w), k)
+        got = fspai.singular_values(mask, w, k=k)
         assert rel_err(got[:2], ref[:2]) <= RTOL, (m, n, density, got, ref)
 
 
@@ -75,11 +76,14 @@ def test_complete_bipartite_component_sigma():
 
 def test_empty_and_all_zero():
     assert np.array_equal(fspai.singular_values(np.zeros((5, 7), bool)), [0.0, 0.0])
-    assert np.array_equal(fspai.singular_values(np.zeros((0, 7), bool)), [0.0, 0.0])
+    assert np.array_equal(fspai.singular_values(np.zeros((0, 7), bool)), [0.0, 0.0])  # default k: 2, padded
+    with pytest.raises(ValueError, match=r"k=1 exceeds min\(n_rows, n_cols\) = 0"):
+        fspai.singular_values(np.zeros((0, 7), bool), k=1)
 
 
 def test_k_larger_than_rank_pads_zeros():
-    mask = np.eye(3, 50, dtype=bool)
+    mask = np.eye(5, 50, dtype=bool)
+    mask[3:] = False  # rank 3 < k = 5 <= min(shape)
     np.testing.assert_allclose(fspai.singular_values(mask, k=5), [1, 1, 1, 0, 0])
 
 

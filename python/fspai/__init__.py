@@ -1,8 +1,8 @@
 """fspai: graph-spectral analysis of pruning masks and spectral pruning at initialization.
 
-The metrics (SPEC.md) are computed by the compiled core ``fspai._core`` on CSR masks.
-Inputs may be numpy arrays, torch tensors (any device) or scipy.sparse matrices; every input
-passes through one conversion point, :mod:`fspai._convert`.
+The metrics (definitions: ``docs/metrics.md``) are computed by the compiled core ``fspai._core``
+on CSR masks. Inputs may be numpy arrays, torch tensors (any device) or scipy.sparse matrices;
+every input passes through one conversion point, :mod:`fspai._convert`.
 
 Submodules that need PyTorch (``masks``, ``pai``, ``models``, ``data``, ``train``, ``sampler``,
 ``experiment``) are imported lazily, so ``import fspai`` works without torch.
@@ -30,12 +30,13 @@ from .metrics import (
     spectral_radius,
     weighted_gap,
 )
-from .model import LayerMetrics, MetricsTable, layer_metrics, model_metrics
+from .tables import LayerMetrics, MetricsTable, layer_metrics, model_metrics
 from ._core_loader import build_info
+from . import conventions, metrics, tables
+from .conventions import Convention
 
 _LAZY_SUBMODULES = (
-    "masks", "pai", "models", "data", "train", "sampler", "experiment", "cli", "conventions",
-    "_reference",
+    "masks", "pai", "models", "data", "train", "sampler", "experiment", "cli", "_reference",
 )
 
 __all__ = [
@@ -43,8 +44,8 @@ __all__ = [
     "singular_values", "batch_singular_values", "spectral_radius", "ramanujan_gap", "weighted_gap", "regular_decomposition",
     "imdb", "narc", "coordinate", "coordinates", "distance", "layer_metrics", "model_metrics",
     "RamanujanGap", "RegularSubgraph", "SolveInfo", "ImdbResult", "Coordinate", "LayerMetrics", "MetricsTable",
-    *_LAZY_SUBMODULES,
-]
+    "Convention", "conventions", "metrics", "tables",
+]  # the lazy (torch-side) submodules are not in __all__: `from fspai import *` must not import torch
 
 
 def __getattr__(name: str):

@@ -1,9 +1,18 @@
 """The one conversion point: every mask/weight input becomes a :class:`LayerCSR` here.
 
-Accepted inputs: numpy arrays, torch tensors (any device: copied to host), scipy.sparse
-matrices. A tensor with ≥ 2 dims is flattened to ``B = X.reshape(X.shape[0], -1)`` (SPEC §1):
-rows = outputs, columns = inputs. Masks are bool/int/float with values in {0, 1}; weights are
-float16/bfloat16/float32/float64. The weighted matrix is ``|W ⊙ M|`` on the mask's support.
+Accepted inputs: numpy arrays, torch tensors (dense or sparse, any device: copied to host) and
+scipy.sparse matrices/arrays of any format. A tensor with ≥ 2 dims is flattened to
+``B = X.reshape(X.shape[0], -1)``: rows = outputs, columns = inputs (``c_in·k_h·k_w`` for a
+convolution). Masks are bool/int/float with values in {0, 1}; weights are float16, bfloat16,
+float32 or float64. The weighted matrix is ``|W ⊙ M|`` on the mask's support.
+
+Everything is validated here, in NumPy, before SciPy or the compiled core sees an array:
+sparse structure (:mod:`fspai._sparse_input`), dtypes, mask values, finite weights, shapes, and
+sizes the core cannot index. Errors are ``TypeError`` / ``ValueError`` naming the layer, the
+argument and the shape. Memory: dense inputs are converted in row blocks (the extra memory is
+the output CSR plus one block); canonical CSR inputs are used without copying their index
+arrays; rows and columns without entries are dropped when the declared shape is far larger than
+the number of entries (a 2^28 × 2^28 matrix with 3 entries costs a few hundred bytes).
 """
 from __future__ import annotations
 
@@ -12,36 +21,41 @@ import warnings
 from typing import Any, Optional
 
 import numpy as np
-import scipy.sparse as sp
 
-_INT32_MAX = np.iinfo(np.int32).max
+from ._sparse_input import (CHUNK, Canonical, check_shape, describe, flat_shape, scipy_canonical,
+                            torch_canonical)
+
+_OVERLAP_LIMIT = 1 << 28  # elements: larger self-overlapping (broadcast) dense views are refused
 
 
 def _framework(x: Any) -> str:
+    """"numpy", "scipy", "torch" or "unknown" (never imports torch unless ``x`` is a torch object)."""
     if isinstance(x, np.ndarray):
         return "numpy"
-    if sp.issparse(x):
-        return "scipy"
-    mod = type(x).__module__
+    mod = type(x).__module__ or ""
+    if mod.startswith("scipy.sparse"):
+        import scipy.sparse as sp
+
+        if sp.issparse(x):
+            return "scipy"
     if mod.startswith("torch"):
-        import torch  # noqa: F401  (only reached when x is a torch object)
+        import torch
 
         if isinstance(x, torch.Tensor):
             return "torch"
     return "unknown"
 
 
-def _describe(x: Any) -> str:
-    shape = getattr(x, "shape", None)
-    return f"{type(x).__name__}{'' if shape is None else ' of shape ' + str(tuple(shape))}"
-
-
 @dataclasses.dataclass(frozen=True)
 class LayerCSR:
     """A layer as CSR buffers for the core (rows = outputs, columns = inputs).
 
-    ``values`` holds ``|W|`` at the mask's nonzeros (same order as ``indices``; may contain
-    zeros where a kept weight is exactly 0), or ``None`` for a pattern-only layer.
+    ``shape`` is the input's shape and ``(n_rows, n_cols)`` its flattened size. The buffers may
+    store fewer rows/columns than that: rows and columns without any entry can be dropped, and
+    ``row_ids`` / ``col_ids`` (``None`` = nothing dropped) give the original index of each stored
+    one. Dropping isolated nodes changes no singular value and no degree average.
+    ``values`` holds ``|W|`` at the mask's nonzeros (same order as ``indices``; may contain zeros
+    where a kept weight is exactly 0), or ``None`` for a pattern-only layer.
     """
 
     name: str
@@ -51,6 +65,9 @@ class LayerCSR:
     indptr: np.ndarray
     indices: np.ndarray
     values: Optional[np.ndarray] = None
+    n_cols_stored: Optional[int] = None
+    row_ids: Optional[np.ndarray] = None
+    col_ids: Optional[np.ndarray] = None
 
     @property
     def nnz(self) -> int:
@@ -58,27 +75,42 @@ class LayerCSR:
 
     @property
     def density(self) -> float:
+        """Fraction of the ``n_rows × n_cols`` entries kept (NaN for an empty shape)."""
         total = self.n_rows * self.n_cols
         return self.nnz / total if total else float("nan")
 
+    @property
+    def stored_shape(self) -> tuple:
+        return (len(self.indptr) - 1, self.n_cols if self.n_cols_stored is None else self.n_cols_stored)
+
     def core_tuple(self, weighted: bool = True) -> tuple:
+        """``(indptr, indices, values or None, rows, cols)`` as the compiled core takes them."""
         vals = self.values if weighted else None
-        return (self.indptr, self.indices, vals, self.n_rows, self.n_cols)
+        return (self.indptr, self.indices, vals, *self.stored_shape)
 
     def row_degrees(self) -> np.ndarray:
+        """Degrees of the stored rows (dropped rows have degree 0)."""
         return np.diff(self.indptr)
 
     def col_degrees(self) -> np.ndarray:
-        return np.bincount(self.indices, minlength=self.n_cols)
+        """Degrees of the stored columns (dropped columns have degree 0)."""
+        return np.bincount(self.indices, minlength=self.stored_shape[1])
 
     def weighted_degrees(self) -> tuple:
-        """(row, column) degrees of the nonzero pattern of |W ⊙ M|."""
+        """(row, column) degrees of the nonzero pattern of ``|W ⊙ M|`` over the stored rows/columns."""
         if self.values is None:
             return self.row_degrees(), self.col_degrees()
         nz = self.values != 0
-        rows = np.repeat(np.arange(self.n_rows), np.diff(self.indptr))
-        return (np.bincount(rows[nz], minlength=self.n_rows),
-                np.bincount(self.indices[nz], minlength=self.n_cols))
+        if nz.all():
+            return self.row_degrees(), self.col_degrees()
+        n_rows, n_cols = self.stored_shape
+        rows = np.repeat(np.arange(n_rows), np.diff(self.indptr))
+        return np.bincount(rows[nz], minlength=n_rows), np.bincount(self.indices[nz], minlength=n_cols)
+
+    def original_columns(self, cols: np.ndarray) -> np.ndarray:
+        """Stored column indices → column indices of the flattened input."""
+        cols = np.asarray(cols)
+        return cols if self.col_ids is None else self.col_ids[cols].astype(cols.dtype, copy=False)
 
 
 _WARNED_DEVICES: set = set()
@@ -88,48 +120,55 @@ def _warn_host_copy(device: str) -> None:
     if device not in _WARNED_DEVICES:  # once per device type and process
         _WARNED_DEVICES.add(device)
         warnings.warn(f"fspai was built without {device.upper()} kernels; {device} tensors are copied to the "
-                      "host and measured there", RuntimeWarning, stacklevel=4)
+                      "host and measured there", RuntimeWarning, stacklevel=5)
+
+
+def _check_overlap(shape: tuple, strides: tuple, itemsize: int, what: str, name: str) -> None:
+    """Refuse huge self-overlapping views (``broadcast_to``, ``expand``, ``as_strided``): a view
+    whose element count exceeds the bytes behind it is virtual, and scanning it could take hours."""
+    size = int(np.prod(shape, dtype=object))
+    if size <= _OVERLAP_LIMIT:
+        return
+    span = itemsize + sum((s - 1) * abs(st) for s, st in zip(shape, strides) if s > 0)
+    if span < size * itemsize:
+        raise ValueError(
+            f"{name}: {what} of shape {shape} is a broadcast/overlapping view ({size} elements backed by "
+            f"{span} bytes); fspai refuses views larger than 2^28 elements that do not exist in memory. "
+            "Pass a scipy.sparse matrix, or materialise the array first")
 
 
 def _to_numpy(x: Any, what: str, name: str) -> np.ndarray:
+    """A dense numpy view of a numpy array or dense torch tensor (copied to host if needed)."""
     fw = _framework(x)
     if fw == "numpy":
         arr = x
+        if arr.dtype.kind in "biuf":
+            _check_overlap(arr.shape, arr.strides, arr.itemsize, what, name)
     elif fw == "torch":
+        import torch
+
         t = x.detach()
-        if t.is_sparse or t.layout != __import__("torch").strided:
-            t = t.to_dense()
+        shape = tuple(int(s) for s in t.shape)
+        _check_overlap(shape, tuple(s * t.element_size() for s in t.stride()), t.element_size(), what, name)
         if t.device.type != "cpu":
             _warn_host_copy(t.device.type)
             t = t.cpu()  # no device kernels in this build: measure on the host
-        if t.dtype == __import__("torch").bfloat16:
+        if t.dtype == torch.bfloat16:
             t = t.float()
-        arr = t.numpy()
+        try:
+            arr = t.numpy()
+        except TypeError as exc:
+            raise TypeError(f"{name}: {what} of shape {shape} has unsupported dtype {t.dtype} ({exc})") from None
     else:
-        raise TypeError(
-            f"{name}: {what} must be a numpy array, torch tensor or scipy.sparse matrix, got {_describe(x)}"
-        )
+        raise TypeError(f"{name}: {what} must be a numpy array, torch tensor or scipy.sparse matrix, "
+                        f"got {describe(x)}")
     if arr.dtype == object:
-        raise TypeError(f"{name}: {what} has dtype object; pass a numeric array")
+        raise TypeError(f"{name}: {what} of shape {arr.shape} has dtype object; pass a numeric array")
     return arr
 
 
-def _flat_shape(shape: tuple, what: str, name: str) -> tuple:
-    if len(shape) < 2:
-        raise ValueError(
-            f"{name}: {what} must have at least 2 dims (out, in[, k...]), got shape {tuple(shape)}"
-        )
-    n_rows = int(shape[0])
-    n_cols = int(np.prod(shape[1:], dtype=np.int64)) if n_rows else int(np.prod(shape[1:], dtype=object))
-    if n_cols > _INT32_MAX or n_rows > _INT32_MAX:
-        raise ValueError(
-            f"{name}: {what} of shape {tuple(shape)} flattens to ({n_rows}, {n_cols}); "
-            "sizes above 2^31-1 are not supported (int32 column indices)"
-        )
-    return n_rows, int(n_cols)
-
-
 def _check_mask_values(vals: np.ndarray, what: str, name: str, shape: tuple) -> None:
+    """Mask entries must be bool, or int/float equal to 0 or 1."""
     if vals.dtype == np.bool_:
         return
     if vals.dtype.kind not in "iuf":
@@ -142,8 +181,7 @@ def _check_mask_values(vals: np.ndarray, what: str, name: str, shape: tuple) -> 
         example = vals[bad].flat[0]
         raise ValueError(
             f"{name}: {what} of shape {shape} is not binary: {int(bad.sum())} entries are not 0 or 1 "
-            f"(e.g. {example!r}); pass a 0/1 mask, and the weights through `weight`"
-        )
+            f"(e.g. {example!r}); pass a 0/1 mask, and the weights through `weight`")
 
 
 def _check_weight_dtype(dtype: np.dtype, name: str, shape: tuple) -> None:
@@ -152,116 +190,208 @@ def _check_weight_dtype(dtype: np.dtype, name: str, shape: tuple) -> None:
                         "weights must be float16, bfloat16, float32 or float64")
 
 
-def _align_sparse(indptr: np.ndarray, indices: np.ndarray, w: sp.csr_matrix, n_cols: int) -> np.ndarray:
-    """Values of the canonical CSR ``w`` at the mask's positions (0 where ``w`` has no entry)."""
-    if np.array_equal(w.indptr, indptr) and np.array_equal(w.indices, indices):
-        return w.data  # same pattern: the common case (weights stored on the mask's support)
-    rows_m = np.repeat(np.arange(len(indptr) - 1, dtype=np.int64), np.diff(indptr))
-    keys_m = rows_m * n_cols + indices
-    rows_w = np.repeat(np.arange(w.shape[0], dtype=np.int64), np.diff(w.indptr))
-    keys_w = rows_w * n_cols + w.indices
-    pos = np.minimum(np.searchsorted(keys_w, keys_m), max(len(keys_w) - 1, 0))
-    if len(keys_w) == 0:
-        return np.zeros(len(keys_m), dtype=w.dtype)
-    return np.where(keys_w[pos] == keys_m, w.data[pos], 0).astype(w.dtype, copy=False)
+def _check_finite(vals: np.ndarray, name: str, shape: tuple) -> None:
+    if not np.isfinite(vals).all():
+        raise ValueError(f"{name}: weight of shape {shape} contains NaN or Inf")
+
+
+def _value_dtype(dtype: np.dtype) -> type:
+    return np.float64 if dtype == np.float64 else np.float32
+
+
+def _rows_per_block(n_cols: int) -> int:
+    return max(1, (4 * CHUNK) // max(n_cols, 1))
+
+
+def _dense_to_csr(b2: np.ndarray, w2: Optional[np.ndarray], name: str, shape: tuple) -> tuple:
+    """(indptr, indices, values) of a dense 2-D mask view (and weight view), in row blocks.
+
+    Two passes: validate and count per row, then fill preallocated arrays; the extra memory is
+    the output plus one block's temporaries.
+    """
+    n_rows, n_cols = b2.shape
+    step = _rows_per_block(n_cols)
+    counts = np.empty(n_rows, dtype=np.int64)
+    for lo in range(0, n_rows, step):
+        blk = b2[lo:lo + step]
+        _check_mask_values(blk, "mask", name, shape)
+        counts[lo:lo + step] = np.count_nonzero(blk, axis=1)
+        if w2 is not None:
+            _check_finite(w2[lo:lo + step], name, shape)
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    del counts
+    nnz = int(indptr[-1])
+    indices = np.empty(nnz, dtype=np.int32)
+    values = None if w2 is None else np.empty(nnz, dtype=_value_dtype(w2.dtype))
+    for lo in range(0, n_rows, step):
+        hi = min(n_rows, lo + step)
+        r, c = np.nonzero(b2[lo:hi])
+        a, z = indptr[lo], indptr[hi]
+        indices[a:z] = c
+        if values is not None:
+            np.abs(w2[lo:hi][r, c], out=values[a:z], casting="unsafe")
+    return indptr, indices, values
+
+
+def _pick_dense(w2: np.ndarray, can: Canonical, name: str, shape: tuple) -> np.ndarray:
+    """|W| at the entries of a canonical sparse mask, from a dense 2-D weight view."""
+    out = np.empty(can.nnz, dtype=_value_dtype(w2.dtype))
+    n_st = len(can.indptr) - 1
+    step = _rows_per_block(w2.shape[1])
+    for lo in range(0, w2.shape[0], step):  # finiteness of the whole weight, in blocks
+        _check_finite(w2[lo:lo + step], name, shape)
+    for lo in range(0, n_st, step):
+        hi = min(n_st, lo + step)
+        a, z = can.indptr[lo], can.indptr[hi]
+        rows = np.repeat(np.arange(lo, hi, dtype=np.int64), np.diff(can.indptr[lo:hi + 1]))
+        if can.row_ids is not None:
+            rows = can.row_ids[rows]
+        cols = can.indices[a:z] if can.col_ids is None else can.col_ids[can.indices[a:z]]
+        np.abs(w2[rows, cols], out=out[a:z], casting="unsafe")
+    return out
+
+
+def _pick_sparse(wc: Canonical, mc: Canonical, n_cols: int, dtype: np.dtype) -> np.ndarray:
+    """|W| at the mask's entries from a canonical sparse weight (0 where W stores nothing)."""
+    same = (wc.row_ids is None and mc.row_ids is None and wc.col_ids is None and mc.col_ids is None
+            and wc.indptr.shape == mc.indptr.shape and wc.indices.shape == mc.indices.shape
+            and _chunked_equal(wc.indptr, mc.indptr) and _chunked_equal(wc.indices, mc.indices))
+    out = np.empty(mc.nnz, dtype=_value_dtype(dtype))
+    if same:  # weights stored on the mask's support: the common case, no index arithmetic
+        np.abs(wc.data[:mc.nnz], out=out, casting="unsafe")
+        return out
+    wkeys = wc.original_keys(n_cols)
+    for lo in range(0, mc.nnz, CHUNK):
+        hi = min(mc.nnz, lo + CHUNK)
+        keys = mc.original_keys(n_cols, lo, hi)
+        pos = np.minimum(np.searchsorted(wkeys, keys), max(wkeys.size - 1, 0))
+        hit = wkeys[pos] == keys if wkeys.size else np.zeros(keys.size, dtype=bool)
+        vals = np.where(hit, wc.data[pos] if wkeys.size else 0, 0)
+        np.abs(vals, out=out[lo:hi], casting="unsafe")
+    return out
+
+
+def _chunked_equal(a: np.ndarray, b: np.ndarray) -> bool:
+    if a is b:
+        return True
+    return all(np.array_equal(a[lo:hi], b[lo:hi]) for lo, hi in
+               ((lo, min(a.size, lo + CHUNK)) for lo in range(0, a.size, CHUNK)))
+
+
+def _binary_sparse_mask(can: Canonical, name: str, shape: tuple) -> Canonical:
+    """Check a sparse mask's stored values are 0/1 and drop explicit zeros (chunked)."""
+    data = can.data
+    has_zero = False
+    for lo in range(0, data.shape[0], CHUNK):
+        blk = data[lo:lo + CHUNK]
+        _check_mask_values(blk, "mask", name, shape)
+        has_zero = has_zero or not blk.all()
+    if has_zero:
+        keep = data != 0
+        kept_before = np.zeros(keep.size + 1, dtype=np.int64)
+        np.cumsum(keep, out=kept_before[1:])
+        can = Canonical(kept_before[can.indptr], can.indices[keep], None, can.n_cols_stored, can.row_ids,
+                        can.col_ids)
+    can.data = None
+    return can
+
+
+def _sparse_parts(x: Any, fw: str, what: str, name: str) -> tuple:
+    if fw == "scipy":
+        return scipy_canonical(x, what, name)
+    return torch_canonical(x, what, name)
+
+
+def _is_sparse(x: Any, fw: str) -> bool:
+    return fw == "scipy" or (fw == "torch" and x.layout != __import__("torch").strided)
 
 
 def to_layer(mask: Any, weight: Any = None, *, name: str = "layer") -> LayerCSR:
     """Convert one (mask, weight) pair to a validated :class:`LayerCSR`.
 
-    Raises ``TypeError`` for unsupported types/dtypes or mixed frameworks (torch with numpy/scipy)
-    and ``ValueError`` for bad shapes, non-binary masks, NaN/Inf weights or oversized layers,
-    always naming the layer and the shapes.
+    Raises ``TypeError`` for unsupported types/dtypes, a non-string ``name`` or mixed frameworks
+    (torch with numpy/scipy) and ``ValueError`` for bad shapes, malformed sparse structure,
+    non-binary masks, NaN/Inf weights or oversized layers, always naming the layer and the shapes.
     """
+    if not isinstance(name, str):
+        raise TypeError(f"layer names must be strings, got {name!r} of type {type(name).__name__}")
     fw_m = _framework(mask)
     if fw_m == "unknown":
-        raise TypeError(
-            f"{name}: mask must be a numpy array, torch tensor or scipy.sparse matrix, got {_describe(mask)}"
-        )
+        raise TypeError(f"{name}: mask must be a numpy array, torch tensor or scipy.sparse matrix, "
+                        f"got {describe(mask)}")
+    fw_w = None
     if weight is not None:
         fw_w = _framework(weight)
         if fw_w == "unknown":
-            raise TypeError(
-                f"{name}: weight must be a numpy array, torch tensor or scipy.sparse matrix, got {_describe(weight)}"
-            )
+            raise TypeError(f"{name}: weight must be a numpy array, torch tensor or scipy.sparse matrix, "
+                            f"got {describe(weight)}")
         if (fw_m == "torch") != (fw_w == "torch"):
-            raise TypeError(
-                f"{name}: mask and weight come from different frameworks ({fw_m} vs {fw_w}); "
-                "pass both as torch tensors or both as numpy/scipy arrays"
-            )
+            raise TypeError(f"{name}: mask and weight come from different frameworks ({fw_m} vs {fw_w}); "
+                            "pass both as torch tensors or both as numpy/scipy arrays")
+        mshape = check_shape(getattr(mask, "shape", None), "mask", name)
+        wshape = check_shape(getattr(weight, "shape", None), "weight", name)
+        if mshape != wshape:
+            raise ValueError(f"{name}: mask shape {mshape} and weight shape {wshape} differ")
 
-    if fw_m == "scipy":
-        shape = tuple(int(s) for s in mask.shape)
-        n_rows, n_cols = _flat_shape(shape, "mask", name)
-        csr = sp.csr_matrix(mask)  # copy; canonicalise below
-        csr.sum_duplicates()
-        _check_mask_values(csr.data, "mask", name, shape)
-        csr.eliminate_zeros()
-        csr.sort_indices()
-        indptr = csr.indptr.astype(np.int64, copy=False)
-        indices = csr.indices.astype(np.int32, copy=False)
-        rows = cols = None
+    if _is_sparse(mask, fw_m):
+        shape, can = _sparse_parts(mask, fw_m, "mask", name)
+        n_rows, n_cols = flat_shape(shape, "mask", name)
+        can = _binary_sparse_mask(can, name, shape)
+        dense_mask = None
     else:
         arr = _to_numpy(mask, "mask", name)
         shape = tuple(int(s) for s in arr.shape)
-        n_rows, n_cols = _flat_shape(shape, "mask", name)
-        b = arr.reshape(n_rows, n_cols)
-        _check_mask_values(b, "mask", name, shape)
-        rows, cols = np.nonzero(b)  # row-major: columns sorted within each row
-        indptr = np.zeros(n_rows + 1, dtype=np.int64)
-        if rows.size:
-            np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
-        indices = cols.astype(np.int32)
+        n_rows, n_cols = flat_shape(shape, "mask", name)
+        dense_mask = arr.reshape(n_rows, n_cols)
+        can = None
 
     values = None
     if weight is not None:
-        if sp.issparse(weight):
-            wshape = tuple(int(s) for s in weight.shape)
+        if _is_sparse(weight, fw_w):
+            _, wc = _sparse_parts(weight, fw_w, "weight", name)
+            _check_weight_dtype(wc.data.dtype, name, shape)
+            for lo in range(0, wc.data.shape[0], CHUNK):
+                _check_finite(wc.data[lo:lo + CHUNK], name, shape)
+            if can is None:  # dense mask, sparse weight: convert the mask, then align
+                indptr, indices, _ = _dense_to_csr(dense_mask, None, name, shape)
+                can, dense_mask = Canonical(indptr, indices, None, n_cols), None
+            values = _pick_sparse(wc, can, n_cols, wc.data.dtype)
         else:
             warr = _to_numpy(weight, "weight", name)
-            wshape = tuple(int(s) for s in warr.shape)
-        if wshape != shape:
-            raise ValueError(f"{name}: mask shape {shape} and weight shape {wshape} differ")
-        if sp.issparse(weight):
-            wcsr = sp.csr_matrix(weight)
-            _check_weight_dtype(wcsr.dtype, name, shape)
-            if not np.isfinite(wcsr.data).all():
-                raise ValueError(f"{name}: weight of shape {shape} contains NaN or Inf")
-            wcsr.sum_duplicates()  # canonical: sorted, unique
-            picked = _align_sparse(indptr, indices, wcsr, n_cols)
-            wdtype = wcsr.dtype
-        else:
             _check_weight_dtype(warr.dtype, name, shape)
             w2 = warr.reshape(n_rows, n_cols)
-            if not np.isfinite(w2).all():
-                raise ValueError(f"{name}: weight of shape {shape} contains NaN or Inf")
-            if rows is None:
-                r = np.repeat(np.arange(n_rows), np.diff(indptr))
-                picked = w2[r, indices]
+            if can is None:
+                indptr, indices, values = _dense_to_csr(dense_mask, w2, name, shape)
+                can, dense_mask = Canonical(indptr, indices, None, n_cols), None
             else:
-                picked = w2[rows, cols]
-            wdtype = w2.dtype
-        out_dtype = np.float64 if wdtype == np.float64 else np.float32
-        values = np.abs(np.asarray(picked)).astype(out_dtype, copy=False)
-        values = np.ascontiguousarray(values)
+                values = _pick_dense(w2, can, name, shape)
+    if can is None:
+        indptr, indices, _ = _dense_to_csr(dense_mask, None, name, shape)
+        can = Canonical(indptr, indices, None, n_cols)
     return LayerCSR(name=name, shape=shape, n_rows=n_rows, n_cols=n_cols,
-                    indptr=np.ascontiguousarray(indptr), indices=np.ascontiguousarray(indices),
-                    values=values)
+                    indptr=np.ascontiguousarray(can.indptr), indices=np.ascontiguousarray(can.indices),
+                    values=None if values is None else np.ascontiguousarray(values),
+                    n_cols_stored=can.n_cols_stored, row_ids=can.row_ids, col_ids=can.col_ids)
 
 
 def to_layers(masks: Any, weights: Any = None, *, names: Any = None) -> list:
-    """Convert a sequence of masks (and optional aligned weights) to LayerCSRs."""
-    if isinstance(masks, (np.ndarray,)) or sp.issparse(masks) or _framework(masks) == "torch":
-        raise TypeError("expected a sequence of masks (one per layer), got a single array; "
-                        "wrap it in a list")
+    """Convert a sequence of masks (and optional aligned weights) to LayerCSRs.
+
+    ``weights`` is ``None`` (pattern only) or a sequence of the same length whose entries may be
+    ``None`` for pattern-only layers. ``names`` defaults to ``layer0, layer1, ...``.
+    """
+    if isinstance(masks, (np.ndarray, str, bytes)) or _framework(masks) != "unknown":
+        raise TypeError("expected a sequence of masks (one per layer), got a single array; wrap it in a list")
     masks = list(masks)
     if weights is None:
         weights = [None] * len(masks)
     else:
+        if isinstance(weights, (np.ndarray, str, bytes)) or _framework(weights) != "unknown":
+            raise TypeError("weights must be a sequence (one per layer), got a single array; wrap it in a list")
         weights = list(weights)
         if len(weights) != len(masks):
             raise ValueError(f"got {len(masks)} masks but {len(weights)} weights")
     if names is None:
         names = [f"layer{i}" for i in range(len(masks))]
     return [to_layer(m, w, name=n) for m, w, n in zip(masks, weights, names)]
-

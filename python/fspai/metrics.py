@@ -1,12 +1,14 @@
-"""Spectral metrics of pruning masks (SPEC.md §2–§7).
+"""Spectral metrics of pruning masks (definitions: ``docs/metrics.md``).
 
-Every function converts its inputs once (:func:`fspai._convert.to_layer`), runs one batched
-core call (:func:`fspai._core.layer_spectra`) and derives the metric from the singular values.
-Conventions: ``"neurips23"`` (default) and ``"iclr23"`` (:mod:`fspai.conventions`).
+Every function validates its options (:mod:`fspai._validate`), converts its inputs once
+(:func:`fspai._convert.to_layer`), runs one batched core call (``fspai._core.layer_spectra``)
+and derives the metric from the singular values. The rules that differ between the papers'
+codes come from a :class:`fspai.conventions.Convention` (``"neurips23"`` by default).
 
-Notation (one layer, SPEC §1): ``B = mask.reshape(out, -1)``; isolated rows/columns removed for
-degree averages: ``n_in, n_out`` non-isolated inputs/outputs, ``E = nnz(B)``,
-``d_in = E / n_in``, ``d_out = E / n_out``; ``mu0 = σ1(B)``, ``mu_hat = σ2(B)``.
+Notation (one layer): ``B = mask.reshape(out, -1)`` (rows = outputs, columns = inputs); isolated
+rows/columns removed for degree averages: ``n_in, n_out`` non-isolated inputs/outputs,
+``E = nnz(B)``, ``d_in = E / n_in``, ``d_out = E / n_out``; ``mu0 = σ1(B)``, ``mu_hat = σ2(B)``.
+Undefined metrics are NaN with a ``reason``; inside a :class:`Coordinate` they are 0.
 """
 from __future__ import annotations
 
@@ -18,24 +20,11 @@ import numpy as np
 
 from ._convert import LayerCSR, to_layer, to_layers
 from ._core_loader import _core
-from .conventions import Convention, get_convention
+from ._validate import check_bool, check_k, check_seed, check_threads, check_tol
+from .conventions import ICLR23, Convention, get_convention
 
 NAN = math.nan
 DEFAULT_TOL = 1e-5
-
-
-def _threads(threads: Optional[int]) -> int:
-    if threads is None:
-        return 0
-    if not isinstance(threads, (int, np.integer)) or threads < 0:
-        raise ValueError(f"threads must be a non-negative int (0 = all cores), got {threads!r}")
-    return int(threads)
-
-
-def _check_k(k: Any) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be a positive int, got {k!r}")
-    return int(k)
 
 
 # ----------------------------------------------------------------------------- result types
@@ -74,12 +63,12 @@ class _Result:
 
 @dataclasses.dataclass(frozen=True)
 class RamanujanGap(_Result):
-    """Ramanujan gaps of a layer's bipartite graph (SPEC §3).
+    """Ramanujan gaps of a layer's bipartite graph.
 
     ``delta_r = sqrt(d_in-1) + sqrt(d_out-1) - mu_hat`` (bipartite Ramanujan gap),
     ``delta_s = 2 sqrt(mu0-1) - mu_hat`` (the released code's d := mu0), and their normalised
-    forms ``delta_*_norm = delta_* / bound``. When the convention's degree condition fails the
-    gaps are NaN, ``valid`` is False and ``reason`` says why (mu0, mu_hat stay defined).
+    forms ``delta_*_norm = delta_* / bound``. When the convention's ``layer_rule`` fails the gaps
+    are NaN, ``valid`` is False and ``reason`` says why (mu0, mu_hat stay defined).
     """
 
     mu0: float
@@ -99,11 +88,16 @@ class RamanujanGap(_Result):
 
 @dataclasses.dataclass(frozen=True)
 class RegularSubgraph(_Result):
-    """One d-left-regular subgraph (SPEC §5): the input columns of degree ``degree``.
+    """One d-left-regular subgraph: the input columns of exact degree ``degree``.
 
     ``d_out = degree * n_in / n_out``; ``delta_r = sqrt(degree-1) + sqrt(d_out-1) - mu_hat``;
-    ``factor`` is the neurips23 Cheeger-like factor (1 under iclr23); ``weighted_mu0`` /
-    ``weighted_mu_hat`` are σ1, σ2 of the same columns of ``|W ⊙ M|`` (NaN without weights).
+    ``valid``: the convention's ``subgraph_rule``; ``factor`` is the Cheeger-like factor
+    ``max(n_in, n_out) / (n_in + n_out - 1)`` (1 when the convention has ``cheeger=False``);
+    ``weighted_mu0`` / ``weighted_mu_hat`` are σ1, σ2 of the same columns of ``|W ⊙ M|`` (NaN
+    without weights); ``weighted_valid``: the subgraph's weighted value is defined — under
+    ``weighted_validity="released"`` the ``subgraph_rule`` holds on the nonzero pattern of those
+    columns of ``|W ⊙ M|`` (``weighted_d_in = E_w / n_in_w``, ``weighted_d_out = E_w / n_out_w``),
+    under ``"pattern"`` it equals ``valid`` (False without weights).
     """
 
     degree: int
@@ -118,6 +112,9 @@ class RegularSubgraph(_Result):
     factor: float
     weighted_mu0: float = NAN
     weighted_mu_hat: float = NAN
+    weighted_valid: bool = False
+    weighted_d_in: float = NAN
+    weighted_d_out: float = NAN
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -127,13 +124,15 @@ class RegularSubgraph(_Result):
 
 @dataclasses.dataclass(frozen=True)
 class ImdbResult(_Result):
-    """Iterative mean difference of bound over the regular subgraphs (SPEC §5).
+    """Iterative mean difference of bound (IMDB) over the regular subgraphs.
 
     ``imdb`` = mean over valid subgraphs of ``factor * delta_r``; ``imdb_norm`` = mean of
-    ``delta_r / (sqrt(d-1) + sqrt(d_out-1))``; ``weighted_imdb`` = mean of
-    ``factor * (weighted_mu0 - weighted_mu_hat)`` (neurips23; NaN without weights or under
-    iclr23); ``count`` = number of valid subgraphs. With no valid subgraph: NaN (iclr23) or 0
-    (neurips23).
+    ``delta_r / (sqrt(d-1) + sqrt(d_out-1))``; ``weighted_imdb`` = mean over the same subgraphs of
+    ``factor * (weighted_mu0 - weighted_mu_hat)``; ``count`` = number of valid subgraphs. With
+    no valid subgraph both are the convention's ``imdb_if_none`` (0 or NaN). ``weighted_imdb`` is
+    NaN without weights, under a convention without a weighted IMDB, and — with
+    ``weighted_validity="released"`` — when a valid subgraph fails its degree test on the nonzero
+    pattern of ``|W ⊙ M|`` (the released code returns inf there; ``reason`` names the subgraph).
     """
 
     imdb: float
@@ -145,8 +144,8 @@ class ImdbResult(_Result):
 
 @dataclasses.dataclass(frozen=True)
 class Coordinate(_Result):
-    """The full-spectrum coordinate of a layer (SPEC §7, neurips23):
-    ``(delta_r, weighted_gap, imdb, weighted_imdb)``, undefined components set to 0."""
+    """The full-spectrum coordinate of a layer: ``(delta_r, weighted_gap, imdb, weighted_imdb)``,
+    undefined components set to 0 (as the released code maps inf to 0)."""
 
     delta_r: float
     weighted_gap: float
@@ -167,18 +166,21 @@ class Coordinate(_Result):
 
 
 def _axis_weights(w) -> np.ndarray:
-    w = np.asarray(w, dtype=np.float64)
+    try:
+        w = np.asarray(w, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"axis_weights must be 4 finite numbers, got {w!r}") from None
     if w.shape != (4,) or not np.isfinite(w).all():
         raise ValueError(f"axis_weights must be 4 finite numbers, got {w!r}")
     return w
 
 
 # ----------------------------------------------------------------------------- core call
-def _spectra(layers: Sequence[LayerCSR], *, k: int = 2, subgraphs: bool, weighted: bool,
-             convention: Convention, tol: float = DEFAULT_TOL, seed: int = 0,
-             threads: Optional[int] = None) -> list:
-    return _core.layer_spectra([ly.core_tuple(weighted) for ly in layers], k=k, tol=tol, seed=seed,
-                               threads=_threads(threads), subgraphs=subgraphs,
+def _spectra(layers: Sequence[LayerCSR], *, subgraphs: bool, weighted: bool, convention: Convention,
+             tol: float = DEFAULT_TOL, seed: int = 0, threads: Optional[int] = None) -> list:
+    """One batched core call: per layer ``sv``, ``wsv`` and (``subgraphs=True``) the degree groups."""
+    return _core.layer_spectra([ly.core_tuple(weighted) for ly in layers], k=2, tol=check_tol(tol),
+                               seed=check_seed(seed), threads=check_threads(threads), subgraphs=subgraphs,
                                min_nodes=convention.min_nodes)
 
 
@@ -214,138 +216,214 @@ def _gap(layer: LayerCSR, sv: np.ndarray, conv: Convention) -> RamanujanGap:
 
 
 def _weighted_gap(layer: LayerCSR, wsv: Optional[np.ndarray], conv: Convention) -> tuple:
-    """(value, reason); value NaN when undefined. Validity on the nonzero pattern of |W ⊙ M|."""
+    """(value, reason); value NaN when undefined. The degree test runs on the nonzero pattern of
+    ``|W ⊙ M|`` (``weighted_validity="released"``) or on the 0/1 mask (``"pattern"``)."""
     if wsv is None:
         return NAN, "no weights given"
-    rdeg, cdeg = layer.weighted_degrees()
+    released = conv.weighted_validity == "released"
+    rdeg, cdeg = layer.weighted_degrees() if released else (layer.row_degrees(), layer.col_degrees())
     n_in, n_out, edges, d_in, d_out = _degrees_summary(rdeg, cdeg)
+    where = "|W ⊙ M|" if released else "the mask"
     if edges == 0:
-        return NAN, "empty weighted graph: no nonzero |W ⊙ M|"
+        return NAN, f"empty weighted graph: no edge in {where}"
     if not conv.full_valid(d_in, d_out):
-        return NAN, (f"degree condition of {conv.name} ({conv.full_rule()}) fails on |W ⊙ M|: "
+        return NAN, (f"degree condition of {conv.name} ({conv.full_rule()}) fails on {where}: "
                      f"d_in={d_in:.4g}, d_out={d_out:.4g}")
     return float(wsv[0] - wsv[1]), ""
 
 
-def _subgraphs(spec: dict, conv: Convention) -> list:
-    out = []
+def _weighted_group_degrees(layer: LayerCSR, groups: list) -> list:
+    """Per degree group (stored column indices): ``(E_w, n_in_w, n_out_w)`` of the nonzero pattern
+    of ``|W ⊙ M|`` restricted to the group's columns (isolated nodes excluded)."""
+    vals = layer.values
+    n_rows, n_cols = layer.stored_shape
+    nz = vals != 0
+    group = np.full(n_cols, -1, dtype=np.int64)
+    for g, cols in enumerate(groups):
+        group[cols] = g
+    rows = np.repeat(np.arange(n_rows, dtype=np.int64), np.diff(layer.indptr))[nz]
+    g_of = group[layer.indices[nz]]
+    keep = g_of >= 0
+    rows, cols, g_of = rows[keep], layer.indices[nz][keep], g_of[keep]
+    n_g = len(groups)
+    e = np.bincount(g_of, minlength=n_g)
+    n_in = np.bincount(group[np.unique(cols)], minlength=n_g)
+    n_out = np.bincount(np.unique(g_of * n_rows + rows) // n_rows, minlength=n_g)
+    return [(int(e[g]), int(n_in[g]), int(n_out[g])) for g in range(n_g)]
+
+
+def _subgraphs(layer: LayerCSR, spec: dict, conv: Convention, weighted: bool) -> list:
     wsv = spec["sub_wsv"]
-    for g in range(len(spec["sub_degree"])):
+    n_g = len(spec["sub_degree"])
+    stored_cols = [np.asarray(c) for c in spec["sub_columns"]]
+    wdeg = None
+    if weighted and conv.weighted_validity == "released" and n_g and not (layer.values != 0).all():
+        wdeg = _weighted_group_degrees(layer, stored_cols)
+    out = []
+    for g in range(n_g):
         d = int(spec["sub_degree"][g])
         n_in = int(spec["sub_n_in"][g])
         n_out = int(spec["sub_n_out"][g])
         d_out = d * n_in / n_out
         s1, s2 = float(spec["sub_sv"][g, 0]), float(spec["sub_sv"][g, 1])
-        delta_r = math.sqrt(d - 1) + math.sqrt(d_out - 1) - s2
+        valid = conv.sub_valid(d, d_out)
+        wd_in, wd_out = (float(d), d_out) if weighted else (NAN, NAN)
+        if wdeg is not None:
+            e_w, n_in_w, n_out_w = wdeg[g]
+            wd_in = e_w / n_in_w if n_in_w else NAN
+            wd_out = e_w / n_out_w if n_out_w else NAN
+        if not weighted:
+            w_valid = False
+        elif conv.weighted_validity == "released":
+            w_valid = conv.sub_valid(wd_in, wd_out)
+        else:
+            w_valid = valid
         out.append(RegularSubgraph(
-            degree=d, columns=np.asarray(spec["sub_columns"][g]), n_in=n_in, n_out=n_out, d_out=d_out,
-            mu0=s1, mu_hat=s2, delta_r=delta_r, valid=conv.sub_valid(d, d_out),
-            factor=conv.sub_factor(n_in, n_out),
-            weighted_mu0=float(wsv[g, 0]), weighted_mu_hat=float(wsv[g, 1])))
+            degree=d, columns=layer.original_columns(stored_cols[g]), n_in=n_in, n_out=n_out, d_out=d_out,
+            mu0=s1, mu_hat=s2, delta_r=math.sqrt(d - 1) + math.sqrt(d_out - 1) - s2, valid=valid,
+            factor=conv.sub_factor(n_in, n_out), weighted_mu0=float(wsv[g, 0]), weighted_mu_hat=float(wsv[g, 1]),
+            weighted_valid=w_valid, weighted_d_in=wd_in, weighted_d_out=wd_out))
     return out
 
 
 def _imdb(subs: list, conv: Convention, weighted: bool) -> ImdbResult:
     valid = [s for s in subs if s.valid]
+    has_w = weighted and conv.weighted_imdb
     if not valid:
         v = conv.imdb_if_none
-        w = v if (weighted and conv.name == "neurips23") else NAN
-        return ImdbResult(v, v, w, 0, f"no valid regular subgraph under {conv.name}")
+        return ImdbResult(v, v, v if has_w else NAN, 0, f"no valid regular subgraph under {conv.name}")
     imdb = float(np.mean([s.factor * s.delta_r for s in valid]))
     norm = float(np.mean([s.delta_r / (math.sqrt(s.degree - 1) + math.sqrt(s.d_out - 1)) for s in valid]))
-    if weighted and conv.name == "neurips23":
-        wimdb = float(np.mean([s.factor * (s.weighted_mu0 - s.weighted_mu_hat) for s in valid]))
-        reason = ""
-    else:
-        wimdb = NAN
-        reason = "weighted IMDB needs weights and the neurips23 convention"
-    return ImdbResult(imdb, norm, wimdb, len(valid), reason)
+    if not has_w:
+        why = "no weights given" if not weighted else f"{conv.name} defines no weighted IMDB"
+        return ImdbResult(imdb, norm, NAN, len(valid), f"weighted IMDB undefined: {why}")
+    failed = [s for s in valid if not s.weighted_valid]
+    if failed:
+        s = failed[0]
+        return ImdbResult(imdb, norm, NAN, len(valid), (
+            f"weighted IMDB undefined ({conv.name}, weighted_validity='released'): the degree-{s.degree} subgraph "
+            f"fails {conv.sub_rule()} on the nonzero pattern of |W ⊙ M| (exact zero weights): "
+            f"d={s.weighted_d_in:.4g}, d_out={s.weighted_d_out:.4g}"))
+    wimdb = float(np.mean([s.factor * (s.weighted_mu0 - s.weighted_mu_hat) for s in valid]))
+    return ImdbResult(imdb, norm, wimdb, len(valid), "")
 
 
 def _coordinate(gap: RamanujanGap, wgap: float, imdb: ImdbResult) -> Coordinate:
-    z = lambda x: 0.0 if (x is None or not math.isfinite(x)) else float(x)  # noqa: E731  (SPEC §7: undefined → 0)
+    def z(x):  # undefined (NaN; inf in the released code) -> 0
+        return 0.0 if (x is None or not math.isfinite(x)) else float(x)
+
     return Coordinate(z(gap.delta_r), z(wgap), z(imdb.imdb), z(imdb.weighted_imdb))
 
 
+def _need_weight(weight: Any, fn: str) -> None:
+    if weight is None:
+        raise ValueError(f"{fn} needs a weight: the weighted metrics use |W ⊙ M|. To take the 0/1 "
+                         "pattern itself as the weights (|W| = M), pass weight=mask")
+
+
 # ----------------------------------------------------------------------------- public API
-def singular_values(mask: Any, weight: Any = None, k: int = 2, *, tol: float = DEFAULT_TOL, seed: int = 0,
+def singular_values(mask: Any, weight: Any = None, k: Optional[int] = None, *, tol: float = DEFAULT_TOL, seed: int = 0,
                     threads: Optional[int] = None, return_info: bool = False):
-    """Top-``k`` singular values of a layer's bi-adjacency, descending (float64 numpy array).
+    """Top-``k`` singular values of a layer's bi-adjacency, descending (float64 array of length k).
 
     ``mask``: (out, in[, k...]) 0/1 array/tensor or scipy.sparse matrix; flattened to
-    ``B = mask.reshape(out, -1)``. With ``weight`` the matrix is ``|W ⊙ M|`` (SPEC §1).
-    ``σ1 = mu0`` (spectral radius of the bipartite graph) and ``σ2 = mu_hat`` (SPEC §2).
-    Lanczos on the Gram operator of the smaller side with full reorthogonalisation, connected
-    components solved separately (exact repeated σ1 = σ2), exact dense path for tiny components.
-    ``tol`` bounds each Ritz residual of the Gram operator relative to its own eigenvalue σᵢ²
-    (ARPACK's rule); the eigenvalue error is about residual²/gap, so the default 1e-5 gives errors
-    of 1e-15–1e-9 (≤ 1e-7 is the tested contract) against a dense float64 SVD. Values past the rank are 0. A non-converged solve raises
-    ``RuntimeError``. With ``return_info=True`` returns ``(values, SolveInfo)``.
+    ``B = mask.reshape(out, -1)``. With ``weight`` the matrix is ``|W ⊙ M|``.
+    ``σ1 = mu0`` (spectral radius of the bipartite graph) and ``σ2 = mu_hat``.
+    An explicit ``k`` must be in ``1..min(out, in·k…)``; ``k=None`` (default) means 2 on any
+    layer (σ2 = 0 when a side has fewer than 2 nodes). Values past the rank are exactly 0.
+    Lanczos on the Gram operator of the smaller side, connected components solved separately
+    (exact repeated σ1 = σ2), exact dense path for tiny components.
+    ``tol`` in (0, 1) bounds each Ritz residual of the Gram operator relative to its eigenvalue;
+    the accuracy contract (``docs/metrics.md``) is every σᵢ within ``max(1e-7·σᵢ, 5e-8·σ1)`` of
+    a dense float64 SVD at the default tol. A solve that cannot be certified raises
+    ``RuntimeError``. ``seed`` in 0..2^64-1; ``threads`` 0/None = OpenMP default, else 1..1024.
+    With ``return_info=True`` returns ``(values, SolveInfo)``.
     """
-    k = _check_k(k)
+    tol, seed, threads = check_tol(tol), check_seed(seed), check_threads(threads)
+    return_info = check_bool(return_info, "return_info")
     layer = to_layer(mask, weight, name="mask")
-    sv, info = _core.topk_singular_values(*layer.core_tuple(weighted=weight is not None), k=k, tol=tol, seed=seed,
-                                          threads=_threads(threads))
+    k = 2 if k is None else check_k(k, [layer])
+    k_core = max(1, min(k, *layer.stored_shape))  # σ past the stored size are 0: never ask the core for them
+    sv, info = _core.topk_singular_values(*layer.core_tuple(weighted=weight is not None), k=k_core, tol=tol,
+                                          seed=seed, threads=threads)
+    sv = _pad(sv, k)
     return (sv, SolveInfo.from_dict(info)) if return_info else sv
 
 
-def batch_singular_values(masks: Sequence, weights: Optional[Sequence] = None, k: int = 2, *,
+def _pad(sv: np.ndarray, k: int) -> np.ndarray:
+    sv = np.asarray(sv, dtype=np.float64)
+    if sv.size >= k:
+        return sv[:k]
+    out = np.zeros(k)
+    out[:sv.size] = sv
+    return out
+
+
+def batch_singular_values(masks: Sequence, weights: Optional[Sequence] = None, k: Optional[int] = None, *,
                           tol: float = DEFAULT_TOL, seed: int = 0, threads: Optional[int] = None) -> list:
     """Top-``k`` singular values of many layers in one parallel core call (list of arrays).
 
-    With ``weights`` (aligned with ``masks``) each entry is the spectrum of ``|W ⊙ M|``.
+    With ``weights`` (aligned with ``masks``) each entry is the spectrum of ``|W ⊙ M|``. An
+    explicit ``k`` must be in ``1..min(shape)`` of every layer; ``k=None`` means 2 (padded with 0).
     """
-    k = _check_k(k)
+    tol, seed, threads = check_tol(tol), check_seed(seed), check_threads(threads)
     layers = to_layers(masks, weights)
+    k = 2 if k is None else check_k(k, layers)
     weighted = weights is not None
-    res = _core.layer_spectra([ly.core_tuple(weighted) for ly in layers], k=k, tol=tol, seed=seed,
-                              threads=_threads(threads), subgraphs=False, pattern=not weighted)
-    return [r["wsv"] if weighted else r["sv"] for r in res]
+    if weighted and any(ly.values is None for ly in layers):
+        bad = next(ly.name for ly in layers if ly.values is None)
+        raise ValueError(f"{bad}: weights were given for some layers but not this one; pass a weight per layer "
+                         "or weights=None")
+    k_core = max([1] + [min(k, *ly.stored_shape) for ly in layers])
+    res = _core.layer_spectra([ly.core_tuple(weighted) for ly in layers], k=k_core, tol=tol, seed=seed,
+                              threads=threads, subgraphs=False, pattern=not weighted)
+    return [_pad(r["wsv"] if weighted else r["sv"], k) for r in res]
 
 
 def spectral_radius(mask: Any, weight: Any = None) -> float:
     """``mu0 = σ1(B)``: the spectral radius of the layer's bipartite graph (|W ⊙ M| if weighted)."""
-    return float(singular_values(mask, weight, k=2)[0])
+    return float(singular_values(mask, weight, k=1)[0])
 
 
-def ramanujan_gap(mask: Any, *, convention: str = "neurips23") -> RamanujanGap:
-    """Ramanujan gaps of the 0/1 layer graph (SPEC §3); see :class:`RamanujanGap`."""
+def ramanujan_gap(mask: Any, *, convention: Any = "neurips23") -> RamanujanGap:
+    """Ramanujan gaps of the 0/1 layer graph; see :class:`RamanujanGap`."""
     conv = get_convention(convention)
     layer = to_layer(mask, name="mask")
     spec = _spectra([layer], subgraphs=False, weighted=False, convention=conv)[0]
     return _gap(layer, spec["sv"], conv)
 
 
-def weighted_gap(mask: Any, weight: Any, *, convention: str = "neurips23") -> float:
-    """Weighted spectral gap ``σ1(|W ⊙ M|) - σ2(|W ⊙ M|)`` (SPEC §4).
+def weighted_gap(mask: Any, weight: Any, *, convention: Any = "neurips23") -> float:
+    """Weighted spectral gap ``σ1(|W ⊙ M|) - σ2(|W ⊙ M|)``.
 
-    NaN when the convention's degree condition fails on the nonzero pattern of ``|W ⊙ M|`` or
-    the layer is empty. Scales linearly with a global rescale of ``weight``.
+    NaN when the convention's ``layer_rule`` fails (on the nonzero pattern of ``|W ⊙ M|`` under
+    ``weighted_validity="released"``, on the mask under ``"pattern"``) or the layer is empty.
+    Scales linearly with a global rescale of ``weight``. ``weight=None`` raises ``ValueError``
+    (as :func:`coordinate` does); pass ``weight=mask`` to use the pattern itself (|W| = M).
     """
-    if weight is None:
-        raise ValueError("weighted_gap needs a weight tensor (the weighted graph is |W ⊙ M|)")
+    _need_weight(weight, "weighted_gap")
     conv = get_convention(convention)
     layer = to_layer(mask, weight, name="mask")
     spec = _spectra([layer], subgraphs=False, weighted=True, convention=conv)[0]
     return _weighted_gap(layer, spec["wsv"], conv)[0]
 
 
-def regular_decomposition(mask: Any, weight: Any = None, *, convention: str = "neurips23") -> list:
-    """The regular-subgraph decomposition (SPEC §5) as a list of :class:`RegularSubgraph`,
-    ascending by degree: input columns grouped by exact degree, groups of at least
-    ``min_nodes`` (2 under neurips23, 3 under iclr23) members."""
+def regular_decomposition(mask: Any, weight: Any = None, *, convention: Any = "neurips23") -> list:
+    """The regular-subgraph decomposition as a list of :class:`RegularSubgraph`, ascending by
+    degree: input columns grouped by exact degree, groups of at least ``min_nodes`` (2 under
+    neurips23, 3 under iclr23) members."""
     conv = get_convention(convention)
     layer = to_layer(mask, weight, name="mask")
     spec = _spectra([layer], subgraphs=True, weighted=weight is not None, convention=conv)[0]
-    return _subgraphs(spec, conv)
+    return _subgraphs(layer, spec, conv, weight is not None)
 
 
-def imdb(mask: Any, weight: Any = None, *, convention: str = "neurips23") -> ImdbResult:
-    """IMDB and weighted IMDB of a layer (SPEC §5); see :class:`ImdbResult`."""
+def imdb(mask: Any, weight: Any = None, *, convention: Any = "neurips23") -> ImdbResult:
+    """IMDB and weighted IMDB of a layer; see :class:`ImdbResult`."""
     conv = get_convention(convention)
     layer = to_layer(mask, weight, name="mask")
     spec = _spectra([layer], subgraphs=True, weighted=weight is not None, convention=conv)[0]
-    return _imdb(_subgraphs(spec, conv), conv, weighted=weight is not None)
+    return _imdb(_subgraphs(layer, spec, conv, weight is not None), conv, weighted=weight is not None)
 
 
 def _narc(layer: LayerCSR, gap: RamanujanGap, edge_count: str) -> tuple:
@@ -353,8 +431,9 @@ def _narc(layer: LayerCSR, gap: RamanujanGap, edge_count: str) -> tuple:
         raise ValueError(f"edge_count must be 'directed' (released code, 2E) or 'undirected' (E), got {edge_count!r}")
     if gap.edges == 0:
         return NAN, "empty layer: no edges"
-    if not (gap.d_in >= 3 and gap.d_out >= 3):
-        return NAN, f"iclr23 degree condition (d_in >= 3 and d_out >= 3) fails: d_in={gap.d_in:.4g}, d_out={gap.d_out:.4g}"
+    if not ICLR23.full_valid(gap.d_in, gap.d_out):
+        return NAN, (f"iclr23 degree condition ({ICLR23.full_rule()}) fails: "
+                     f"d_in={gap.d_in:.4g}, d_out={gap.d_out:.4g}")
     e = 2 * gap.edges if edge_count == "directed" else gap.edges
     n_prod = gap.n_in * gap.n_out
     val = ((gap.mu_hat ** 2 / 4 + 1) * math.sqrt(n_prod) - abs(e - (gap.d_in / layer.n_rows) * n_prod)) \
@@ -363,42 +442,50 @@ def _narc(layer: LayerCSR, gap: RamanujanGap, edge_count: str) -> tuple:
 
 
 def narc(mask: Any, *, edge_count: str = "directed") -> float:
-    """Normalised random coefficient (SPEC §6, iclr23)::
+    """Normalised random coefficient (ICLR 2023)::
 
         NaRC = [(mu_hat²/4 + 1)·sqrt(n_in·n_out) − |2E − (d_in/N_out)·n_in·n_out|] / (N_in·N_out)
 
-    ``edge_count="directed"`` (default) counts 2E as the released code; ``"undirected"`` uses E.
-    NaN unless ``d_in >= 3 and d_out >= 3``. ``> 0``: structured; ``<= 0``: random-like.
+    ``N_out, N_in`` are the flattened (unremoved) sizes. ``edge_count="directed"`` (default)
+    counts 2E as the released code; ``"undirected"`` uses E. NaN unless the iclr23 layer rule
+    (``d_in >= 3 and d_out >= 3``) holds. ``> 0``: structured; ``<= 0``: random-like.
     """
     layer = to_layer(mask, name="mask")
-    conv = get_convention("iclr23")
-    spec = _spectra([layer], subgraphs=False, weighted=False, convention=conv)[0]
-    return _narc(layer, _gap(layer, spec["sv"], conv), edge_count)[0]
+    spec = _spectra([layer], subgraphs=False, weighted=False, convention=ICLR23)[0]
+    return _narc(layer, _gap(layer, spec["sv"], ICLR23), edge_count)[0]
 
 
-def coordinate(mask: Any, weight: Any) -> Coordinate:
-    """The 4-axis full-spectrum coordinate of a layer (SPEC §7, neurips23)."""
-    return coordinates([mask], [weight])[0]
+def coordinate(mask: Any, weight: Any, *, convention: Any = "neurips23",
+               threads: Optional[int] = None) -> Coordinate:
+    """The 4-axis full-spectrum coordinate ``(delta_r, weighted_gap, imdb, weighted_imdb)`` of a
+    layer; undefined axes are 0. ``weight=None`` raises ``ValueError`` (as :func:`weighted_gap`
+    does): pass ``weight=mask`` to take the pattern itself as the weights (|W| = M)."""
+    _need_weight(weight, "coordinate")
+    return coordinates([mask], [weight], convention=convention, threads=threads)[0]
 
 
-def coordinates(masks: Sequence, weights: Sequence, *, convention: str = "neurips23",
+def coordinates(masks: Sequence, weights: Sequence, *, convention: Any = "neurips23",
                 threads: Optional[int] = None) -> list:
-    """Coordinates of many layers (e.g. every layer of a candidate mask) in one batched core call."""
+    """Coordinates of many layers (e.g. every layer of a candidate mask) in one batched core call.
+    Every layer needs a weight (``ValueError`` naming the first layer without one)."""
     conv = get_convention(convention)
-    if weights is None:
-        raise ValueError("coordinates need weights (the weighted axes use |W ⊙ M|)")
+    _need_weight(weights, "coordinates")
     layers = to_layers(masks, weights)
+    for ly in layers:
+        if ly.values is None:
+            raise ValueError(f"{ly.name}: no weight given; coordinates need a weight for every layer "
+                             "(pass the mask itself to use |W| = M)")
     specs = _spectra(layers, subgraphs=True, weighted=True, convention=conv, threads=threads)
     out = []
     for layer, spec in zip(layers, specs):
         gap = _gap(layer, spec["sv"], conv)
         wgap = _weighted_gap(layer, spec["wsv"], conv)[0]
-        out.append(_coordinate(gap, wgap, _imdb(_subgraphs(spec, conv), conv, weighted=True)))
+        out.append(_coordinate(gap, wgap, _imdb(_subgraphs(layer, spec, conv, True), conv, weighted=True)))
     return out
 
 
 def distance(a, b=None, *, axis_weights: Optional[Sequence[float]] = None) -> float:
-    """L2 distance in coordinate space (SPEC §7, research notes §2.9).
+    """L2 distance in coordinate space.
 
     ``a``, ``b``: :class:`Coordinate` (one layer) or sequences of them (a network: the mean over
     layers of the per-layer distances). ``b=None`` is the origin, i.e. ``||a||`` — what the
@@ -407,7 +494,11 @@ def distance(a, b=None, *, axis_weights: Optional[Sequence[float]] = None) -> fl
     def as_list(x):
         if isinstance(x, Coordinate):
             return [x], True
-        xs = list(x)
+        try:
+            xs = list(x)
+        except TypeError:
+            raise TypeError(f"distance expects Coordinate objects or sequences of them, got {type(x).__name__}") \
+                from None
         if not all(isinstance(c, Coordinate) for c in xs):
             raise TypeError("distance expects Coordinate objects or sequences of them")
         return xs, False
@@ -416,7 +507,7 @@ def distance(a, b=None, *, axis_weights: Optional[Sequence[float]] = None) -> fl
     if b is None:
         lb = [Coordinate(0.0, 0.0, 0.0, 0.0)] * len(la)
     else:
-        lb, single_b = as_list(b)
+        lb, _ = as_list(b)
         if len(lb) != len(la):
             raise ValueError(f"coordinate lists differ in length: {len(la)} vs {len(lb)}")
     w = None if axis_weights is None else _axis_weights(axis_weights)

@@ -1,15 +1,19 @@
-"""Per-layer metric tables for whole models (one batched core call per table)."""
+"""Metric tables: every metric of every prunable layer of a model, in one batched core call.
+
+:func:`layer_metrics` gives one :class:`LayerMetrics`; :func:`model_metrics` a
+:class:`MetricsTable` (export to CSV, strict JSON with ``null`` for undefined values, Markdown).
+"""
 from __future__ import annotations
 
 import csv
 import dataclasses
-import json
+import io
 import math
-import os
 from typing import Any, Iterator, Mapping, Optional, Sequence
 
 import numpy as np
 
+from . import _jsonio
 from ._convert import LayerCSR, _framework, to_layer
 from .conventions import get_convention
 from .metrics import (Coordinate, _coordinate, _gap, _imdb, _narc, _spectra, _subgraphs, _weighted_gap)
@@ -17,12 +21,13 @@ from .metrics import (Coordinate, _coordinate, _gap, _imdb, _narc, _spectra, _su
 
 @dataclasses.dataclass(frozen=True)
 class LayerMetrics:
-    """Every metric of one layer (SPEC §1–§7). Undefined values are NaN with a ``reason``;
-    inside ``coordinate`` they are 0 (SPEC §7).
+    """Every metric of one layer (definitions in ``docs/metrics.md``). Undefined values are NaN
+    with a ``reason``; inside ``coordinate`` they are 0.
 
     ``shape`` is the tensor's shape, ``n_rows``/``n_cols`` the flattened (out, in·k…) sizes,
-    ``density`` = fraction of entries kept, ``n_in``/``n_out``/``edges``/``d_in``/``d_out`` as in
-    SPEC §1 (isolated nodes removed), ``narc`` follows the released iclr23 code (2E).
+    ``density`` = fraction of entries kept, ``n_in``/``n_out`` the non-isolated inputs/outputs,
+    ``edges`` = nnz, ``d_in = edges / n_in``, ``d_out = edges / n_out``; ``narc`` follows the
+    released ICLR 2023 code (2E). The weighted fields are NaN when no weight was given.
     """
 
     name: str
@@ -67,7 +72,7 @@ class LayerMetrics:
 def _record(layer: LayerCSR, spec: dict, conv, weighted: bool) -> LayerMetrics:
     gap = _gap(layer, spec["sv"], conv)
     wgap, wreason = _weighted_gap(layer, spec["wsv"], conv)
-    subs = _subgraphs(spec, conv)
+    subs = _subgraphs(layer, spec, conv, weighted)
     im = _imdb(subs, conv, weighted=weighted)
     narc_val, narc_reason = _narc(layer, gap, "directed")
     coord = _coordinate(gap, wgap, im)
@@ -85,7 +90,7 @@ def _record(layer: LayerCSR, spec: dict, conv, weighted: bool) -> LayerMetrics:
         coordinate_norm=coord.norm(), reason="; ".join(reasons))
 
 
-def layer_metrics(mask: Any, weight: Any = None, *, name: str = "layer", convention: str = "neurips23",
+def layer_metrics(mask: Any, weight: Any = None, *, name: str = "layer", convention: Any = "neurips23",
                   threads: Optional[int] = None) -> LayerMetrics:
     """All metrics of one layer (see :class:`LayerMetrics`)."""
     conv = get_convention(convention)
@@ -99,7 +104,7 @@ class MetricsTable:
 
     ``table["conv1.weight"]`` looks a layer up by name; ``to_dicts()``, ``to_csv(path)``,
     ``to_json(path)``, ``to_markdown()`` export it; ``mean_coordinate_norm()`` is the network-level
-    coordinate distance from the origin (mean of per-layer norms, SPEC §7).
+    coordinate distance from the origin (mean of per-layer norms).
     """
 
     COLUMNS = ("name", "shape", "density", "edges", "d_in", "d_out", "mu0", "mu_hat", "delta_r",
@@ -151,24 +156,21 @@ class MetricsTable:
         return out
 
     def to_csv(self, path) -> None:
+        """Write one row per layer (atomically; NaN written as ``nan``)."""
         rows = self.to_dicts()
         fields = list(rows[0].keys()) if rows else [f.name for f in dataclasses.fields(LayerMetrics)]
-        with open(path, "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=fields)
-            w.writeheader()
-            w.writerows(rows)
+        buf = io.StringIO(newline="")
+        w = csv.DictWriter(buf, fieldnames=fields)
+        w.writeheader()
+        w.writerows(rows)
+        _jsonio.atomic_write_text(path, buf.getvalue())
 
     def to_json(self, path=None) -> str:
-        def clean(v):
-            if isinstance(v, float) and not math.isfinite(v):
-                return None  # JSON has no NaN; null = undefined (see the `reason` column)
-            return v
-
-        text = json.dumps({"layers": [{k: clean(v) for k, v in d.items()} for d in self.to_dicts()],
-                           "summary": {k: clean(v) for k, v in self.summary().items()}}, indent=2)
+        """``{"layers": [...], "summary": {...}}`` as strict JSON (undefined values are ``null``;
+        see each layer's ``reason``); written atomically to ``path`` when given."""
+        text = _jsonio.dumps({"layers": self.to_dicts(), "summary": self.summary()})
         if path is not None:
-            with open(path, "w") as fh:
-                fh.write(text)
+            _jsonio.atomic_write_text(path, text + "\n")
         return text
 
     def to_markdown(self, columns: Sequence[str] = COLUMNS) -> str:
@@ -196,10 +198,31 @@ def _is_binary(x) -> bool:
         if x.is_floating_point() or x.dtype in (torch.int8, torch.uint8, torch.int16, torch.int32, torch.int64):
             return bool(((x == 0) | (x == 1)).all())
         return False
-    arr = np.asarray(x)
-    if arr.dtype == np.bool_:
+    if fw == "scipy":  # stored values only (never densified); a weight's nonzero pattern is its mask
+        data = getattr(x, "data", None)
+        x = data.reshape(1, -1) if isinstance(data, np.ndarray) and data.dtype.kind in "biuf" else None
+        if x is None:
+            return False
+    elif fw != "numpy":
+        return False
+    if x.dtype == np.bool_:
         return True
-    return arr.dtype.kind in "iuf" and bool(((arr == 0) | (arr == 1)).all())
+    if x.dtype.kind not in "iuf":
+        return False
+    flat = x.reshape(x.shape[0], -1) if x.ndim >= 2 else x.reshape(1, -1)
+    step = max(1, (1 << 22) // max(flat.shape[1], 1))
+    for lo in range(0, flat.shape[0], step):  # in row blocks: a weight usually fails in the first one
+        blk = flat[lo:lo + step]
+        if not ((blk == 0) | (blk == 1)).all():
+            return False
+    return True
+
+
+def _check_keys(d: Mapping, what: str) -> None:
+    for key in d:
+        if not isinstance(key, str):
+            raise TypeError(f"model_metrics: layer names must be strings; {what} has the key {key!r} "
+                            f"of type {type(key).__name__}")
 
 
 def _collect(model_or_masks: Any, weights: Optional[Mapping]) -> list:
@@ -227,6 +250,11 @@ def _collect(model_or_masks: Any, weights: Optional[Mapping]) -> list:
         raise TypeError("model_metrics expects a torch nn.Module, a state dict or a dict of masks/arrays, "
                         f"got {type(model_or_masks).__name__}")
     d = dict(model_or_masks)
+    _check_keys(d, "the dict of masks")
+    if weights is not None:
+        if not isinstance(weights, Mapping):
+            raise TypeError(f"weights must be a dict name -> weight, got {type(weights).__name__}")
+        _check_keys(weights, "weights")
     out = []
     mask_keys = [k for k in d if k.endswith("_mask")]
     if mask_keys:  # torch.nn.utils.prune state dict: <name>_orig and <name>_mask
@@ -252,7 +280,7 @@ def _collect(model_or_masks: Any, weights: Optional[Mapping]) -> list:
     return out
 
 
-def model_metrics(model_or_masks: Any, weights: Optional[Mapping] = None, *, convention: str = "neurips23",
+def model_metrics(model_or_masks: Any, weights: Optional[Mapping] = None, *, convention: Any = "neurips23",
                   threads: Optional[int] = None, progress: bool = False) -> MetricsTable:
     """Metrics of every prunable layer of a model, in one batched core call.
 
