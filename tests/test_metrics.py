@@ -1,4 +1,5 @@
 """Every metric vs the dense float64 reference, both presets, and vs the released code paths."""
+import dataclasses
 import math
 
 import numpy as np
@@ -7,7 +8,7 @@ import pytest
 import fspai
 from fspai import _reference as R
 
-CONVENTIONS = ["neurips23", "iclr23"]
+CONVENTIONS = ["neurips23", "neurips23-pattern", "iclr23"]
 TOL = dict(rel=1e-6, abs=1e-7)
 
 
@@ -139,7 +140,7 @@ def test_published_identity_top3_bipartite_eigs():
 
 
 def test_spec_published_ramanujan_fractions_of_random_masks():
-    # SPEC §9: random masks are not Ramanujan at 1 % density and are at >= 10 %.
+    # Published observation: random masks are not Ramanujan at 1 % density and are at >= 10 %.
     rng = np.random.default_rng(1)
     shapes = [(64, 64, 3, 3), (128, 128, 3, 3), (256, 256, 3, 3)]
     low = [fspai.ramanujan_gap(rng.random(s) < 0.01, convention="iclr23") for s in shapes]
@@ -201,3 +202,82 @@ def test_undefined_metrics_are_nan_with_reason():
 def test_unknown_convention():
     with pytest.raises(ValueError, match="neurips23"):
         fspai.ramanujan_gap(np.ones((4, 4)), convention="nips")
+
+
+# ---------------------------------------------------------------- exact zero weights inside the mask
+def zero_weight_example():
+    """A 10x6 mask whose 6 columns all have degree 3, with one masked weight exactly 0."""
+    rng = np.random.default_rng(7)
+    mask = np.zeros((10, 6), bool)
+    for j in range(6):
+        mask[rng.choice(10, 3, replace=False), j] = True
+    weight = (rng.standard_normal((10, 6)) * np.sqrt(2 / 6)).astype(np.float32)
+    r, c = np.nonzero(mask)
+    weight[r[4], c[4]] = 0.0
+    return mask, weight
+
+
+def test_released_weighted_imdb_with_a_zero_weight():
+    mask, weight = zero_weight_example()
+    assert (mask.sum(axis=0) == 3).all()
+    released = R.released_neurips23_layer(mask, weight)
+    assert released["weighted_imdb"] == 0.0  # inf in the released code, mapped to 0
+    im = fspai.imdb(mask, weight)
+    assert im.count == 1 and math.isnan(im.weighted_imdb) and "fails d >= 3 and d_out > 1" in im.reason
+    assert "d=2.833" in im.reason  # 17 nonzero weights over 6 input nodes
+    c = fspai.coordinate(mask, weight)
+    assert c.weighted_imdb == 0.0
+    for axis in fspai.Coordinate.AXES:
+        assert getattr(c, axis) == pytest.approx(released[axis], abs=2e-5), axis
+    assert c.norm() == pytest.approx(released["norm"], rel=1e-5)
+    assert c.norm() == pytest.approx(0.3129534, abs=1e-6)
+    # the pattern-validity rule, a named option: the weighted IMDB stays defined
+    (sub,) = fspai.regular_decomposition(mask, weight, convention="neurips23-pattern")
+    cp = fspai.coordinate(mask, weight, convention="neurips23-pattern")
+    assert cp.weighted_imdb == pytest.approx(sub.factor * (sub.weighted_mu0 - sub.weighted_mu_hat), rel=1e-9)
+    assert cp.weighted_imdb == pytest.approx(0.1297073, abs=1e-6)
+    assert cp.norm() == pytest.approx(0.3387682, abs=1e-6)
+    np.testing.assert_allclose(cp.as_array(), R.dense_coordinate(mask, weight, "neurips23-pattern"), atol=1e-9)
+    # a custom convention gets its own rules, not neurips23's by name
+    custom = dataclasses.replace(fspai.conventions.NEURIPS23, name="mine", weighted_validity="pattern")
+    assert fspai.coordinate(mask, weight, convention=custom) == cp
+    table = fspai.model_metrics({"fc.weight": mask}, {"fc.weight": weight})
+    assert math.isnan(table["fc.weight"].weighted_imdb) and "exact zero weights" in table["fc.weight"].reason
+    assert table["fc.weight"].coordinate == c
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_neurips23_matches_released_with_zero_weights(seed):
+    rng = np.random.default_rng(300 + seed)
+    shape = [(10, 6), (16, 24), (32, 8, 3), (40, 30), (12, 48), (24, 24), (64, 36), (20, 90)][seed]
+    mask = rng.random(shape) < [0.5, 0.3, 0.3, 0.2, 0.3, 0.25, 0.1, 0.15][seed]
+    weight = rng.standard_normal(shape) * 0.1
+    weight[rng.random(shape) < 0.15] = 0.0  # exact zeros inside the mask
+    released = R.released_neurips23_layer(mask, weight)
+    c = fspai.coordinate(mask, weight)
+    scale = max(1.0, fspai.singular_values(mask)[0])
+    for axis in fspai.Coordinate.AXES:
+        assert getattr(c, axis) == pytest.approx(released[axis], abs=2e-5 * scale), axis
+    np.testing.assert_allclose(c.as_array(), R.dense_coordinate(mask, weight), atol=1e-7)
+    for conv in ("neurips23", "neurips23-pattern"):
+        im, ref = fspai.imdb(mask, weight, convention=conv), R.dense_imdb(mask, weight, conv)
+        assert same(im.weighted_imdb, ref["weighted_imdb"]) and im.count == ref["count"]
+        assert same(fspai.weighted_gap(mask, weight, convention=conv), R.dense_weighted_gap(mask, weight, conv))
+
+
+def test_conventions_are_data():
+    from fspai.conventions import DegreeRule, get_convention
+
+    assert get_convention(fspai.conventions.ICLR23) is fspai.conventions.ICLR23
+    assert get_convention("neurips23").weighted_validity == "released"
+    assert get_convention("neurips23-pattern").weighted_validity == "pattern"
+    loose = dataclasses.replace(fspai.conventions.ICLR23, name="loose", layer_rule=DegreeRule(1, True, 1, True),
+                                min_nodes=2)
+    rng = np.random.default_rng(4)
+    mask = rng.random((40, 30)) < 0.06
+    g = fspai.ramanujan_gap(mask, convention=loose)
+    ref = R.dense_ramanujan_gap(mask, loose)
+    assert g.valid == ref["valid"] and same(g.delta_r, ref["delta_r"])
+    assert "d_in > 1 and d_out > 1" in fspai.ramanujan_gap(np.eye(4, dtype=bool), convention=loose).reason
+    assert [s.degree for s in fspai.regular_decomposition(mask, convention=loose)] == \
+        [r["degree"] for r in R.dense_subgraphs(mask, convention=loose)]

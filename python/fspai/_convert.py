@@ -142,6 +142,7 @@ def _to_numpy(x: Any, what: str, name: str) -> np.ndarray:
     fw = _framework(x)
     if fw == "numpy":
         arr = x
+        flat_shape(arr.shape, what, name)
         if arr.dtype.kind in "biuf":
             _check_overlap(arr.shape, arr.strides, arr.itemsize, what, name)
     elif fw == "torch":
@@ -149,6 +150,7 @@ def _to_numpy(x: Any, what: str, name: str) -> np.ndarray:
 
         t = x.detach()
         shape = tuple(int(s) for s in t.shape)
+        flat_shape(shape, what, name)
         _check_overlap(shape, tuple(s * t.element_size() for s in t.stride()), t.element_size(), what, name)
         if t.device.type != "cpu":
             _warn_host_copy(t.device.type)
@@ -200,7 +202,7 @@ def _value_dtype(dtype: np.dtype) -> type:
 
 
 def _rows_per_block(n_cols: int) -> int:
-    return max(1, (4 * CHUNK) // max(n_cols, 1))
+    return max(1, CHUNK // max(n_cols, 1))
 
 
 def _dense_to_csr(b2: np.ndarray, w2: Optional[np.ndarray], name: str, shape: tuple) -> tuple:

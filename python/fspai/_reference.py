@@ -3,10 +3,14 @@
 Two kinds of reference live here:
 
 * ``dense_*``: float64 dense SVD on the flattened matrix — the ground truth for small inputs.
-* ``released_*``: transliterations of the authors' released code paths (research notes §1–§2):
-  the symmetric bipartite adjacency in float32, ``eigsh(k=3, which="LM")``, |λ| sorted
-  descending, μ0 = first, μ̂ = third; the B-code (iclr23) and A-code (neurips23) formulas with
-  their orientation and validity rules. Used to show the presets reproduce published numbers.
+  They take the convention's rules from :mod:`fspai.conventions` (the one owner of the rules)
+  and recompute everything else densely.
+* ``released_*``: transliterations of the authors' released code paths: the symmetric bipartite
+  adjacency in float32, ``eigsh(k=3, which="LM")``, |λ| sorted descending, μ0 = first, μ̂ =
+  third; the ICLR 2023 code (VITA-Group/ramanujan-on-pai) and the NeurIPS 2023 working code
+  (ScottHoang/dst-ram-pruning, ``Ramanujan``) with their orientation and validity rules written
+  out as that code has them — deliberately NOT imported from :mod:`fspai.conventions`, so the
+  parity tests check the presets against the released behaviour.
 
 Nothing here is fast; nothing here is used by the library itself.
 """
@@ -17,6 +21,8 @@ import math
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
+
+from .conventions import get_convention
 
 
 def dense_matrix(mask, weight=None) -> np.ndarray:
@@ -44,13 +50,8 @@ def _degrees(b: np.ndarray):
     return n_in, n_out, e, (e / n_in if n_in else math.nan), (e / n_out if n_out else math.nan)
 
 
-def _valid(convention: str, d_in: float, d_out: float) -> bool:
-    if convention == "iclr23":
-        return d_in >= 3 and d_out >= 3
-    return d_out >= 3 and d_in > 1
-
-
-def dense_ramanujan_gap(mask, convention: str = "neurips23") -> dict:
+def dense_ramanujan_gap(mask, convention="neurips23") -> dict:
+    conv = get_convention(convention)
     b = dense_matrix(mask)
     s1, s2 = dense_singular_values(b)
     n_in, n_out, e, d_in, d_out = _degrees(b)
@@ -58,7 +59,7 @@ def dense_ramanujan_gap(mask, convention: str = "neurips23") -> dict:
         return dict(mu0=math.nan, mu_hat=math.nan, delta_r=math.nan, delta_s=math.nan, valid=False)
     ub_r = math.sqrt(d_in - 1) + math.sqrt(d_out - 1)
     ub_s = 2 * math.sqrt(s1 - 1)
-    valid = _valid(convention, d_in, d_out)
+    valid = conv.full_valid(d_in, d_out)
     return dict(mu0=s1, mu_hat=s2, n_in=n_in, n_out=n_out, edges=e, d_in=d_in, d_out=d_out,
                 delta_r=(ub_r - s2) if valid else math.nan,
                 delta_r_norm=((ub_r - s2) / ub_r) if valid else math.nan,
@@ -66,25 +67,26 @@ def dense_ramanujan_gap(mask, convention: str = "neurips23") -> dict:
                 delta_s_norm=((ub_s - s2) / ub_s) if valid else math.nan, valid=valid)
 
 
-def dense_weighted_gap(mask, weight, convention: str = "neurips23") -> float:
-    b = dense_matrix(mask, weight)
+def dense_weighted_gap(mask, weight, convention="neurips23") -> float:
+    conv = get_convention(convention)
+    b = dense_matrix(mask, weight) if conv.weighted_validity == "released" else dense_matrix(mask)
     _, _, e, d_in, d_out = _degrees(b)
-    if e == 0 or not _valid(convention, d_in, d_out):
+    if e == 0 or not conv.full_valid(d_in, d_out):
         return math.nan
-    s1, s2 = dense_singular_values(b)
+    s1, s2 = dense_singular_values(dense_matrix(mask, weight))
     return float(s1 - s2)
 
 
-def dense_subgraphs(mask, weight=None, convention: str = "neurips23") -> list:
-    """Degree groups of input columns with their σ's, computed densely (SPEC §5)."""
+def dense_subgraphs(mask, weight=None, convention="neurips23") -> list:
+    """Degree groups of input columns with their σ's and validity, computed densely."""
+    conv = get_convention(convention)
     b = dense_matrix(mask)
     bw = dense_matrix(mask, weight) if weight is not None else None
-    min_nodes = 3 if convention == "iclr23" else 2
     cdeg = (b != 0).sum(axis=0)
     out = []
     for d in sorted(set(cdeg.tolist()) - {0}):
         cols = np.flatnonzero(cdeg == d)
-        if cols.size < min_nodes:
+        if cols.size < conv.min_nodes:
             continue
         sub = b[:, cols]
         rows = np.flatnonzero(sub.sum(axis=1) > 0)
@@ -92,29 +94,34 @@ def dense_subgraphs(mask, weight=None, convention: str = "neurips23") -> list:
         n_in, n_out = cols.size, rows.size
         d_out = d * n_in / n_out
         s1, s2 = dense_singular_values(sub)
-        if convention == "iclr23":
-            valid, factor = d >= 3 and d_out >= 3, 1.0
-        else:
-            valid, factor = d >= 3 and d_out > 1, max(n_in, n_out) / (n_in + n_out - 1)
+        valid = conv.sub_valid(d, d_out)
         rec = dict(degree=int(d), columns=cols, n_in=n_in, n_out=n_out, d_out=d_out, mu0=s1, mu_hat=s2,
-                   delta_r=math.sqrt(d - 1) + math.sqrt(d_out - 1) - s2, valid=valid, factor=factor)
+                   delta_r=math.sqrt(d - 1) + math.sqrt(d_out - 1) - s2, valid=valid,
+                   factor=conv.sub_factor(n_in, n_out), weighted_valid=False)
         if bw is not None:
-            w1, w2 = dense_singular_values(bw[:, cols][rows])
+            wsub = bw[:, cols]
+            w1, w2 = dense_singular_values(wsub)
             rec.update(weighted_mu0=w1, weighted_mu_hat=w2)
+            if conv.weighted_validity == "released":
+                wn_in, wn_out, we, _, _ = _degrees(wsub)
+                rec["weighted_valid"] = bool(we) and conv.sub_valid(we / wn_in, we / wn_out)
+            else:
+                rec["weighted_valid"] = valid
         out.append(rec)
     return out
 
 
-def dense_imdb(mask, weight=None, convention: str = "neurips23") -> dict:
-    subs = [s for s in dense_subgraphs(mask, weight, convention) if s["valid"]]
+def dense_imdb(mask, weight=None, convention="neurips23") -> dict:
+    conv = get_convention(convention)
+    subs = [s for s in dense_subgraphs(mask, weight, conv) if s["valid"]]
+    has_w = weight is not None and conv.weighted_imdb
     if not subs:
-        v = math.nan if convention == "iclr23" else 0.0
-        return dict(imdb=v, imdb_norm=v, weighted_imdb=(v if weight is not None and convention == "neurips23"
-                                                         else math.nan), count=0)
+        v = conv.imdb_if_none
+        return dict(imdb=v, imdb_norm=v, weighted_imdb=v if has_w else math.nan, count=0)
     imdb = float(np.mean([s["factor"] * s["delta_r"] for s in subs]))
     norm = float(np.mean([s["delta_r"] / (math.sqrt(s["degree"] - 1) + math.sqrt(s["d_out"] - 1)) for s in subs]))
     w = math.nan
-    if weight is not None and convention == "neurips23":
+    if has_w and all(s["weighted_valid"] for s in subs):
         w = float(np.mean([s["factor"] * (s["weighted_mu0"] - s["weighted_mu_hat"]) for s in subs]))
     return dict(imdb=imdb, imdb_norm=norm, weighted_imdb=w, count=len(subs))
 
@@ -122,7 +129,7 @@ def dense_imdb(mask, weight=None, convention: str = "neurips23") -> dict:
 def dense_narc(mask, edge_count: str = "directed") -> float:
     b = dense_matrix(mask)
     n_in, n_out, e, d_in, d_out = _degrees(b)
-    if e == 0 or not (d_in >= 3 and d_out >= 3):
+    if e == 0 or not get_convention("iclr23").full_valid(d_in, d_out):
         return math.nan
     s2 = dense_singular_values(b)[1]
     ec = 2 * e if edge_count == "directed" else e
@@ -130,11 +137,14 @@ def dense_narc(mask, edge_count: str = "directed") -> float:
     return ((s2 ** 2 / 4 + 1) * math.sqrt(n_in * n_out) - abs(ec - (d_in / N_out) * n_in * n_out)) / (N_in * N_out)
 
 
-def dense_coordinate(mask, weight) -> np.ndarray:
-    z = lambda x: 0.0 if not math.isfinite(x) else x  # noqa: E731
-    g = dense_ramanujan_gap(mask, "neurips23")
-    im = dense_imdb(mask, weight, "neurips23")
-    return np.array([z(g["delta_r"]), z(dense_weighted_gap(mask, weight)), z(im["imdb"]), z(im["weighted_imdb"])])
+def dense_coordinate(mask, weight, convention="neurips23") -> np.ndarray:
+    def z(x):
+        return 0.0 if not math.isfinite(x) else x
+
+    g = dense_ramanujan_gap(mask, convention)
+    im = dense_imdb(mask, weight, convention)
+    return np.array([z(g["delta_r"]), z(dense_weighted_gap(mask, weight, convention)), z(im["imdb"]),
+                     z(im["weighted_imdb"])])
 
 
 # ---------------------------------------------------------------------- released code paths
@@ -192,11 +202,15 @@ def released_iclr23_imdb(mask) -> dict:
 
 
 def released_neurips23_layer(mask, weight) -> dict:
-    """A-code ``total_spectrum_measurement``: (Δr_full, λ_w, IMDB_A, wIMDB_A), inf → 0.
+    """NeurIPS 2023 code ``Ramanujan.total_spectrum_measurement``: (Δr_full, λ_w, IMDB, wIMDB)
+    with inf → 0, and their L2 norm.
 
     ``ramanujan_bounds`` with left = outputs for the full graph (T = M_flatᵀ transposed back by
-    ``reshape(size(0), -1).T``), validity ``d_left >= 3 and d_right > 1``; subgraphs with left =
-    grouped inputs, count >= 2, Cheeger factor, mean.
+    ``reshape(size(0), -1).T``), validity ``d_left >= 3 and d_right > 1`` on the nonzero pattern
+    of the tensor it is given; subgraphs with left = grouped inputs, count >= 2, Cheeger factor,
+    mean. The weighted subgraph call re-runs the degree test on the nonzero pattern of its
+    columns of ``|W ⊙ M|`` and returns inf when it fails; the mean is then inf and the coordinate
+    axis 0 (exact zero weights inside the mask are the only way this happens).
     """
     m = dense_matrix(mask)
     w = dense_matrix(mask, weight)
@@ -234,6 +248,8 @@ def released_neurips23_layer(mask, weight) -> dict:
         c = max(n_in, n_out) / (n_in + n_out - 1)
         vals.append(c * g)
         wvals.append(c * bounds(w[:, cols].T, True))
-    imdb = float(np.mean(vals)) if vals else 0.0
-    wimdb = float(np.mean(wvals)) if wvals else 0.0
-    return dict(delta_r=full_dr, weighted_gap=full_wg, imdb=imdb, weighted_imdb=wimdb)
+    imdb = inf0(sum(vals) / len(vals)) if vals else 0.0     # `mean`; the coordinate maps inf -> 0
+    wimdb = inf0(sum(wvals) / len(wvals)) if wvals else 0.0  # inf when a weighted degree test failed
+    coord = [full_dr, full_wg, imdb, wimdb]
+    return dict(delta_r=full_dr, weighted_gap=full_wg, imdb=imdb, weighted_imdb=wimdb,
+                norm=float(np.linalg.norm(coord)))

@@ -76,7 +76,8 @@ def _record(layer: LayerCSR, spec: dict, conv, weighted: bool) -> LayerMetrics:
     im = _imdb(subs, conv, weighted=weighted)
     narc_val, narc_reason = _narc(layer, gap, "directed")
     coord = _coordinate(gap, wgap, im)
-    reasons = [r for r in (gap.reason, wreason if weighted else "", im.reason if im.count == 0 else "") if r]
+    reasons = [r for r in (gap.reason, wreason if weighted else "", im.reason if (im.count == 0 or weighted) else "")
+               if r]
     wsv = spec["wsv"]
     return LayerMetrics(
         name=layer.name, shape=tuple(layer.shape), convention=conv.name, density=layer.density,
