@@ -1,4 +1,8 @@
-"""Type stub for the compiled core (csrc/bindings.cpp). Private: use the fspai API."""
+"""Type stub for the compiled core (csrc/bindings.cpp). Private: use the fspai API.
+
+Arguments arrive here already validated by fspai (fspai._convert, fspai._validate): canonical
+CSR (int64 indptr, int32 sorted unique indices, float32/float64 non-negative values), k >= 1,
+0 < tol < 1, 0 <= seed < 2**64, 0 <= threads <= 1024."""
 from typing import Any, Optional
 
 import numpy as np
@@ -38,5 +42,27 @@ def layer_spectra(
     """Per layer: sv, wsv (None without values), info, winfo, and the regular subgraphs'
     sub_degree, sub_n_in, sub_n_out, sub_nnz, sub_sv (g×k), sub_wsv (g×k, NaN without values),
     sub_columns (list of int32 arrays)."""
+
+def _gram_apply(
+    indptr: npt.NDArray[np.int64],
+    indices: npt.NDArray[np.int32],
+    values: Optional[npt.NDArray[np.floating]],
+    n_rows: int,
+    n_cols: int,
+    X: npt.NDArray[np.float64],
+    route: str = "",
+    weighted: bool = False,
+    threads: int = 1,
+    repeat: int = 1,
+) -> tuple[npt.NDArray[np.float64], float, float, str]:
+    """Test/benchmark hook: Y = CᵀC X through a CPU step operator; (Y, s/apply, build s, route)."""
+
+def cuda_info() -> dict[str, Any]: ...
+def cuda_layer_spectra(layers: list, k: int = 2, tol: float = 1e-5, seed: int = 0, threads: int = 0,
+                       subgraphs: bool = True, min_nodes: int = 2, max_basis: int = 0, dense_max: int = 96,
+                       pattern: bool = True) -> list[dict[str, Any]]: ...
+def cuda_degrees(layers: list) -> list[dict[str, Any]]: ...
+def cuda_step_stats(reset: bool = False) -> dict[str, Any]: ...
+def cuda_set_route(route: str) -> None: ...
 
 def build_info() -> dict[str, Any]: ...

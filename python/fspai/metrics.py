@@ -32,7 +32,8 @@ DEFAULT_TOL = 1e-5
 class SolveInfo:
     """Solver statistics: ``steps`` = applications of the fused Gram operator (Lanczos steps),
     ``components`` = connected components with an edge, ``method`` = "lanczos", "dense",
-    "mixed" or "empty"."""
+    "mixed" or "empty"; ``route`` (the step operator used) and ``error_bound`` (certified bound
+    on the σ error) when the core reports them ("" / NaN otherwise)."""
 
     steps: int
     restarts: int
@@ -41,6 +42,8 @@ class SolveInfo:
     dense_components: int
     max_residual: float
     method: str
+    route: str = ""
+    error_bound: float = NAN
 
     @classmethod
     def from_dict(cls, d: dict) -> "SolveInfo":
@@ -53,7 +56,8 @@ class SolveInfo:
         else:
             method = "dense"
         return cls(int(d["steps"]), int(d["restarts"]), int(d["components"]), int(d["lanczos_components"]),
-                   int(d["dense_components"]), float(d["max_residual"]), method)
+                   int(d["dense_components"]), float(d["max_residual"]), method, str(d.get("route", "") or ""),
+                   float(d.get("error_bound", NAN)))
 
 
 class _Result:
