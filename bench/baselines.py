@@ -5,16 +5,19 @@
     graph without isolated nodes, ``A = [[0, B], [Bᵀ, 0]]``, built from the CSR mask (the build is
     part of the timed call), then ``eigsh(A, k=3, which="LM")`` with defaults (eigenvectors on, as
     released); sort |λ| descending, σ1 = first, σ2 = third.
-(b) ``GramBaseline``  -- the fastest honest SciPy baseline (perf-notes §7): ARPACK on
+(b) ``GramBaseline``  -- the fastest honest SciPy baseline: ARPACK on
     ``LinearOperator(v ↦ M(Mᵀv))`` of the smaller side, ``k=2, tol=1e-6, v0=ones,
     return_eigenvectors=False`` with a precomputed float64 CSR Mᵀ. The setup (float64 CSR of the
     graph and its transpose) is done once and NOT timed, which favours the baseline.
 
-``authors_coordinates`` is (a) applied the way the papers do for the full NeurIPS'23 coordinate:
-one eigsh per graph -- the full layer graph (pattern), the weighted full graph (|W ⊙ M|), and every
-degree-grouped regular subgraph, pattern and weighted (SPEC §3-§7, ``convention="neurips23"``).
-An eigsh is only run where its result is used (the graph passes the validity rule), exactly like
-the released loop, which checks the degree condition before calling eigsh.
+``coordinate_loop`` computes the full NeurIPS'23 coordinate (docs/metrics.md) one solve per graph
+-- the full layer graph (pattern), the weighted full graph (|W ⊙ M|), and every degree-grouped
+regular subgraph, pattern and weighted -- with any top-2 solver: ``authors_coordinates`` plugs in
+(a) (the papers' loop), ``gram_coordinates`` plugs in (b) (an honest SciPy loop). A solve runs only
+where its result is used (the graph passes the validity rule), like the released loop, which checks
+the degree condition before calling eigsh. The rules come from ``fspai.conventions`` (their one
+owner). ``subgraph_loop`` is the honest SciPy loop for what ``fspai.model_metrics`` computes on
+masks: the layer and every degree group.
 
 References (float64): ``dense_top2`` (``eigvalsh`` of the dense Gram of the smaller side; exact in
 integers for 0/1 masks; dense SVD where σ2 is near 0) and ``reference_top2`` (dense where min
@@ -35,8 +38,8 @@ from scipy.sparse.linalg import LinearOperator, eigsh
 
 __all__ = [
     "as_float_csr", "authors_top2", "GramBaseline", "gram_top2", "dense_top2", "reference_top2",
-    "rel_err_top2", "degree_groups", "coordinate_neurips23", "authors_coordinates",
-    "reference_coordinates", "CoordinateRef", "read_bandwidth", "DENSE_REF_MAX_SIDE",
+    "rel_err_top2", "degree_groups", "coordinate_loop", "authors_coordinates", "gram_coordinates",
+    "reference_coordinates", "subgraph_loop", "CoordinateRef", "read_bandwidth", "DENSE_REF_MAX_SIDE",
 ]
 
 DENSE_REF_MAX_SIDE = 1024
@@ -131,8 +134,8 @@ def gram_top2(B, tol: float = 1e-6, ncv: Optional[int] = None) -> np.ndarray:
 # ----------------------------------------------------------------------------- references
 
 def dense_top2(B, k: int = 2) -> np.ndarray:
-    """float64 top-k σ, dense: ``eigvalsh`` of the dense Gram of the smaller side (the perf-notes
-    ground truth; exact in integers for 0/1 masks, agrees with dense SVD to ~1e-15 for the top σ).
+    """float64 top-k σ, dense: ``eigvalsh`` of the dense Gram of the smaller side (the ground
+    truth; exact in integers for 0/1 masks, agrees with dense SVD to ~1e-15 for the top σ).
     Squaring costs accuracy only for σ near 0 (absolute error ~ sqrt(eps)·σ1), so small matrices
     and any result with σ_k < 1e-3·σ1 are recomputed with ``numpy.linalg.svd`` (if <= 3 M
     entries)."""
@@ -161,7 +164,7 @@ def reference_top2(B) -> Tuple[np.ndarray, str]:
 
 
 def rel_err_top2(est, ref) -> float:
-    """max_i |σ̂ᵢ − σᵢ| / σᵢ over the top 2 (perf-notes §2); where σ2 < 1e-6·σ1 (rank-1 or empty
+    """max_i |σ̂ᵢ − σᵢ| / σᵢ over the top 2; where σ2 < 1e-6·σ1 (rank-1 or empty
     second direction) the σ2 error is taken relative to σ1."""
     est = np.asarray(est, dtype=np.float64)[:2]
     ref = np.asarray(ref, dtype=np.float64)[:2]
@@ -200,63 +203,102 @@ class CoordinateRef:
         return np.array([self.delta_r, self.weighted_gap, self.imdb, self.weighted_imdb])
 
 
-def coordinate_neurips23(mask, weight, top2: Callable[[sp.csr_array], np.ndarray]) -> CoordinateRef:
-    """SPEC §3-§7 coordinate (neurips23 preset; undefined components -> 0) of one layer, computing
-    every needed (σ1, σ2) with ``top2`` -- one call per graph, in the authors' loop order."""
-    P = sp.csr_array(mask)
-    if P.dtype != bool:
-        P = sp.csr_array(P != 0)
-    W = as_float_csr(weight)  # |W ⊙ M| float64 (pattern == mask pattern in the workloads)
-    E = P.nnz
+def _degrees(P: sp.csr_array):
+    """(n_in, n_out, E) of a pattern, isolated nodes excluded."""
     n_out = int(np.count_nonzero(np.diff(P.indptr)))
-    col_deg = np.bincount(P.indices, minlength=P.shape[1])
-    n_in = int(np.count_nonzero(col_deg))
+    n_in = int(np.count_nonzero(np.bincount(P.indices, minlength=P.shape[1])))
+    return n_in, n_out, int(P.nnz)
+
+
+def _pattern(B) -> sp.csr_array:
+    P = sp.csr_array(B)
+    P = sp.csr_array(P != 0) if P.dtype != bool else P
+    P.eliminate_zeros()
+    return P
+
+
+def coordinate_loop(mask, weight, top2: Callable[[sp.csr_array], np.ndarray],
+                    convention="neurips23") -> CoordinateRef:
+    """The coordinate of one layer (undefined components -> 0), computing every needed (σ1, σ2)
+    with ``top2`` -- one call per graph, in the released loop's order. ``convention``: a preset
+    name or ``fspai.conventions.Convention`` (the rules' one owner)."""
+    from fspai.conventions import get_convention  # the rules are not restated here
+
+    conv = get_convention(convention)
+    P = _pattern(mask)
+    W = as_float_csr(weight)  # |W ⊙ M| float64
+    released = conv.weighted_validity == "released"
     calls = 0
     delta_r = wgap = 0.0
-    if E > 0:
-        d_in, d_out = E / n_in, E / n_out
-        if d_out >= 3 and d_in > 1:
-            s = top2(P)
-            calls += 1
-            delta_r = math.sqrt(d_in - 1) + math.sqrt(d_out - 1) - float(s[1])
-            sw = top2(W)
-            calls += 1
-            wgap = float(sw[0] - sw[1])
-    # regular-subgraph decomposition (input nodes grouped by degree, min_nodes = 2)
-    Pc = P.tocsc()
-    Wc = W.tocsc()
+    n_in, n_out, E = _degrees(P)
+    if E and conv.full_valid(E / n_in, E / n_out):
+        s = top2(P)
+        calls += 1
+        delta_r = math.sqrt(E / n_in - 1) + math.sqrt(E / n_out - 1) - float(s[1])
+    wn_in, wn_out, wE = _degrees(_pattern(W)) if released else (n_in, n_out, E)
+    if wE and conv.full_valid(wE / wn_in, wE / wn_out):
+        sw = top2(W)
+        calls += 1
+        wgap = float(sw[0] - sw[1])
+    Pc, Wc = P.tocsc(), W.tocsc()
     vals, wvals = [], []
-    groups = degree_groups(P, 2)
+    groups = degree_groups(P, conv.min_nodes)
     for d, cols in groups:
-        sub = Pc[:, cols]
-        rows_deg = np.bincount(sub.indices, minlength=P.shape[0])
-        keep = np.flatnonzero(rows_deg)
-        sn_in, sn_out = cols.size, keep.size
+        sub = sp.csr_array(Pc[:, cols])
+        sn_in, sn_out, _ = _degrees(sub)
         d_out = d * sn_in / sn_out
-        if not (d >= 3 and d_out > 1):
+        if not conv.sub_valid(d, d_out):
             continue
-        c = max(sn_in, sn_out) / (sn_in + sn_out - 1)
-        s = top2(sp.csr_array(sub))
+        s = top2(sub)
         calls += 1
-        vals.append(c * (math.sqrt(d - 1) + math.sqrt(d_out - 1) - float(s[1])))
-        sw = top2(sp.csr_array(Wc[:, cols]))
+        vals.append(conv.sub_factor(sn_in, sn_out) * (math.sqrt(d - 1) + math.sqrt(d_out - 1) - float(s[1])))
+        if not conv.weighted_imdb:
+            continue
+        wsub = sp.csr_array(Wc[:, cols])
+        wi, wo, we = _degrees(_pattern(wsub)) if released else (sn_in, sn_out, d * sn_in)
+        if not (we and conv.sub_valid(we / wi, we / wo)):
+            wvals.append(math.inf)  # the released loop's inf: the layer's weighted IMDB axis becomes 0
+            continue
+        sw = top2(wsub)
         calls += 1
-        wvals.append(c * float(sw[0] - sw[1]))
+        wvals.append(conv.sub_factor(sn_in, sn_out) * float(sw[0] - sw[1]))
     imdb = float(np.mean(vals)) if vals else 0.0
     wimdb = float(np.mean(wvals)) if wvals else 0.0
+    wimdb = 0.0 if not math.isfinite(wimdb) else wimdb
     return CoordinateRef(delta_r, wgap, imdb, wimdb, calls, len(groups), len(vals))
 
 
 def authors_coordinates(masks: Sequence, weights: Sequence) -> List[CoordinateRef]:
     """Baseline (a) applied the papers' way to a list of layers: one float32 COO
     ``eigsh(k=3)`` per graph (layer pattern, layer weighted, each valid regular subgraph, both)."""
-    return [coordinate_neurips23(m, w, authors_top2) for m, w in zip(masks, weights)]
+    return [coordinate_loop(m, w, authors_top2) for m, w in zip(masks, weights)]
+
+
+def gram_coordinates(masks: Sequence, weights: Sequence) -> List[CoordinateRef]:
+    """Baseline (b) applied to every graph the coordinate needs (an honest SciPy loop): ARPACK on
+    the Gram operator of the layer, of |W ⊙ M| and of every valid regular subgraph (both)."""
+    return [coordinate_loop(m, w, gram_top2) for m, w in zip(masks, weights)]
 
 
 def reference_coordinates(masks: Sequence, weights: Sequence) -> List[CoordinateRef]:
     """float64 reference coordinate: same loop with exact dense / tight-ARPACK (σ1, σ2)."""
-    return [coordinate_neurips23(m, w, lambda B: reference_top2(B)[0])
+    return [coordinate_loop(m, w, lambda B: reference_top2(B)[0])
             for m, w in zip(masks, weights)]
+
+
+def subgraph_loop(masks: Sequence, min_nodes: int = 2) -> List[List[np.ndarray]]:
+    """Honest SciPy loop for what ``fspai.model_metrics`` computes on 0/1 masks: (b) on the layer
+    graph and on every degree group of at least ``min_nodes`` input nodes (valid or not: the table
+    reports every subgraph). Returns per layer [layer top-2, subgraph top-2, ...]."""
+    out = []
+    for m in masks:
+        P = _pattern(m)
+        res = [gram_top2(P)]
+        Pc = P.tocsc()
+        for _, cols in degree_groups(P, min_nodes):
+            res.append(gram_top2(sp.csr_array(Pc[:, cols])))
+        out.append(res)
+    return out
 
 
 # ----------------------------------------------------------------------------- bandwidth probe

@@ -1,4 +1,7 @@
-"""Workload cases shared by the pytest-benchmark suites (full or smoke), with cached references."""
+"""The workloads of the benchmark suites and of ``bench/report.py`` (full or smoke), with cached
+float64 references. One list per row family of the report; smoke mode (``FSPAI_BENCH_SMOKE=1``)
+swaps each for tiny stand-ins that run through the same code paths in seconds.
+"""
 from __future__ import annotations
 
 import os
@@ -13,13 +16,21 @@ SMOKE = os.environ.get("FSPAI_BENCH_SMOKE", "") not in ("", "0")
 MODES = ("pattern", "weighted")
 
 if SMOKE:
-    NETWORKS = [("smoke", 0.01), ("smoke", 0.1)]
+    PER_LAYER = [("smoke", 0.01), ("smoke", 0.5)]
+    NETWORKS = [("smoke", 0.1)]
     COORD_NETWORKS = [("smoke", 0.1)]
-    BIG = [("smoke", 0.1)]
+    BIG = [("smoke", 0.1), ("smoke", 0.5)]
+    MEMORY = [("coordinate-csr", "smoke", 0.1), ("coordinate-dense", "smoke", 0.1),
+              ("convert-dense", "smoke", 0.1)]
 else:
-    NETWORKS = [(n, d) for n in ("resnet34", "vgg16") for d in (0.01, 0.1)]
-    COORD_NETWORKS = [("resnet34", 0.01), ("resnet34", 0.1)]
-    BIG = [("4096x11008", 0.1), ("8192x28672", 0.1)]
+    PER_LAYER = [("resnet34", 0.01), ("resnet34", 0.1), ("resnet34", 0.5)]   # singular_values per layer
+    NETWORKS = [("resnet34", 0.01), ("resnet34", 0.1)]                      # batched calls
+    COORD_NETWORKS = [("resnet34", 0.1)]                                    # full coordinate
+    BIG = [("4096x11008", 0.1), ("4096x11008", 0.5)]                       # LLM-sized layer
+    MEMORY = [("coordinate-csr", "8192x28672", 0.1), ("coordinate-dense", "4096x11008", 0.1),
+              ("convert-dense", "4096x11008", 0.1)]
+
+THREADS = (None, 1)  # fspai's default thread count, and one thread
 
 
 def pct(d: float) -> str:
@@ -28,6 +39,10 @@ def pct(d: float) -> str:
 
 def case_id(name: str, density: float, mode: str = "") -> str:
     return f"{name}-{pct(density)}" + (f"-{mode}" if mode else "")
+
+
+def threads_id(threads) -> str:
+    return "default-threads" if threads is None else f"threads={threads}"
 
 
 @lru_cache(maxsize=None)
@@ -52,12 +67,12 @@ def graphs(layers, mode: str):
 
 
 @lru_cache(maxsize=None)
-def network_reference(name: str, density: float, mode: str) -> Tuple[np.ndarray, ...]:
+def network_reference(name: str, density: float, mode: str = "pattern") -> Tuple[np.ndarray, ...]:
     return tuple(baselines.reference_top2(g)[0] for g in graphs(network(name, density), mode))
 
 
 @lru_cache(maxsize=None)
-def single_reference(key: str, density: float, mode: str) -> np.ndarray:
+def single_reference(key: str, density: float, mode: str = "pattern") -> np.ndarray:
     return baselines.reference_top2(graphs([single(key, density)], mode)[0])[0]
 
 
@@ -70,3 +85,7 @@ def coordinate_reference(name: str, density: float) -> Tuple[np.ndarray, ...]:
 
 def max_rel_err(values: List[np.ndarray], refs) -> float:
     return max(baselines.rel_err_top2(v, r) for v, r in zip(values, refs))
+
+
+def max_abs_err(coords, refs) -> float:
+    return float(max(np.max(np.abs(np.asarray(c) - r)) for c, r in zip(coords, refs)))

@@ -40,9 +40,12 @@ def has_batch(fspai) -> bool:
     return hasattr(fspai, "batch_singular_values")
 
 
-def top2(fspai, mask, weight=None, *, info: bool = False, tol: Optional[float] = None):
+def top2(fspai, mask, weight=None, *, info: bool = False, tol: Optional[float] = None,
+         threads: Optional[int] = None):
     """fspai.singular_values(mask, weight, k=2) -> values (and info when ``info``)."""
     kw = {} if tol is None else {"tol": tol}
+    if threads is not None:
+        kw["threads"] = threads
     if info:
         vals, inf = fspai.singular_values(mask, weight=weight, k=2, return_info=True, **kw)
         return np.asarray(vals, dtype=np.float64), inf
@@ -60,6 +63,17 @@ def batch_top2(fspai, masks: Sequence, weights: Optional[Sequence] = None) -> Li
     ws = [None] * len(masks) if weights is None else list(weights)
     return [np.asarray(fspai.singular_values(m, weight=w, k=2), dtype=np.float64)
             for m, w in zip(masks, ws)]
+
+
+def per_layer_top2(fspai, masks: Sequence, threads: Optional[int] = None) -> List[np.ndarray]:
+    """``fspai.singular_values(mask, k=2)`` called once per layer, as a user loops over a model."""
+    kw = {} if threads is None else {"threads": threads}
+    return [np.asarray(fspai.singular_values(m, k=2, **kw), dtype=np.float64) for m in masks]
+
+
+def model_metrics(fspai, names: Sequence[str], masks: Sequence):
+    """``fspai.model_metrics`` of a dict of 0/1 masks (every metric of every layer, one call)."""
+    return fspai.model_metrics(dict(zip(names, masks)))
 
 
 def coordinates(fspai, masks: Sequence, weights: Sequence):

@@ -1,4 +1,4 @@
-"""Wall-clock timing with the perf-notes §2 protocol.
+"""Wall-clock timing protocol of the benchmark report.
 
 One timed warm-up call, then the median of 7 / 5 / 3 repeats for calls under 0.05 s / 1 s / 8 s;
 a call over 8 s is reported from its single cold sample (n=1). Very fast calls (< 5 ms) get 15

@@ -1,7 +1,7 @@
-"""Benchmark workloads: CNN layer shapes and seeded random pruning masks (perf-notes §1).
+"""Benchmark workloads: CNN layer shapes and seeded random pruning masks.
 
 A layer's mask matrix is ``out x (in * kh * kw)`` (``out x in`` for a Linear layer), the same
-flattening fspai uses (SPEC §1). Masks are uniform Bernoulli(density) and are generated directly
+flattening fspai uses (docs/metrics.md §1). Masks are uniform Bernoulli(density) and are generated directly
 as ``scipy.sparse.csr_array`` -- no dense array is ever materialised, so the 8192x28672 layer costs
 only its CSR arrays. Every mask is seeded from ``crc32("{rows}x{cols}@{density}#{index}")`` so every
 script (pytest-benchmark suites, ``ratios.py``, the unit tests) sees exactly the same masks;
