@@ -68,6 +68,7 @@ class LayerCSR:
     n_cols_stored: Optional[int] = None
     row_ids: Optional[np.ndarray] = None
     col_ids: Optional[np.ndarray] = None
+    zero_values: int = 0  # entries of ``values`` that are exactly 0 (kept weights equal to 0)
 
     @property
     def nnz(self) -> int:
@@ -98,11 +99,9 @@ class LayerCSR:
 
     def weighted_degrees(self) -> tuple:
         """(row, column) degrees of the nonzero pattern of ``|W ⊙ M|`` over the stored rows/columns."""
-        if self.values is None:
+        if self.values is None or not self.zero_values:
             return self.row_degrees(), self.col_degrees()
         nz = self.values != 0
-        if nz.all():
-            return self.row_degrees(), self.col_degrees()
         n_rows, n_cols = self.stored_shape
         rows = np.repeat(np.arange(n_rows), np.diff(self.indptr))
         return np.bincount(rows[nz], minlength=n_rows), np.bincount(self.indices[nz], minlength=n_cols)
@@ -371,10 +370,15 @@ def to_layer(mask: Any, weight: Any = None, *, name: str = "layer") -> LayerCSR:
     if can is None:
         indptr, indices, _ = _dense_to_csr(dense_mask, None, name, shape)
         can = Canonical(indptr, indices, None, n_cols)
+    zeros = 0
+    if values is not None:
+        values = np.ascontiguousarray(values)
+        zeros = values.size - sum(int(np.count_nonzero(values[lo:lo + CHUNK]))
+                                  for lo in range(0, values.size, CHUNK))
     return LayerCSR(name=name, shape=shape, n_rows=n_rows, n_cols=n_cols,
                     indptr=np.ascontiguousarray(can.indptr), indices=np.ascontiguousarray(can.indices),
-                    values=None if values is None else np.ascontiguousarray(values),
-                    n_cols_stored=can.n_cols_stored, row_ids=can.row_ids, col_ids=can.col_ids)
+                    values=values, n_cols_stored=can.n_cols_stored, row_ids=can.row_ids, col_ids=can.col_ids,
+                    zero_values=zeros)
 
 
 def to_layers(masks: Any, weights: Any = None, *, names: Any = None) -> list:

@@ -261,7 +261,7 @@ def _subgraphs(layer: LayerCSR, spec: dict, conv: Convention, weighted: bool) ->
     n_g = len(spec["sub_degree"])
     stored_cols = [np.asarray(c) for c in spec["sub_columns"]]
     wdeg = None
-    if weighted and conv.weighted_validity == "released" and n_g and not (layer.values != 0).all():
+    if weighted and conv.weighted_validity == "released" and n_g and layer.zero_values:
         wdeg = _weighted_group_degrees(layer, stored_cols)
     out = []
     for g in range(n_g):
@@ -386,7 +386,7 @@ def batch_singular_values(masks: Sequence, weights: Optional[Sequence] = None, k
 
 def spectral_radius(mask: Any, weight: Any = None) -> float:
     """``mu0 = σ1(B)``: the spectral radius of the layer's bipartite graph (|W ⊙ M| if weighted)."""
-    return float(singular_values(mask, weight, k=1)[0])
+    return float(singular_values(mask, weight)[0])
 
 
 def ramanujan_gap(mask: Any, *, convention: Any = "neurips23") -> RamanujanGap:
