@@ -127,6 +127,7 @@ def _csr(indptr, indices, data, shape):
     ([0, 1, 2, 3], [0, -1, 2], [1, 1, 1], "indices contains -1"),
     ([0, 1, 2, 3], [0, 1, 2], [1, 1], "2 data values for 3 stored indices"),
     ([0, 1, 2, 3], [0.0, 1.0, 2.0], [1, 1, 1], "indices must be an integer array"),
+    ([0, 1, 2, 3], [0, 1, 2], [[1], [1], [1]], "data must be a 1-D numpy array"),
 ])
 def test_corrupted_csr_is_refused_before_scipy(indptr, indices, data, match):
     m = _csr(indptr, indices, data, (3, 4))
@@ -134,9 +135,8 @@ def test_corrupted_csr_is_refused_before_scipy(indptr, indices, data, match):
         with pytest.raises((ValueError, TypeError), match=match) as ei:
             fn(m)
         assert "mask" in str(ei.value) and "(3, 4)" in str(ei.value)
-    with pytest.raises((ValueError, TypeError), match=match):
-        fspai.weighted_gap(np.ones((3, 4)), m.astype(np.float64) if False else _csr(indptr, indices,
-                                                                                     np.asarray(data, float), (3, 4)))
+    with pytest.raises((ValueError, TypeError), match=match):  # the same checks guard a sparse weight
+        fspai.weighted_gap(np.ones((3, 4)), _csr(indptr, indices, np.asarray(data, float), (3, 4)))
 
 
 def test_corrupted_csc_and_coo():

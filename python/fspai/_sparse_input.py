@@ -125,8 +125,9 @@ def _check_indptr(indptr: np.ndarray, n_major: int, n_entries: int, what: str, n
 
 
 def _data_array(data: Any, n: int, what: str, name: str, shape: tuple) -> np.ndarray:
-    if not isinstance(data, np.ndarray) or data.ndim < 1:
-        raise TypeError(f"{name}: {what} of shape {shape}: data must be a numpy array, got {type(data).__name__}")
+    if not isinstance(data, np.ndarray) or data.ndim != 1:
+        raise TypeError(f"{name}: {what} of shape {shape}: data must be a 1-D numpy array, got "
+                        f"{type(data).__name__}{getattr(data, 'shape', '')}")
     if data.shape[0] != n:
         raise ValueError(f"{name}: {what} of shape {shape}: {data.shape[0]} data values for {n} stored indices")
     return data
