@@ -82,3 +82,29 @@ def test_compaction_keeps_metrics_and_original_columns():
     subs_s, subs_b = fspai.regular_decomposition(small), fspai.regular_decomposition(big)
     assert [s.columns.tolist() for s in subs_b] == [(s.columns * 5000 + 3).tolist() for s in subs_s]
     assert fspai.narc(big) != fspai.narc(small) or np.isnan(fspai.narc(big))  # NaRC uses the declared sizes
+
+
+def test_huge_nearly_empty_csr_and_csc_need_no_temporaries_of_their_size():
+    n = 2**24
+    indptr = np.zeros(n + 1, dtype=np.int32)
+    indptr[1000:] = 2
+    indptr[n - 5:] = 3  # rows 999 and n-6 hold entries
+    csr = sp.csr_matrix((np.ones(3, bool), np.array([4, 2, 9], np.int32), indptr), shape=(n, 16))
+    csr.has_sorted_indices = False  # row 999 holds [4, 2]: unsorted, sorted in NumPy
+    ly, peak = _peak(lambda: to_layer(csr))
+    assert peak < 24 << 20, peak  # the input's indptr alone is 64 MiB
+    assert ly.row_ids.tolist() == [999, n - 6] and ly.indices.tolist() == [2, 4, 9]
+    csc = sp.csc_matrix((np.ones(3, bool), np.array([4, 2, 9], np.int32), indptr), shape=(16, n))
+    ly, peak = _peak(lambda: to_layer(csc))
+    assert peak < 24 << 20, peak
+    assert fspai.singular_values(csc) == pytest.approx(fspai.singular_values(csc.toarray()[:, [999, n - 6]]))
+
+
+def test_sorted_check_allows_decreases_across_row_boundaries():
+    csr = sp.csr_matrix((np.ones(5, bool), np.array([2, 3, 0, 1, 0], np.int32),
+                         np.array([0, 2, 2, 4, 5], np.int32)), shape=(4, 4))
+    ly = to_layer(csr)
+    assert np.shares_memory(ly.indices, csr.indices)  # canonical: used as given
+    bad = sp.csr_matrix((np.ones(3, bool), np.array([1, 3, 2], np.int32), np.array([0, 3, 3], np.int32)),
+                        shape=(2, 4))
+    assert to_layer(bad).indices.tolist() == [1, 2, 3]

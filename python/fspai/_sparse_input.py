@@ -136,18 +136,31 @@ def _data_array(data: Any, n: int, what: str, name: str, shape: tuple) -> np.nda
 def _sorted_within_rows(indptr: np.ndarray, indices: np.ndarray) -> bool:
     """True when indices strictly increase inside every row (chunked: O(chunk) temporaries)."""
     nnz = int(indptr[-1])
-    if nnz < 2:
-        return True
-    starts = indptr[1:-1]
-    starts = starts[(starts > 0) & (starts < nnz)]  # positions where a new row begins
     for lo, hi in _chunks(nnz - 1):
         ok = indices[lo + 1:hi + 1].astype(np.int64) > indices[lo:hi]
         if not ok.all():
-            s = starts[(starts > lo) & (starts <= hi)] - 1 - lo  # boundaries inside this chunk
-            ok[s] = True
+            # positions where a row starts inside (lo, hi]: a decrease across a row boundary is fine
+            # (tested value by value, so runs of empty rows cost nothing)
+            vals = np.arange(lo + 1, hi + 1, dtype=indptr.dtype)
+            starts = vals[indptr[np.searchsorted(indptr, vals)] == vals]
+            ok[starts - 1 - lo] = True
             if not ok.all():
                 return False
     return True
+
+
+def _nonempty(indptr: np.ndarray) -> tuple:
+    """(ids, counts) of the rows (or columns) of a compressed matrix that hold entries, found in
+    chunks so a huge, nearly empty ``indptr`` needs no temporaries of its own size."""
+    ids, counts = [], []
+    for lo, hi in _chunks(indptr.size - 1):
+        c = indptr[lo + 1:hi + 1] - indptr[lo:hi]
+        nz = np.flatnonzero(c)
+        ids.append(nz + lo)
+        counts.append(c[nz])
+    if not ids:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(ids).astype(np.int64), np.concatenate(counts).astype(np.int64)
 
 
 def _from_coo(rows: np.ndarray, cols: np.ndarray, data: Optional[np.ndarray], n_rows: int, n_cols: int,
@@ -190,16 +203,15 @@ def _from_csr(indptr, indices, data, n_rows: int, n_cols: int, compact: bool) ->
     indices = indices[:nnz]
     data = None if data is None else data[:nnz]
     if not _sorted_within_rows(indptr, indices):
-        rows = np.repeat(np.arange(n_rows, dtype=np.int64), np.diff(indptr))
-        return _from_coo(rows, indices, data, n_rows, n_cols, compact)
+        ids, counts = _nonempty(indptr)
+        return _from_coo(np.repeat(ids, counts), indices, data, n_rows, n_cols, compact)
     indptr = indptr.astype(np.int64, copy=False)
     if indices.dtype != np.int32:
         indices = indices.astype(np.int32)
     can = Canonical(indptr, indices, data, n_cols)
     if compact and n_rows > 4 * nnz + 4096:
-        counts = np.diff(indptr)
-        can.row_ids = np.flatnonzero(counts)
-        can.indptr = np.concatenate(([0], np.cumsum(counts[can.row_ids]))).astype(np.int64)
+        can.row_ids, counts = _nonempty(indptr)
+        can.indptr = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
     if compact and n_cols > 4 * nnz + 4096:
         can.col_ids, inv = np.unique(indices, return_inverse=True)
         can.indices = inv.astype(np.int32)
@@ -222,8 +234,8 @@ def _compressed(indptr: Any, indices: Any, data: Any, fmt: str, shape: tuple, wh
     _check_range(indices[:nnz], minor, "indices", what, name, shape)
     if fmt == "csr":
         return _from_csr(indptr, indices, data, n_rows, n_cols, compact)
-    majors = np.repeat(np.arange(n_cols, dtype=np.int64), np.diff(indptr))
-    return _from_coo(indices[:nnz], majors, data[:nnz], n_rows, n_cols, compact)
+    ids, counts = _nonempty(indptr)
+    return _from_coo(indices[:nnz], np.repeat(ids, counts), data[:nnz], n_rows, n_cols, compact)
 
 
 def scipy_canonical(x: Any, what: str, name: str, compact: bool = True) -> tuple:
@@ -289,7 +301,8 @@ def _bsr(x: Any, shape: tuple, what: str, name: str, compact: bool) -> tuple:
     _check_indptr(indptr, shape[0] // r, indices.size, what, name, shape)
     nb = int(indptr[-1])
     _check_range(indices[:nb], shape[1] // c, "indices", what, name, shape)
-    brow = np.repeat(np.arange(shape[0] // r, dtype=np.int64), np.diff(indptr))
+    ids, counts = _nonempty(indptr)
+    brow = np.repeat(ids, counts)
     rows = (brow[:, None, None] * r + np.arange(r)[None, :, None] + np.zeros((1, 1, c), np.int64)).ravel()
     cols = (indices[:nb].astype(np.int64)[:, None, None] * c + np.zeros((1, r, 1), np.int64)
             + np.arange(c)[None, None, :]).ravel()
