@@ -293,3 +293,30 @@ def test_convention_argument_checked():
     with pytest.raises(ValueError, match="weighted_validity"):
         import dataclasses
         dataclasses.replace(fspai.conventions.NEURIPS23, weighted_validity="maybe")
+
+
+def test_fuzzed_sparse_structure_is_refused_or_exact():
+    """Random single-field corruptions of CSR/CSC/COO: a clear ValueError/TypeError, or (when the
+    result is still a valid matrix) exactly SciPy's reading of it. Never a crash."""
+    rng = np.random.default_rng(0)
+    accepted = 0
+    for _ in range(300):
+        m, n = int(rng.integers(1, 8)), int(rng.integers(1, 8))
+        x = sp.random(m, n, density=0.4, random_state=int(rng.integers(1 << 30)), format="csr")
+        x.data[:] = 1
+        x = x.asformat(str(rng.choice(["csr", "csc", "coo"]))).copy()
+        field = str(rng.choice(["indptr", "indices", "data"] if x.format != "coo" else ["row", "col", "data"]))
+        a = getattr(x, field).copy()
+        if a.size:
+            a[int(rng.integers(a.size))] = int(rng.integers(-3, 12))
+            if rng.random() < 0.2:
+                a = a[:-1]
+        setattr(x, field, a)
+        try:
+            got = fspai.singular_values(x, k=1)
+        except (ValueError, TypeError):
+            continue
+        accepted += 1
+        ref = np.linalg.svd(x.toarray().astype(float), compute_uv=False)[:1]  # safe: fspai validated it
+        np.testing.assert_allclose(got, ref, rtol=1e-9, atol=1e-12)
+    assert 20 < accepted < 300
