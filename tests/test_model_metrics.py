@@ -70,3 +70,20 @@ def test_dense_model_without_masks():
     assert len(t) == 2 and all(r.density == 1.0 for r in t)
     assert all(abs(r.mu_hat) <= 1e-7 * r.mu0 for r in t)  # dense 0/1 pattern is rank 1
     assert not math.isnan(t.summary()["weighted_gap"])
+
+
+def test_json_export_is_strict_and_scipy_masks_are_masks(tmp_path):
+    import scipy.sparse as sp
+
+    tiny = np.zeros((4, 4), bool)
+    tiny[0, 0] = True  # every gap undefined -> NaN in the table, null in JSON
+    rng = np.random.default_rng(2)
+    big = rng.random((20, 30)) < 0.3
+    table = fspai.model_metrics({"a.weight": sp.csr_matrix(tiny), "b.weight": sp.csr_array(big)})
+    assert math.isnan(table["a.weight"].delta_r) and table["a.weight"].reason
+    assert math.isnan(table["b.weight"].weighted_gap)  # masks only: no weights
+    text = table.to_json(tmp_path / "t.json")
+    assert "NaN" not in text and "Infinity" not in text
+    data = json.loads((tmp_path / "t.json").read_text())
+    assert data["layers"][0]["delta_r"] is None and data["layers"][1]["edges"] == int(big.sum())
+    assert [p.name for p in tmp_path.iterdir()] == ["t.json"]  # written atomically, no temporary left
