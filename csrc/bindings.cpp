@@ -77,8 +77,11 @@ CsrArgs make_csr(py::handle indptr_h, py::handle indices_h, py::handle values_h,
   return a;
 }
 
-SolveOptions make_options(int k, double tol, uint64_t seed, int max_basis, int max_restarts, int threads, int dense_max) {
+SolveOptions make_options(int k, double tol, uint64_t seed, int max_basis, int max_restarts, int threads, int dense_max,
+                          int starts = 0, const std::string& route = "") {
   SolveOptions o;
+  o.starts = starts;
+  o.route = route;
   o.k = k;
   o.tol = tol;
   o.seed = seed;
@@ -97,6 +100,9 @@ py::dict info_dict(const SolveInfo& i) {
   d["lanczos_components"] = i.lanczos_components;
   d["dense_components"] = i.dense_components;
   d["max_residual"] = i.max_residual;
+  d["error_bound"] = i.error_bound;
+  d["starts"] = i.starts;
+  d["route"] = i.route;
   return d;
 }
 
@@ -114,9 +120,9 @@ PYBIND11_MODULE(_core, m) {
   m.def(
       "topk_singular_values",
       [](py::handle indptr, py::handle indices, py::handle values, int64_t n_rows, int64_t n_cols, int k, double tol,
-         uint64_t seed, int max_basis, int max_restarts, int threads, int dense_max) {
+         uint64_t seed, int max_basis, int max_restarts, int threads, int dense_max, int starts, std::string route) {
         CsrArgs a = make_csr(indptr, indices, values, n_rows, n_cols, "matrix");
-        SolveOptions o = make_options(k, tol, seed, max_basis, max_restarts, threads, dense_max);
+        SolveOptions o = make_options(k, tol, seed, max_basis, max_restarts, threads, dense_max, starts, route);
         SolveInfo info;
         std::vector<double> sv;
         {
@@ -128,7 +134,7 @@ PYBIND11_MODULE(_core, m) {
       },
       py::arg("indptr"), py::arg("indices"), py::arg("values"), py::arg("n_rows"), py::arg("n_cols"), py::arg("k") = 2,
       py::arg("tol") = 1e-5, py::arg("seed") = 0, py::arg("max_basis") = 0, py::arg("max_restarts") = 100,
-      py::arg("threads") = 0, py::arg("dense_max") = 96,
+      py::arg("threads") = 0, py::arg("dense_max") = 96, py::arg("starts") = 0, py::arg("route") = "",
       "Top-k singular values (descending) of a CSR matrix and a dict of solver statistics.");
 
   m.def(

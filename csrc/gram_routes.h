@@ -30,6 +30,12 @@ std::unique_ptr<GramStepBatch> make_cpu_gram_step(const std::vector<CsrView>& pa
                                                   bool want_weighted, int threads,
                                                   const std::string& force_route = "");
 
+// Power of two c with c·max|v| ∈ [0.5, 1) (1 for patterns): the pre-scaling every CPU route
+// applies to weighted problems (GramStepBatch::scale).
+double value_scale(const CsrView& c);
+// ‖c̃·C x‖₂ with c̃ = scale for the weighted matrix, 1 for the pattern (sequential, fixed order).
+double csr_half_norm(const CsrView& c, bool weighted, double scale, const double* x);
+
 // Concrete constructors (csrc/cpu/gram_<route>_cpu.cpp).
 std::unique_ptr<GramStepBatch> make_gram_csr_cpu(const std::vector<CsrView>& parts, bool want_pattern,
                                                  bool want_weighted, int threads);

@@ -25,6 +25,9 @@ static void check_options(const SolveOptions& opt) {
     throw std::invalid_argument("max_basis must be 0 (auto) or >= k + 2");
   if (opt.max_restarts < 0) throw std::invalid_argument("max_restarts must be >= 0");
   if (opt.dense_max < 0) throw std::invalid_argument("dense_max must be >= 0");
+  if (opt.starts < 0 || opt.starts > 64) throw std::invalid_argument("starts must be in 0..64 (0 = auto)");
+  if (!opt.route.empty() && opt.route != "csr" && opt.route != "dense_gram")
+    throw std::invalid_argument("route must be '', 'csr' or 'dense_gram', got '" + opt.route + "'");
   resolve_threads(opt.threads);
 }
 

@@ -18,6 +18,8 @@ struct SolveOptions {
   int max_restarts = 100;   // a solve that has not converged after this many restarts throws
   int threads = 0;          // 0: all OpenMP threads; results do not depend on this
   int dense_max = 96;       // components whose smaller side is <= this use the exact dense path
+  int starts = 0;           // independent random starts per Lanczos problem (0: auto = max(2, k))
+  std::string route;        // CPU step operator to force ("csr", "dense_gram"; empty: cost model)
 };
 
 struct SolveInfo {
