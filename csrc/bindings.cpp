@@ -6,9 +6,11 @@
 
 #include <stdexcept>
 #include <string>
+#include <chrono>
 #include <thread>
 
 #include "csr.h"
+#include "gram_routes.h"
 #include "layer_spectra.h"
 #include "singular_values.h"
 
@@ -209,6 +211,52 @@ PYBIND11_MODULE(_core, m) {
       py::arg("pattern") = true,
       "Batched spectra of many layers: pattern and weighted top-k σ of each layer and of each "
       "regular subgraph (input columns grouped by degree, groups of >= min_nodes).");
+
+  m.def(
+      "_gram_apply",
+      [](py::handle indptr, py::handle indices, py::handle values, int64_t n_rows, int64_t n_cols,
+         py::array_t<double, py::array::c_style | py::array::forcecast> X, std::string route, bool weighted,
+         int threads, int repeat) {
+        // Test/benchmark hook: Y = G X for the Gram of the given CSR (oriented as given: G is
+        // n_cols × n_cols) through the named CPU route, each row of X one vector, all rows in one
+        // apply() call. Returns (Y, seconds per apply over `repeat` calls, build seconds, route).
+        CsrArgs a = make_csr(indptr, indices, values, n_rows, n_cols, "matrix");
+        if (X.ndim() != 2 || X.shape(1) != n_cols)
+          throw std::invalid_argument("X must have shape (count, n_cols)");
+        if (repeat < 1) throw std::invalid_argument("repeat must be >= 1");
+        if (weighted && !a.view.weighted()) throw std::invalid_argument("weighted=True needs values");
+        const int count = static_cast<int>(X.shape(0));
+        py::array_t<double> Y({static_cast<py::ssize_t>(count), static_cast<py::ssize_t>(n_cols)});
+        double per = 0, build = 0;
+        std::string used;
+        {
+          py::gil_scoped_release release;
+          validate_csr(a.view, "matrix");
+          const int th = resolve_threads(threads);
+          auto t0 = std::chrono::steady_clock::now();
+          std::vector<CsrView> parts{a.view};
+          std::unique_ptr<GramStepBatch> op = make_cpu_gram_step(parts, !weighted, weighted, th, route);
+          auto t1 = std::chrono::steady_clock::now();
+          build = std::chrono::duration<double>(t1 - t0).count();
+          used = op->route();
+          const double c = op->scale(0);
+          std::vector<int> ids(count, 0);
+          std::vector<const double*> xs(count);
+          std::vector<double*> ys(count);
+          for (int t = 0; t < count; ++t) {
+            xs[t] = X.data() + static_cast<int64_t>(t) * n_cols;
+            ys[t] = Y.mutable_data() + static_cast<int64_t>(t) * n_cols;
+          }
+          for (int r = 0; r < repeat; ++r) op->apply(count, ids.data(), xs.data(), ys.data());
+          per = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count() / repeat;
+          double* y = Y.mutable_data();
+          for (int64_t i = 0; i < static_cast<int64_t>(count) * n_cols; ++i) y[i] /= c * c;
+        }
+        return py::make_tuple(Y, per, build, used);
+      },
+      py::arg("indptr"), py::arg("indices"), py::arg("values"), py::arg("n_rows"), py::arg("n_cols"), py::arg("X"),
+      py::arg("route") = "", py::arg("weighted") = false, py::arg("threads") = 1, py::arg("repeat") = 1,
+      "Test/benchmark hook (private): Y = CᵀC X through a CPU step operator; returns (Y, s/apply, build s, route).");
 
   m.def("build_info", []() {
     py::dict d;

@@ -13,9 +13,10 @@ namespace fspai {
 
 // Problem numbering of a batch built from `parts` (shared by every route and by callers):
 // part p contributes, in this order, its pattern problem (if want_pattern) and its weighted
-// problem (if want_weighted and the part has values). Each part must be oriented so that its
-// COLUMNS are the side the Gram is formed on (dim = n_cols): callers transpose tall-narrow
-// parts first. The views (and the buffers they point into) must outlive the operator.
+// problem (if want_weighted and the part has values). Parts may come in either orientation:
+// the Gram is formed on the SMALLER side, dim = min(n_rows, n_cols) (a route that needs the
+// other orientation makes its own copy). The views (and the buffers they point into) must
+// outlive the operator.
 struct GramProblem {
   int part = 0;
   bool weighted = false;
@@ -33,8 +34,11 @@ std::unique_ptr<GramStepBatch> make_cpu_gram_step(const std::vector<CsrView>& pa
 // Power of two c with c·max|v| ∈ [0.5, 1) (1 for patterns): the pre-scaling every CPU route
 // applies to weighted problems (GramStepBatch::scale).
 double value_scale(const CsrView& c);
-// ‖c̃·C x‖₂ with c̃ = scale for the weighted matrix, 1 for the pattern (sequential, fixed order).
+// ‖c̃·C x‖₂ with c̃ = scale for the weighted matrix, 1 for the pattern (sequential, fixed order),
+// where C is `c` oriented with the smaller side as columns (x has min(n_rows, n_cols) entries).
 double csr_half_norm(const CsrView& c, bool weighted, double scale, const double* x);
+// The Gram side of a part.
+inline int64_t gram_dim(const CsrView& c) { return c.n_rows < c.n_cols ? c.n_rows : c.n_cols; }
 
 // Concrete constructors (csrc/cpu/gram_<route>_cpu.cpp).
 std::unique_ptr<GramStepBatch> make_gram_csr_cpu(const std::vector<CsrView>& parts, bool want_pattern,

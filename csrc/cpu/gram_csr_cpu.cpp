@@ -50,6 +50,15 @@ double value_scale(const CsrView& c) {
 }
 
 double csr_half_norm(const CsrView& c, bool weighted, double scale, const double* x) {
+  if (c.n_rows < c.n_cols) {  // x lives on the rows: ‖Aᵀx‖ by a scatter into the columns
+    std::vector<double> z(c.n_cols, 0.0);
+    for (int64_t r = 0; r < c.n_rows; ++r)
+      for (int64_t p = c.indptr[r]; p < c.indptr[r + 1]; ++p)
+        z[c.indices[p]] += (weighted ? scale * c.value(p) : 1.0) * x[r];
+    double total = 0.0;
+    for (double v : z) total += v * v;
+    return std::sqrt(total);
+  }
   double total = 0.0;
   for (int64_t r = 0; r < c.n_rows; ++r) {
     double a = 0.0;
@@ -63,7 +72,8 @@ double csr_half_norm(const CsrView& c, bool weighted, double scale, const double
 namespace {
 
 struct Part {
-  CsrView c;
+  CsrView c;     // oriented: n_cols = Gram side
+  CsrView orig;  // as given (value scale is computed on it)
   int64_t s = 0;
   std::vector<int64_t> bounds;
   bool parallel = false;
@@ -139,8 +149,15 @@ class GramCsrCpu final : public GramStepBatch {
  public:
   GramCsrCpu(const std::vector<CsrView>& parts, bool want_pattern, bool want_weighted, int threads)
       : threads_(threads), problems_(gram_problems(parts, want_pattern, want_weighted)) {
-    for (const CsrView& c : parts) {
+    owned_.reserve(parts.size());
+    for (const CsrView& given : parts) {
       Part P;
+      P.orig = given;
+      CsrView c = given;
+      if (c.n_rows < c.n_cols) {  // the fused pass needs the smaller side as columns
+        owned_.push_back(transpose(given));
+        c = owned_.back().view();
+      }
       P.c = c;
       P.s = c.n_cols;
       const int64_t nnz = c.nnz();
@@ -192,7 +209,7 @@ class GramCsrCpu final : public GramStepBatch {
   bool half_norms(int count, const int* ids, const double* const* x, double* out) override {
     for (int t = 0; t < count; ++t) {
       const GramProblem& g = problems_[ids[t]];
-      out[t] = csr_half_norm(parts_[g.part].c, g.weighted, scale_[ids[t]], x[t]);
+      out[t] = csr_half_norm(parts_[g.part].c, g.weighted, scale_[ids[t]], x[t]);  // oriented copy
     }
     return true;
   }
@@ -295,6 +312,7 @@ class GramCsrCpu final : public GramStepBatch {
   int threads_;
   std::vector<GramProblem> problems_;
   std::vector<Part> parts_;
+  std::vector<CsrOwned> owned_;  // transposed copies (reserved up front: views stay valid)
   std::vector<double> scale_;
   bool has_pattern_ = false, has_weighted_ = false;
   std::vector<double> partial_, xbuf_, ybuf_;

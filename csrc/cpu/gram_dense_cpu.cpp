@@ -28,15 +28,18 @@ struct DensePart {
   std::vector<float> G;  // s×s row-major
 };
 
-// G = CᵀC of the 0/1 pattern of c (c.n_cols = s).
+// Gram of the 0/1 pattern of c on its smaller side s: one bitset per small-side node over the
+// L nodes of the other side, G_ij = popcount(b_i AND b_j).
 std::vector<float> popcount_gram(const CsrView& c, int threads) {
-  const int64_t s = c.n_cols, L = c.n_rows;
+  const bool rows_small = c.n_rows < c.n_cols;
+  const int64_t s = rows_small ? c.n_rows : c.n_cols, L = rows_small ? c.n_cols : c.n_rows;
   const int64_t nw = (L + 63) / 64;
-  std::vector<uint64_t> B(static_cast<size_t>(s) * nw, 0);  // column bitsets
-  for (int64_t r = 0; r < L; ++r) {
-    const uint64_t bit = uint64_t(1) << (r & 63);
-    const int64_t word = r >> 6;
-    for (int64_t p = c.indptr[r]; p < c.indptr[r + 1]; ++p) B[static_cast<int64_t>(c.indices[p]) * nw + word] |= bit;
+  std::vector<uint64_t> B(static_cast<size_t>(s) * nw, 0);
+  for (int64_t r = 0; r < c.n_rows; ++r) {
+    for (int64_t p = c.indptr[r]; p < c.indptr[r + 1]; ++p) {
+      const int64_t i = rows_small ? r : c.indices[p], l = rows_small ? c.indices[p] : r;
+      B[i * nw + (l >> 6)] |= uint64_t(1) << (l & 63);
+    }
   }
   std::vector<float> G(static_cast<size_t>(s) * s, 0.0f);
   const int64_t nblk = (s + 3) / 4;
@@ -75,11 +78,11 @@ class GramDenseCpu final : public GramStepBatch {
  public:
   GramDenseCpu(const std::vector<CsrView>& parts, int threads) : threads_(threads) {
     for (const CsrView& c : parts) {
-      if (c.n_rows >= (int64_t(1) << 24))
+      if (std::max(c.n_rows, c.n_cols) >= (int64_t(1) << 24))
         throw std::invalid_argument("dense_gram route: more than 2^24 rows (float32 counts would not be exact)");
       DensePart P;
       P.c = c;
-      P.s = c.n_cols;
+      P.s = gram_dim(c);
       P.G = popcount_gram(c, threads);
       parts_.push_back(std::move(P));
     }

@@ -7,6 +7,7 @@
 // 5×, median, same process): time GramStepBatch::apply for 2 vectors through the private binding
 // `_core._gram_apply_bench` on random 0/1 masks of 512×4608, 256×2304, 1024×9216 and 4096×11008
 // at 1 %, 10 %, 50 %, and divide by nnz (csr), by s² (dense mat-vec) and by s²/2·⌈L/64⌉ (build).
+#include <algorithm>
 #include <stdexcept>
 
 #include "gram_routes.h"
@@ -21,7 +22,7 @@ constexpr double ROUNDS = 60.0;  // typical rounds to certification (measured 40
 constexpr int64_t DENSE_MAX_SIDE = 4096;  // G in float32 ≤ 64 MiB
 
 bool dense_possible(const CsrView& c) {
-  return !c.weighted() && c.n_cols <= DENSE_MAX_SIDE && c.n_rows < (int64_t(1) << 24);
+  return !c.weighted() && gram_dim(c) <= DENSE_MAX_SIDE && std::max(c.n_rows, c.n_cols) < (int64_t(1) << 24);
 }
 
 }  // namespace
@@ -38,7 +39,7 @@ std::unique_ptr<GramStepBatch> make_cpu_gram_step(const std::vector<CsrView>& pa
     for (CsrView c : parts) {
       c.values = nullptr;
       c.vtype = ValueType::None;
-      if (c.n_rows >= (int64_t(1) << 24)) throw std::invalid_argument("route 'dense_gram': too many rows");
+      if (std::max(c.n_rows, c.n_cols) >= (int64_t(1) << 24)) throw std::invalid_argument("route 'dense_gram': too many rows");
       pat.push_back(c);
     }
     return make_gram_dense_cpu(pat, threads);
@@ -55,7 +56,8 @@ std::unique_ptr<GramStepBatch> make_cpu_gram_step(const std::vector<CsrView>& pa
         ok = false;
         break;
       }
-      const double s = static_cast<double>(c.n_cols), words = static_cast<double>((c.n_rows + 63) / 64);
+      const double s = static_cast<double>(gram_dim(c));
+      const double words = static_cast<double>((std::max(c.n_rows, c.n_cols) + 63) / 64);
       csr += ROUNDS * A_CSR * static_cast<double>(c.nnz());
       dense += B_POP * s * s * 0.5 * words + ROUNDS * B_MV * s * s;
       pat.push_back(c);

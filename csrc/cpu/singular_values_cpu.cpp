@@ -10,7 +10,7 @@
 //     Householder + QL; when some σ_i < 1e-3·σ1 the eigenvectors are computed (Jacobi) and
 //     σ_i = ‖C y_i‖, which avoids the √ε·σ1 floor of sqrt(λ_i).
 //  3. Every other component becomes one problem of ONE batched, lockstep Lanczos solve:
-//     oriented so that its columns are the smaller side, served by the step operator that the
+//     the route orients it (Gram on the smaller side), served by the step operator that the
 //     route factory (make_cpu_gram_step) picks, pattern and weighted problems sharing passes.
 //
 // Determinism: every operator and the driver are bit-identical for any thread count.
@@ -226,7 +226,7 @@ void topk_cpu(const CsrView& a, bool want_p, bool want_w, const SolveOptions& op
       if (small <= opt.dense_max) {
         dense(oriented(v));
       } else {
-        parts.push_back(oriented(v));
+        parts.push_back(v);  // routes orient themselves (the dense Gram route needs no transpose)
       }
     };
     std::vector<int32_t> col_map;
@@ -249,7 +249,7 @@ void topk_cpu(const CsrView& a, bool want_p, bool want_w, const SolveOptions& op
           dense(oriented(sub.view()));
         } else {
           owned.push_back(std::move(sub));
-          parts.push_back(oriented(owned.back().view()));
+          parts.push_back(owned.back().view());
         }
       }
     }
