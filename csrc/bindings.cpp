@@ -6,6 +6,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -217,16 +218,17 @@ PYBIND11_MODULE(_core, m) {
       [](py::handle indptr, py::handle indices, py::handle values, int64_t n_rows, int64_t n_cols,
          py::array_t<double, py::array::c_style | py::array::forcecast> X, std::string route, bool weighted,
          int threads, int repeat) {
-        // Test/benchmark hook: Y = G X for the Gram of the given CSR (oriented as given: G is
-        // n_cols × n_cols) through the named CPU route, each row of X one vector, all rows in one
+        // Test/benchmark hook: Y = G X for the Gram of the given CSR on its smaller side
+        // (s = min(n_rows, n_cols)) through the named CPU route, each row of X one vector, all rows in one
         // apply() call. Returns (Y, seconds per apply over `repeat` calls, build seconds, route).
         CsrArgs a = make_csr(indptr, indices, values, n_rows, n_cols, "matrix");
-        if (X.ndim() != 2 || X.shape(1) != n_cols)
-          throw std::invalid_argument("X must have shape (count, n_cols)");
+        const int64_t sdim = std::min(n_rows, n_cols);
+        if (X.ndim() != 2 || X.shape(1) != sdim)
+          throw std::invalid_argument("X must have shape (count, min(n_rows, n_cols))");
         if (repeat < 1) throw std::invalid_argument("repeat must be >= 1");
         if (weighted && !a.view.weighted()) throw std::invalid_argument("weighted=True needs values");
         const int count = static_cast<int>(X.shape(0));
-        py::array_t<double> Y({static_cast<py::ssize_t>(count), static_cast<py::ssize_t>(n_cols)});
+        py::array_t<double> Y({static_cast<py::ssize_t>(count), static_cast<py::ssize_t>(sdim)});
         double per = 0, build = 0;
         std::string used;
         {
@@ -244,13 +246,13 @@ PYBIND11_MODULE(_core, m) {
           std::vector<const double*> xs(count);
           std::vector<double*> ys(count);
           for (int t = 0; t < count; ++t) {
-            xs[t] = X.data() + static_cast<int64_t>(t) * n_cols;
-            ys[t] = Y.mutable_data() + static_cast<int64_t>(t) * n_cols;
+            xs[t] = X.data() + static_cast<int64_t>(t) * sdim;
+            ys[t] = Y.mutable_data() + static_cast<int64_t>(t) * sdim;
           }
           for (int r = 0; r < repeat; ++r) op->apply(count, ids.data(), xs.data(), ys.data());
           per = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count() / repeat;
           double* y = Y.mutable_data();
-          for (int64_t i = 0; i < static_cast<int64_t>(count) * n_cols; ++i) y[i] /= c * c;
+          for (int64_t i = 0; i < static_cast<int64_t>(count) * sdim; ++i) y[i] /= c * c;
         }
         return py::make_tuple(Y, per, build, used);
       },
