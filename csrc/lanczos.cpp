@@ -95,6 +95,79 @@ void small_eigen(int n, std::vector<double>& a, bool tridiagonal, std::vector<do
   symmetric_eigen_jacobi(n, a.data(), w, z);
 }
 
+// Eigenvectors of the symmetric tridiagonal T (diagonal d, off-diagonal e) for eigenvalues lam
+// (descending, accurate), by inverse iteration with partial pivoting (LAPACK gttrf/gtts2 scheme),
+// re-orthogonalised among themselves (equal eigenvalues of a split T). z is m×q row-major.
+// O(m·q) against O(m³) for the full QL eigenvector matrix.
+void tridiagonal_vectors(int m, const double* d, const double* e, const std::vector<double>& lam, int q,
+                         std::vector<double>& z) {
+  double tnorm = 0;
+  for (int i = 0; i < m; ++i) tnorm = std::max(tnorm, std::fabs(d[i]) + (i + 1 < m ? std::fabs(e[i]) : 0.0) +
+                                                          (i > 0 ? std::fabs(e[i - 1]) : 0.0));
+  const double tiny = std::max(tnorm, 1e-300) * DBL_EPSILON;
+  z.assign(static_cast<size_t>(m) * q, 0.0);
+  std::vector<double> dl(m), dd(m), du(m), du2(m), b(m);
+  std::vector<char> piv(m);
+  for (int c = 0; c < q; ++c) {
+    for (int i = 0; i < m; ++i) {
+      dd[i] = d[i] - lam[c];
+      dl[i] = du[i] = i + 1 < m ? e[i] : 0.0;
+      du2[i] = 0.0;
+      piv[i] = 0;
+    }
+    for (int i = 0; i + 1 < m; ++i) {
+      if (std::fabs(dd[i]) >= std::fabs(dl[i])) {
+        if (dd[i] == 0.0) dd[i] = tiny;
+        const double f = dl[i] / dd[i];
+        dl[i] = f;
+        dd[i + 1] -= f * du[i];
+      } else {
+        const double f = dd[i] / dl[i];
+        dd[i] = dl[i];
+        dl[i] = f;
+        const double t = du[i];
+        du[i] = dd[i + 1];
+        dd[i + 1] = t - f * dd[i + 1];
+        if (i + 2 < m) {
+          du2[i] = du[i + 1];
+          du[i + 1] = -f * du[i + 1];
+        }
+        piv[i] = 1;
+      }
+    }
+    if (dd[m - 1] == 0.0) dd[m - 1] = tiny;
+    for (int i = 0; i < m; ++i) b[i] = 1.0 + 0.1 * std::sin(1.0 + i * (c + 1.0));  // generic start
+    for (int it = 0; it < 3; ++it) {
+      for (int i = 0; i + 1 < m; ++i) {
+        if (!piv[i]) {
+          b[i + 1] -= dl[i] * b[i];
+        } else {
+          const double t = b[i];
+          b[i] = b[i + 1];
+          b[i + 1] = t - dl[i] * b[i];
+        }
+      }
+      b[m - 1] /= dd[m - 1];
+      if (m >= 2) b[m - 2] = (b[m - 2] - du[m - 2] * b[m - 1]) / dd[m - 2];
+      for (int i = m - 3; i >= 0; --i) b[i] = (b[i] - du[i] * b[i + 1] - du2[i] * b[i + 2]) / dd[i];
+      for (int p = 0; p < c; ++p) {  // keep the vectors of (nearly) equal eigenvalues apart
+        double dot = 0;
+        for (int i = 0; i < m; ++i) dot += z[static_cast<size_t>(i) * q + p] * b[i];
+        for (int i = 0; i < m; ++i) b[i] -= dot * z[static_cast<size_t>(i) * q + p];
+      }
+      double nrm = 0;
+      for (int i = 0; i < m; ++i) nrm += b[i] * b[i];
+      nrm = std::sqrt(nrm);
+      if (!(nrm > 0) || !std::isfinite(nrm)) {
+        for (int i = 0; i < m; ++i) b[i] = (i == c % m) ? 1.0 : 0.0;
+        nrm = 1.0;
+      }
+      for (int i = 0; i < m; ++i) b[i] /= nrm;
+    }
+    for (int i = 0; i < m; ++i) z[static_cast<size_t>(i) * q + c] = b[i];
+  }
+}
+
 // ---------------------------------------------------------------- one Lanczos process
 class Run {
  public:
@@ -102,7 +175,8 @@ class Run {
 
   Run(int64_t s, const SolveOptions& opt, int run_index, int threads)
       : opt_(opt), s_(s), threads_(threads) {
-    const int mb = opt.max_basis > 0 ? opt.max_basis : std::max(3 * opt.k + 60, 240);
+    const int64_t kk = std::min<int64_t>(opt.k, s_);
+    const int64_t mb = opt.max_basis > 0 ? opt.max_basis : std::max<int64_t>(3 * kk + 60, 240);
     mb_ = static_cast<int>(std::min<int64_t>(mb, s_));
     V_.reserve(static_cast<size_t>(s_) * std::min(mb_ + 1, 64));
     V_.resize(s_);
@@ -145,7 +219,8 @@ class Run {
     const bool exhausted = nb_ == s_;
     const bool full = nb_ == mb_;
     const int need = static_cast<int>(std::min<int64_t>(opt_.k, s_));
-    const int min_m = static_cast<int>(std::min<int64_t>(s_, need + 3));
+    // No Lanczos run certifies a top-k before ~12 steps on a real layer; earlier checks only cost.
+    const int min_m = static_cast<int>(std::min<int64_t>(s_, std::max(need + 3, 12)));
     // Convergence checks cost O(m²) (QL on T); predict when the residual reaches tol from its
     // geometric decay between the last two checks and check a bit before that.
     if (exhausted || ((m >= min_m) && (m >= next_check_ || full))) {
@@ -167,7 +242,7 @@ class Run {
         status_ = Converged;
         return status_;
       }
-      int gap = restarted_ ? 5 : 2;
+      int gap = restarted_ ? 5 : 3;
       if (!restarted_ && last_check_m_ > 0 && worst_ > 0 && worst_ < last_worst_) {
         const double rate = std::log(worst_ / last_worst_) / (m - last_check_m_);
         const double more = std::log(opt_.tol / worst_) / rate;
@@ -193,21 +268,38 @@ class Run {
   // (G y = θ y + b·u with u the normalised remainder): Y and GY are q×s row-major.
   void ritz_vectors(int q, std::vector<double>& theta, std::vector<double>& Y, std::vector<double>& GY) const {
     const int m = applied();
-    std::vector<double> a = projected(m), w, z;
-    small_eigen(m, a, !restarted_, w, z);
+    std::vector<double> w, z;
+    int zc = m;  // columns of z
     q = std::min(q, m);
+    bool done = false;
+    if (!restarted_) {
+      std::vector<double> d(alpha_.begin(), alpha_.begin() + m), e(m, 0.0);
+      for (int i = 0; i + 1 < m; ++i) e[i] = beta_[i];
+      std::vector<double> d0(d), e0(e);
+      if (tridiagonal_ql(m, d.data(), e.data(), nullptr)) {
+        std::sort(d.begin(), d.end(), std::greater<double>());
+        w.assign(d.begin(), d.begin() + q);
+        tridiagonal_vectors(m, d0.data(), e0.data(), w, q, z);
+        zc = q;
+        done = true;
+      }
+    }
+    if (!done) {
+      std::vector<double> a = projected(m);
+      small_eigen(m, a, false, w, z);
+    }
     theta.assign(w.begin(), w.begin() + q);
     Y.assign(static_cast<size_t>(q) * s_, 0.0);
     GY.assign(static_cast<size_t>(q) * s_, 0.0);
     for (int i = 0; i < q; ++i) {
       double* y = Y.data() + static_cast<int64_t>(i) * s_;
       for (int jj = 0; jj < m; ++jj) {
-        const double c = z[static_cast<size_t>(jj) * m + i];
+        const double c = z[static_cast<size_t>(jj) * zc + i];
         const double* vj = V_.data() + static_cast<int64_t>(jj) * s_;
         for (int64_t x = 0; x < s_; ++x) y[x] += c * vj[x];
       }
       double* gy = GY.data() + static_cast<int64_t>(i) * s_;
-      const double b = bj_ * z[static_cast<size_t>(m - 1) * m + i];
+      const double b = bj_ * z[static_cast<size_t>(m - 1) * zc + i];
       for (int64_t x = 0; x < s_; ++x) gy[x] = w[i] * y[x];
       if (bj_ > 0) {
         const double f = b / bj_;
@@ -256,36 +348,47 @@ class Run {
     ++j_;
   }
 
-  // w -= V(Vᵀw) twice (CGS2), a third time if the second pass still removed most of w; h_
-  // receives the total coefficients.
+  // Orthogonalise w against the basis; h_ receives the total coefficients. First a local pass
+  // against the newest two vectors (removes the large α/β components of the three-term
+  // recurrence), then full classical Gram–Schmidt passes until one removes little ("twice is
+  // enough": a pass that keeps ≥ 1/√2 of the norm leaves w orthogonal to working precision).
   void orthogonalize(int nb, double* w) {
     std::fill(h_.begin(), h_.begin() + nb, 0.0);
+    const int lo_local = std::max(0, nb - 2);
+    cgs_pass(lo_local, nb, w);
     double before = std::sqrt(lanczos_dot(w, w, s_));
     for (int pass = 0; pass < 3; ++pass) {
-      double* coef = h2_.data();
-      const bool par = threads_ > 1 && static_cast<int64_t>(nb) * s_ >= 262144;
+      cgs_pass(0, nb, w);
+      const double after = std::sqrt(lanczos_dot(w, w, s_));
+      if (after >= 0.7071 * before) break;
+      before = after;
+    }
+  }
+
+  // w -= Σ_{i∈[i0,i1)} (v_iᵀw) v_i, coefficients added to h_.
+  void cgs_pass(int i0, int i1, double* w) {
+    const int nb = i1 - i0;
+    if (nb <= 0) return;
+    double* coef = h2_.data();
+    const bool par = threads_ > 1 && static_cast<int64_t>(nb) * s_ >= 262144;
 #ifdef FSPAI_OPENMP
 #pragma omp parallel for schedule(static) num_threads(threads_) if (par)
 #endif
-      for (int i = 0; i < nb; ++i) coef[i] = lanczos_dot(V_.data() + static_cast<int64_t>(i) * s_, w, s_);
-      const int64_t block = 2048;
-      const int64_t nblocks = (s_ + block - 1) / block;
+    for (int i = i0; i < i1; ++i) coef[i] = lanczos_dot(V_.data() + static_cast<int64_t>(i) * s_, w, s_);
+    const int64_t block = 2048;
+    const int64_t nblocks = (s_ + block - 1) / block;
 #ifdef FSPAI_OPENMP
 #pragma omp parallel for schedule(static) num_threads(threads_) if (par && nblocks > 1)
 #endif
-      for (int64_t b = 0; b < nblocks; ++b) {
-        const int64_t lo = b * block, hi = std::min(s_, lo + block);
-        for (int i = 0; i < nb; ++i) {
-          const double ci = coef[i];
-          const double* vi = V_.data() + static_cast<int64_t>(i) * s_;
-          for (int64_t x = lo; x < hi; ++x) w[x] -= ci * vi[x];
-        }
+    for (int64_t b = 0; b < nblocks; ++b) {
+      const int64_t lo = b * block, hi = std::min(s_, lo + block);
+      for (int i = i0; i < i1; ++i) {
+        const double ci = coef[i];
+        const double* vi = V_.data() + static_cast<int64_t>(i) * s_;
+        for (int64_t x = lo; x < hi; ++x) w[x] -= ci * vi[x];
       }
-      for (int i = 0; i < nb; ++i) h_[i] += coef[i];
-      const double after = std::sqrt(lanczos_dot(w, w, s_));
-      if (pass >= 1 && after > 1e-3 * before) break;
-      before = after;
     }
+    for (int i = i0; i < i1; ++i) h_[i] += coef[i];
   }
 
   std::vector<double> projected(int m) const {
@@ -519,12 +622,14 @@ std::vector<std::vector<double>> lanczos_topk_sv_batch(GramStepBatch& op, const 
                                                        std::vector<SolveInfo>* info) {
   const int nprob = op.size();
   const int threads = resolve_threads(opt.threads);
-  const int starts = opt.starts > 0 ? opt.starts : std::max(2, opt.k);
   std::vector<SolveInfo> inf(nprob);
   std::vector<Problem> P(nprob);
   for (int i = 0; i < nprob; ++i) {
     P[i].s = op.dim(i);
     P[i].need = static_cast<int>(std::min<int64_t>(opt.k, P[i].s));
+    // max(2, k) starts resolve multiplicities up to k (capped at 16: a repeat of more than 16
+    // copies among the top k is beyond what the certificate covers; documented).
+    const int starts = opt.starts > 0 ? opt.starts : std::min(16, std::max(2, P[i].need));
     inf[i].route = op.route();
     if (P[i].s <= 0) {
       P[i].done = true;

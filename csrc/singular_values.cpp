@@ -19,6 +19,7 @@ int resolve_threads(int threads) {
 
 static void check_options(const SolveOptions& opt) {
   if (opt.k < 1) throw std::invalid_argument("k must be >= 1, got " + std::to_string(opt.k));
+  if (opt.k > (1 << 24)) throw std::invalid_argument("k must be <= 2^24, got " + std::to_string(opt.k));
   if (!(opt.tol > 0.0) || !(opt.tol < 1.0))
     throw std::invalid_argument("tol must be in (0, 1), got " + std::to_string(opt.tol));
   if (opt.max_basis < 0 || (opt.max_basis > 0 && opt.max_basis < opt.k + 2))

@@ -11,6 +11,10 @@
 #include <stdexcept>
 #include <vector>
 
+#if defined(__AVX512F__) && defined(__AVX512VPOPCNTDQ__)
+#include <immintrin.h>
+#endif
+
 #include "gram_routes.h"
 
 #ifdef FSPAI_OPENMP
@@ -55,7 +59,24 @@ std::vector<float> popcount_gram(const CsrView& c, int threads) {
     for (int64_t j = 0; j < jmax; ++j) {
       const uint64_t* bj = B.data() + j * nw;
       int64_t c0 = 0, c1 = 0, c2 = 0, c3 = 0;
-      for (int64_t w = 0; w < nw; ++w) {
+      int64_t w = 0;
+#if defined(__AVX512F__) && defined(__AVX512VPOPCNTDQ__)
+      {  // 8 words per step with VPOPCNTQ (built with -march=native on a CPU that has it)
+        __m512i v0 = _mm512_setzero_si512(), v1 = v0, v2 = v0, v3 = v0;
+        for (; w + 8 <= nw; w += 8) {
+          const __m512i x = _mm512_loadu_si512(bj + w);
+          v0 = _mm512_add_epi64(v0, _mm512_popcnt_epi64(_mm512_and_si512(x, _mm512_loadu_si512(bi[0] + w))));
+          v1 = _mm512_add_epi64(v1, _mm512_popcnt_epi64(_mm512_and_si512(x, _mm512_loadu_si512(bi[1] + w))));
+          v2 = _mm512_add_epi64(v2, _mm512_popcnt_epi64(_mm512_and_si512(x, _mm512_loadu_si512(bi[2] + w))));
+          v3 = _mm512_add_epi64(v3, _mm512_popcnt_epi64(_mm512_and_si512(x, _mm512_loadu_si512(bi[3] + w))));
+        }
+        c0 = _mm512_reduce_add_epi64(v0);
+        c1 = _mm512_reduce_add_epi64(v1);
+        c2 = _mm512_reduce_add_epi64(v2);
+        c3 = _mm512_reduce_add_epi64(v3);
+      }
+#endif
+      for (; w < nw; ++w) {
         const uint64_t x = bj[w];
         c0 += popcount64(x & bi[0][w]);
         c1 += popcount64(x & bi[1][w]);
@@ -65,12 +86,16 @@ std::vector<float> popcount_gram(const CsrView& c, int threads) {
       const int64_t cs[4] = {c0, c1, c2, c3};
       for (int q = 0; q < ni; ++q) {
         const int64_t i = i0 + q;
-        if (j > i) continue;
-        G[static_cast<size_t>(i) * s + j] = static_cast<float>(cs[q]);
-        G[static_cast<size_t>(j) * s + i] = static_cast<float>(cs[q]);
+        if (j <= i) G[static_cast<size_t>(i) * s + j] = static_cast<float>(cs[q]);  // lower triangle, row-contiguous
       }
     }
   }
+  // Mirror the lower triangle into the upper one by 64×64 tiles (cache-friendly transpose).
+  const int64_t T = 64;
+  for (int64_t ib = 0; ib < s; ib += T)
+    for (int64_t jb = 0; jb <= ib; jb += T)
+      for (int64_t i = ib; i < std::min(s, ib + T); ++i)
+        for (int64_t j = jb; j < std::min(i, jb + T); ++j) G[static_cast<size_t>(j) * s + i] = G[static_cast<size_t>(i) * s + j];
   return G;
 }
 

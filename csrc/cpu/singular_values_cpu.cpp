@@ -47,20 +47,33 @@ Components connected_components(const CsrView& a) {
   if (total > INT32_MAX) throw std::invalid_argument("matrix has more than 2^31-1 rows + columns");
   std::vector<int32_t> parent(total);
   std::iota(parent.begin(), parent.end(), 0);
-  int64_t merges = 0;
-  // Rows merge into their columns' trees; stop scanning once everything touched is one tree is
-  // not knowable early, so scan every edge (O(nnz), ~1 ns/edge with flat trees).
+  std::vector<int64_t> col_deg(n, 0);
+  for (int64_t p = 0; p < a.nnz(); ++p) col_deg[a.indices[p]]++;
+  int64_t active_rows = 0, comps = 0;
+  for (int64_t r = 0; r < m; ++r) active_rows += a.indptr[r + 1] > a.indptr[r];
+  for (int64_t c = 0; c < n; ++c) comps += col_deg[c] > 0;
+  comps += active_rows;
+  // Rows merge into their columns' trees. Rows not yet scanned are singletons, so once
+  // comps == 1 + (unscanned active rows) every column is in one tree and each remaining row
+  // needs only its first edge (dense layers stop scanning almost at once).
+  int64_t unscanned = active_rows;
+  bool saturated = false;
   for (int64_t r = 0; r < m; ++r) {
     const int64_t b = a.indptr[r], e = a.indptr[r + 1];
     if (b == e) continue;
+    --unscanned;
     int32_t rr = find_root(parent, static_cast<int32_t>(r));
-    for (int64_t p = b; p < e; ++p) {
+    const int64_t stop = saturated ? b + 1 : e;
+    for (int64_t p = b; p < stop; ++p) {
       int32_t cr = find_root(parent, static_cast<int32_t>(m + a.indices[p]));
       if (cr != rr) {
-        // Union by index keeps trees shallow enough with halving.
         if (cr < rr) std::swap(cr, rr);
         parent[cr] = rr;
-        ++merges;
+        --comps;
+      }
+      if (!saturated && comps == 1 + unscanned) {
+        saturated = true;
+        break;
       }
     }
   }
@@ -68,8 +81,6 @@ Components connected_components(const CsrView& a) {
   cc.comp_of_row.assign(m, -1);
   cc.comp_of_col.assign(n, -1);
   std::vector<int32_t> id_of_root(total, -1);
-  std::vector<int64_t> col_deg(n, 0);
-  for (int64_t p = 0; p < a.nnz(); ++p) col_deg[a.indices[p]]++;
   auto comp_id = [&](int32_t node) {
     const int32_t root = find_root(parent, node);
     if (id_of_root[root] < 0) {
@@ -184,9 +195,39 @@ std::vector<double> finish(std::vector<double> sv, int k) {
 // Pattern (want_p) and/or weighted (want_w) top-k σ of `a`. Components are found on the 0/1
 // pattern; when a weighted value is exactly 0 the weighted graph's components differ, so the two
 // are solved separately.
+// Drops empty rows and relabels the used columns 0..c-1 (isolated nodes do not change σ).
+// O(nnz log nnz + n_rows): no array of the declared column count is ever allocated.
+CsrOwned compact(const CsrView& a) {
+  std::vector<int32_t> used(a.indices, a.indices + a.nnz());
+  std::sort(used.begin(), used.end());
+  used.erase(std::unique(used.begin(), used.end()), used.end());
+  CsrOwned out;
+  out.n_cols = static_cast<int64_t>(used.size());
+  out.indptr.push_back(0);
+  out.indices.reserve(a.nnz());
+  for (int64_t r = 0; r < a.n_rows; ++r) {
+    const int64_t b = a.indptr[r], e = a.indptr[r + 1];
+    if (b == e) continue;
+    for (int64_t p = b; p < e; ++p) {
+      out.indices.push_back(static_cast<int32_t>(std::lower_bound(used.begin(), used.end(), a.indices[p]) - used.begin()));
+      out.push_value(a, p);
+    }
+    out.indptr.push_back(static_cast<int64_t>(out.indices.size()));
+  }
+  out.n_rows = static_cast<int64_t>(out.indptr.size()) - 1;
+  return out;
+}
+
 void topk_cpu(const CsrView& a, bool want_p, bool want_w, const SolveOptions& opt, std::vector<double>* sv_p,
               std::vector<double>* sv_w, SolveInfo* info_p, SolveInfo* info_w) {
   const int threads = resolve_threads(opt.threads);
+  // Per-node arrays (components, Lanczos vectors) are sized by the declared shape: a huge shape
+  // with few entries is compacted first so that it costs O(nnz).
+  if (a.n_cols > 4 * a.nnz() + 4096 || a.n_rows > 4 * a.nnz() + 4096) {
+    CsrOwned c = compact(a);
+    topk_cpu(c.view(), want_p, want_w, opt, sv_p, sv_w, info_p, info_w);
+    return;
+  }
   if (want_p && want_w && has_zero_value(a)) {
     CsrView pat = a;
     pat.values = nullptr;
@@ -248,6 +289,8 @@ void topk_cpu(const CsrView& a, bool want_p, bool want_w, const SolveOptions& op
         if (small <= opt.dense_max) {
           dense(oriented(sub.view()));
         } else {
+          // Keep only the oriented copy (the CSR route would otherwise transpose it again).
+          if (sub.n_rows < sub.n_cols) sub = transpose(sub.view());
           owned.push_back(std::move(sub));
           parts.push_back(owned.back().view());
         }
