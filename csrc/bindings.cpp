@@ -148,10 +148,21 @@ PYBIND11_MODULE(_core, m) {
         std::vector<CsrView> views;
         args.reserve(layers.size());
         for (size_t i = 0; i < layers.size(); ++i) {
+          const std::string what = "layer " + std::to_string(i);
+          if (!py::isinstance<py::tuple>(layers[i]))
+            throw py::type_error(what + ": must be a tuple (indptr, indices, values, n_rows, n_cols)");
           py::tuple t = layers[i].cast<py::tuple>();
           if (t.size() != 5) throw std::invalid_argument("each layer must be (indptr, indices, values, n_rows, n_cols)");
-          const std::string what = "layer " + std::to_string(i);
-          args.push_back(make_csr(t[0], t[1], t[2], t[3].cast<int64_t>(), t[4].cast<int64_t>(), what));
+          if (!py::isinstance<py::int_>(t[3]) || !py::isinstance<py::int_>(t[4]))
+            throw py::type_error(what + ": n_rows and n_cols must be int");
+          int64_t nr, nc;
+          try {
+            nr = t[3].cast<int64_t>();
+            nc = t[4].cast<int64_t>();
+          } catch (const py::cast_error&) {
+            throw std::invalid_argument(what + ": n_rows / n_cols out of the int64 range");
+          }
+          args.push_back(make_csr(t[0], t[1], t[2], nr, nc, what));
           views.push_back(args.back().view);
         }
         LayerSpectraOptions o;
