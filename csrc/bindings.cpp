@@ -6,9 +6,12 @@
 
 #include <stdexcept>
 #include <string>
+#include <algorithm>
+#include <chrono>
 #include <thread>
 
 #include "csr.h"
+#include "gram_routes.h"
 #include "layer_spectra.h"
 #include "singular_values.h"
 
@@ -77,8 +80,11 @@ CsrArgs make_csr(py::handle indptr_h, py::handle indices_h, py::handle values_h,
   return a;
 }
 
-SolveOptions make_options(int k, double tol, uint64_t seed, int max_basis, int max_restarts, int threads, int dense_max) {
+SolveOptions make_options(int k, double tol, uint64_t seed, int max_basis, int max_restarts, int threads, int dense_max,
+                          int starts = 0, const std::string& route = "") {
   SolveOptions o;
+  o.starts = starts;
+  o.route = route;
   o.k = k;
   o.tol = tol;
   o.seed = seed;
@@ -97,6 +103,9 @@ py::dict info_dict(const SolveInfo& i) {
   d["lanczos_components"] = i.lanczos_components;
   d["dense_components"] = i.dense_components;
   d["max_residual"] = i.max_residual;
+  d["error_bound"] = i.error_bound;
+  d["starts"] = i.starts;
+  d["route"] = i.route;
   return d;
 }
 
@@ -114,9 +123,9 @@ PYBIND11_MODULE(_core, m) {
   m.def(
       "topk_singular_values",
       [](py::handle indptr, py::handle indices, py::handle values, int64_t n_rows, int64_t n_cols, int k, double tol,
-         uint64_t seed, int max_basis, int max_restarts, int threads, int dense_max) {
+         uint64_t seed, int max_basis, int max_restarts, int threads, int dense_max, int starts, std::string route) {
         CsrArgs a = make_csr(indptr, indices, values, n_rows, n_cols, "matrix");
-        SolveOptions o = make_options(k, tol, seed, max_basis, max_restarts, threads, dense_max);
+        SolveOptions o = make_options(k, tol, seed, max_basis, max_restarts, threads, dense_max, starts, route);
         SolveInfo info;
         std::vector<double> sv;
         {
@@ -128,7 +137,7 @@ PYBIND11_MODULE(_core, m) {
       },
       py::arg("indptr"), py::arg("indices"), py::arg("values"), py::arg("n_rows"), py::arg("n_cols"), py::arg("k") = 2,
       py::arg("tol") = 1e-5, py::arg("seed") = 0, py::arg("max_basis") = 0, py::arg("max_restarts") = 100,
-      py::arg("threads") = 0, py::arg("dense_max") = 96,
+      py::arg("threads") = 0, py::arg("dense_max") = 96, py::arg("starts") = 0, py::arg("route") = "",
       "Top-k singular values (descending) of a CSR matrix and a dict of solver statistics.");
 
   m.def(
@@ -139,10 +148,21 @@ PYBIND11_MODULE(_core, m) {
         std::vector<CsrView> views;
         args.reserve(layers.size());
         for (size_t i = 0; i < layers.size(); ++i) {
+          const std::string what = "layer " + std::to_string(i);
+          if (!py::isinstance<py::tuple>(layers[i]))
+            throw py::type_error(what + ": must be a tuple (indptr, indices, values, n_rows, n_cols)");
           py::tuple t = layers[i].cast<py::tuple>();
           if (t.size() != 5) throw std::invalid_argument("each layer must be (indptr, indices, values, n_rows, n_cols)");
-          const std::string what = "layer " + std::to_string(i);
-          args.push_back(make_csr(t[0], t[1], t[2], t[3].cast<int64_t>(), t[4].cast<int64_t>(), what));
+          if (!py::isinstance<py::int_>(t[3]) || !py::isinstance<py::int_>(t[4]))
+            throw py::type_error(what + ": n_rows and n_cols must be int");
+          int64_t nr, nc;
+          try {
+            nr = t[3].cast<int64_t>();
+            nc = t[4].cast<int64_t>();
+          } catch (const py::cast_error&) {
+            throw std::invalid_argument(what + ": n_rows / n_cols out of the int64 range");
+          }
+          args.push_back(make_csr(t[0], t[1], t[2], nr, nc, what));
           views.push_back(args.back().view);
         }
         LayerSpectraOptions o;
@@ -203,6 +223,53 @@ PYBIND11_MODULE(_core, m) {
       py::arg("pattern") = true,
       "Batched spectra of many layers: pattern and weighted top-k σ of each layer and of each "
       "regular subgraph (input columns grouped by degree, groups of >= min_nodes).");
+
+  m.def(
+      "_gram_apply",
+      [](py::handle indptr, py::handle indices, py::handle values, int64_t n_rows, int64_t n_cols,
+         py::array_t<double, py::array::c_style | py::array::forcecast> X, std::string route, bool weighted,
+         int threads, int repeat) {
+        // Test/benchmark hook: Y = G X for the Gram of the given CSR on its smaller side
+        // (s = min(n_rows, n_cols)) through the named CPU route, each row of X one vector, all rows in one
+        // apply() call. Returns (Y, seconds per apply over `repeat` calls, build seconds, route).
+        CsrArgs a = make_csr(indptr, indices, values, n_rows, n_cols, "matrix");
+        const int64_t sdim = std::min(n_rows, n_cols);
+        if (X.ndim() != 2 || X.shape(1) != sdim)
+          throw std::invalid_argument("X must have shape (count, min(n_rows, n_cols))");
+        if (repeat < 1) throw std::invalid_argument("repeat must be >= 1");
+        if (weighted && !a.view.weighted()) throw std::invalid_argument("weighted=True needs values");
+        const int count = static_cast<int>(X.shape(0));
+        py::array_t<double> Y({static_cast<py::ssize_t>(count), static_cast<py::ssize_t>(sdim)});
+        double per = 0, build = 0;
+        std::string used;
+        {
+          py::gil_scoped_release release;
+          validate_csr(a.view, "matrix");
+          const int th = resolve_threads(threads);
+          auto t0 = std::chrono::steady_clock::now();
+          std::vector<CsrView> parts{a.view};
+          std::unique_ptr<GramStepBatch> op = make_cpu_gram_step(parts, !weighted, weighted, th, route);
+          auto t1 = std::chrono::steady_clock::now();
+          build = std::chrono::duration<double>(t1 - t0).count();
+          used = op->route();
+          const double c = op->scale(0);
+          std::vector<int> ids(count, 0);
+          std::vector<const double*> xs(count);
+          std::vector<double*> ys(count);
+          for (int t = 0; t < count; ++t) {
+            xs[t] = X.data() + static_cast<int64_t>(t) * sdim;
+            ys[t] = Y.mutable_data() + static_cast<int64_t>(t) * sdim;
+          }
+          for (int r = 0; r < repeat; ++r) op->apply(count, ids.data(), xs.data(), ys.data());
+          per = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count() / repeat;
+          double* y = Y.mutable_data();
+          for (int64_t i = 0; i < static_cast<int64_t>(count) * sdim; ++i) y[i] /= c * c;
+        }
+        return py::make_tuple(Y, per, build, used);
+      },
+      py::arg("indptr"), py::arg("indices"), py::arg("values"), py::arg("n_rows"), py::arg("n_cols"), py::arg("X"),
+      py::arg("route") = "", py::arg("weighted") = false, py::arg("threads") = 1, py::arg("repeat") = 1,
+      "Test/benchmark hook (private): Y = CᵀC X through a CPU step operator; returns (Y, s/apply, build s, route).");
 
   m.def("build_info", []() {
     py::dict d;

@@ -11,6 +11,9 @@ namespace fspai {
 // matrix (column j of Z is the eigenvector of d[j]) at O(1) cost per rotation.
 // Returns false if an eigenvalue needed more than 60 QL sweeps.
 bool tridiagonal_ql(int n, double* d, double* e, double* zrow);
+// Same, transforming `zrows` rows of an n-column row-major matrix z (zrows = n with z = I gives
+// all eigenvectors: column j of z is the eigenvector of d[j]). O(n) per rotation per row.
+bool tridiagonal_ql_rows(int n, double* d, double* e, double* z, int zrows);
 
 // Eigenvalues of a dense symmetric n×n matrix (row-major, destroyed), descending.
 // Householder tridiagonalisation + implicit QL: (4/3)n³ flops.

@@ -31,31 +31,81 @@ std::vector<LayerSpectra> layer_spectra(const std::vector<CsrView>& layers, cons
   const int threads = resolve_threads(opt.solve.threads);
   const int64_t n = static_cast<int64_t>(layers.size());
   std::vector<LayerSpectra> res(n);
-  std::vector<std::vector<RegularGroup>> groups(n);
   std::exception_ptr error;
   std::mutex error_mutex;
+  auto record = [&]() {
+    std::lock_guard<std::mutex> lock(error_mutex);
+    if (!error) error = std::current_exception();
+  };
 
-  // Phase 1: subgraph extraction, parallel over layers.
-  if (opt.subgraphs) {
+  // Runs eigen-solve jobs: big ones one at a time with threads inside the kernel, then the rest
+  // in parallel across jobs. Infos are shared between a layer's jobs, so each job writes private
+  // infos and the merge happens afterwards in job order (deterministic).
+  auto run_jobs = [&](const std::vector<Job>& jobs) {
+    std::vector<SolveInfo> job_info(jobs.size()), job_winfo(jobs.size());
+    auto run = [&](size_t idx, int inner_threads) {
+      SolveOptions o = opt.solve;
+      o.threads = inner_threads;
+      const Job& J = jobs[idx];
+      if (!opt.pattern && J.view.weighted())
+        *J.out_w = topk_singular_values(J.view, o, &job_winfo[idx]);
+      else
+        topk_singular_values_pair(J.view, o, J.out_p, J.out_w, &job_info[idx], &job_winfo[idx]);
+    };
+    std::vector<size_t> order(jobs.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t a, size_t b) { return jobs[a].view.nnz() > jobs[b].view.nnz(); });
+    const int64_t big = 1 << 20;  // nnz above which a job uses all threads by itself
+    size_t first_small = 0;
+    while (first_small < order.size() && jobs[order[first_small]].view.nnz() >= big) {
+      run(order[first_small], threads);
+      ++first_small;
+    }
+    const int64_t n_small = static_cast<int64_t>(order.size() - first_small);
 #ifdef FSPAI_OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1 && n > 1)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1 && n_small > 1)
 #endif
-    for (int64_t i = 0; i < n; ++i) {
+    for (int64_t q = 0; q < n_small; ++q) {
       try {
-        groups[i] = regular_groups(layers[i], opt.min_nodes);
+        run(order[first_small + q], 1);
       } catch (...) {
-        std::lock_guard<std::mutex> lock(error_mutex);
-        if (!error) error = std::current_exception();
+        record();
       }
     }
     if (error) std::rethrow_exception(error);
-  }
+    for (size_t j = 0; j < jobs.size(); ++j) {
+      jobs[j].info_p->merge(job_info[j]);
+      if (jobs[j].view.weighted()) jobs[j].info_w->merge(job_winfo[j]);
+    }
+  };
 
-  // Phase 2: one job per eigen-solve.
+  // Phase A: the layers themselves. Done before any subgraph is extracted, so the peak memory is
+  // max(layer solve, subgraph copies), not their sum.
+  std::vector<Job> layer_jobs;
+  for (int64_t i = 0; i < n; ++i) {
+    LayerSpectra& L = res[i];
+    layer_jobs.push_back({layers[i], &L.sv, &L.wsv, &L.info, &L.winfo});
+  }
+  run_jobs(layer_jobs);
+  if (!opt.subgraphs) return res;
+
+  // Phase B: subgraph extraction (parallel over layers), then one job per subgraph.
+  std::vector<std::vector<RegularGroup>> groups(n);
+#ifdef FSPAI_OPENMP
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1 && n > 1)
+#endif
+  for (int64_t i = 0; i < n; ++i) {
+    try {
+      groups[i] = regular_groups(layers[i], opt.min_nodes);
+    } catch (...) {
+      record();
+    }
+  }
+  if (error) std::rethrow_exception(error);
   std::vector<Job> jobs;
   for (int64_t i = 0; i < n; ++i) {
     LayerSpectra& L = res[i];
-    jobs.push_back({layers[i], &L.sv, &L.wsv, &L.info, &L.winfo});
     L.subgraphs.resize(groups[i].size());
     L.subgraph_columns.resize(groups[i].size());
     for (size_t g = 0; g < groups[i].size(); ++g) {
@@ -66,50 +116,10 @@ std::vector<LayerSpectra> layer_spectra(const std::vector<CsrView>& layers, cons
       S.n_out = G.n_out;
       S.nnz = static_cast<int64_t>(G.sub.indices.size());
       L.subgraph_columns[g] = G.columns;
-      CsrView v = G.sub.view();
-      jobs.push_back({v, &S.sv, &S.wsv, &L.info, &L.winfo});
+      jobs.push_back({G.sub.view(), &S.sv, &S.wsv, &L.info, &L.winfo});
     }
   }
-  // Infos are shared between a layer's subgraph jobs, so each job writes private infos and the
-  // merge happens afterwards in job order (deterministic).
-  std::vector<SolveInfo> job_info(jobs.size()), job_winfo(jobs.size());
-  auto run = [&](size_t idx, int inner_threads) {
-    SolveOptions o = opt.solve;
-    o.threads = inner_threads;
-    const Job& J = jobs[idx];
-    if (!opt.pattern && J.view.weighted())
-      *J.out_w = topk_singular_values(J.view, o, &job_winfo[idx]);
-    else
-      topk_singular_values_pair(J.view, o, J.out_p, J.out_w, &job_info[idx], &job_winfo[idx]);
-  };
-  std::vector<size_t> order(jobs.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(),
-                   [&](size_t a, size_t b) { return jobs[a].view.nnz() > jobs[b].view.nnz(); });
-  const int64_t big = 1 << 20;  // nnz above which a job uses all threads by itself
-  size_t first_small = 0;
-  while (first_small < order.size() && jobs[order[first_small]].view.nnz() >= big) {
-    run(order[first_small], threads);
-    ++first_small;
-  }
-  const int64_t n_small = static_cast<int64_t>(order.size() - first_small);
-#ifdef FSPAI_OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1 && n_small > 1)
-#endif
-  for (int64_t q = 0; q < n_small; ++q) {
-    const size_t idx = order[first_small + q];
-    try {
-      run(idx, 1);
-    } catch (...) {
-      std::lock_guard<std::mutex> lock(error_mutex);
-      if (!error) error = std::current_exception();
-    }
-  }
-  if (error) std::rethrow_exception(error);
-  for (size_t j = 0; j < jobs.size(); ++j) {
-    jobs[j].info_p->merge(job_info[j]);
-    if (jobs[j].view.weighted()) jobs[j].info_w->merge(job_winfo[j]);
-  }
+  run_jobs(jobs);
   return res;
 }
 

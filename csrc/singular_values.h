@@ -18,6 +18,8 @@ struct SolveOptions {
   int max_restarts = 100;   // a solve that has not converged after this many restarts throws
   int threads = 0;          // 0: all OpenMP threads; results do not depend on this
   int dense_max = 96;       // components whose smaller side is <= this use the exact dense path
+  int starts = 0;           // independent random starts per Lanczos problem (0: auto = max(2, k))
+  std::string route;        // CPU step operator to force ("csr", "dense_gram"; empty: cost model)
 };
 
 struct SolveInfo {
@@ -27,13 +29,34 @@ struct SolveInfo {
   int64_t lanczos_components = 0;
   int64_t dense_components = 0;
   double max_residual = 0;  // largest relative Ritz residual of the returned values
+  // Certified bound on max_i |σ_i − σ_i(exact)| / σ_1 of the returned values (0 when exact/dense).
+  double error_bound = 0;
+  int64_t starts = 0;       // independent random start vectors per Lanczos problem (max over merged)
+  // Step operator(s) used: "dense" (exact path), "csr", "csr_pair", "dense_gram", ... When several
+  // solves are merged with different routes they are joined with '+', in first-seen order.
+  std::string route;
   void merge(const SolveInfo& o) {
+    error_bound = o.error_bound > error_bound ? o.error_bound : error_bound;
+    starts = o.starts > starts ? o.starts : starts;
+    add_route(o.route);
     steps += o.steps;
     restarts += o.restarts;
     components += o.components;
     lanczos_components += o.lanczos_components;
     dense_components += o.dense_components;
     max_residual = o.max_residual > max_residual ? o.max_residual : max_residual;
+  }
+  void add_route(const std::string& r) {
+    if (r.empty()) return;
+    size_t pos = 0;
+    while (pos <= route.size()) {  // already listed?
+      const size_t end = route.find('+', pos);
+      const std::string item = route.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
+      if (item == r) return;
+      if (end == std::string::npos) break;
+      pos = end + 1;
+    }
+    route = route.empty() ? r : route + "+" + r;
   }
 };
 

@@ -71,3 +71,46 @@ def test_fuzz_never_crashes(n_rows, n_cols, idx, ptr_tail, weighted):
     except (ValueError, TypeError):
         return
     assert sv.shape == (2,) and np.all(np.isfinite(sv)) and np.all(sv >= 0)
+
+
+def test_option_ranges_raise_value_error():
+    for kw in ({"k": 2_000_000_000}, {"starts": -1}, {"starts": 65}, {"route": "bitmap"}, {"max_restarts": -1}):
+        with pytest.raises(ValueError):
+            call(*GOOD, None, 2, 3, **kw)
+    with pytest.raises(ValueError, match="patterns only"):
+        call(*GOOD, np.ones(3), 2, 3, route="dense_gram")
+
+
+def test_layer_spectra_malformed_entries_raise():
+    with pytest.raises(TypeError):
+        _core.layer_spectra([[GOOD[0], GOOD[1], None, 2, 3]])          # list, not tuple
+    with pytest.raises(TypeError):
+        _core.layer_spectra([(GOOD[0], GOOD[1], None, "2", 3)])        # n_rows not int
+    with pytest.raises(ValueError):
+        _core.layer_spectra([(GOOD[0], GOOD[1], None, 2**70, 3)])      # out of int64
+    with pytest.raises(ValueError):
+        _core.layer_spectra([(np.array([0, 5, 3], np.int64), GOOD[1], None, 2, 3)])
+
+
+def test_gram_apply_hook_validates():
+    with pytest.raises(ValueError):
+        _core._gram_apply(*GOOD, None, 2, 3, np.ones((1, 3)))          # wrong vector length
+    with pytest.raises(ValueError):
+        _core._gram_apply(*GOOD, None, 2, 3, np.ones(2))               # not 2-D
+    with pytest.raises(ValueError):
+        _core._gram_apply(*GOOD, None, 2, 3, np.ones((1, 2)), weighted=True)  # no values
+    with pytest.raises(ValueError):
+        _core._gram_apply(np.array([0, 3, 2], np.int64), GOOD[1], None, 2, 3, np.ones((1, 2)))
+
+
+def test_huge_declared_column_count_costs_o_nnz():
+    # 3 entries in a 3 × 2^28 matrix: per-node arrays must not be sized by the declared shape
+    # (that would be > 2 GB); the core compacts the used columns first.
+    import resource
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    indptr = np.array([0, 1, 2, 3], np.int64)
+    indices = np.array([5, 2**28 - 1, 123456789], np.int32)
+    sv, _ = call(indptr, indices, None, 3, 2**28, k=3)
+    np.testing.assert_allclose(sv, [1, 1, 1])
+    grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    assert grown_kib < 200 * 1024

@@ -13,7 +13,7 @@ inline double fast_hypot(double a, double b) { return std::sqrt(a * a + b * b); 
 
 namespace fspai {
 
-bool tridiagonal_ql(int n, double* d, double* e, double* zrow) {
+bool tridiagonal_ql_rows(int n, double* d, double* e, double* z, int zrows) {
   if (n <= 0) return true;
   e[n - 1] = 0.0;
   for (int l = 0; l < n; ++l) {
@@ -50,10 +50,11 @@ bool tridiagonal_ql(int n, double* d, double* e, double* zrow) {
           p = s * r;
           d[i + 1] = g + p;
           g = c * r - b;
-          if (zrow) {
-            f = zrow[i + 1];
-            zrow[i + 1] = s * zrow[i] + c * f;
-            zrow[i] = c * zrow[i] - s * f;
+          for (int q = 0; q < zrows; ++q) {
+            double* zr = z + static_cast<long>(q) * n;
+            f = zr[i + 1];
+            zr[i + 1] = s * zr[i] + c * f;
+            zr[i] = c * zr[i] - s * f;
           }
         }
         if (underflow) continue;
@@ -66,7 +67,12 @@ bool tridiagonal_ql(int n, double* d, double* e, double* zrow) {
   return true;
 }
 
+bool tridiagonal_ql(int n, double* d, double* e, double* zrow) {
+  return tridiagonal_ql_rows(n, d, e, zrow, zrow ? 1 : 0);
+}
+
 std::vector<double> symmetric_eigenvalues(int n, double* a) {
+  const std::vector<double> a0(a, a + static_cast<long>(n) * n);  // for the Jacobi fallback
   std::vector<double> d(n), e(std::max(n, 1), 0.0), v(n), p(n);
   for (int k = 0; k + 2 < n; ++k) {
     // Householder vector for column k below the diagonal.
@@ -108,7 +114,12 @@ std::vector<double> symmetric_eigenvalues(int n, double* a) {
   }
   for (int i = 0; i < n; ++i) d[i] = a[i * n + i];
   if (n >= 2) e[n - 2] = a[(n - 1) * n + (n - 2)];
-  tridiagonal_ql(n, d.data(), e.data(), nullptr);
+  if (!tridiagonal_ql(n, d.data(), e.data(), nullptr)) {
+    // QL stalled (never seen on scaled inputs): Jacobi always converges.
+    std::vector<double> a1(a0), w, vv;
+    symmetric_eigen_jacobi(n, a1.data(), w, vv);
+    return w;
+  }
   std::sort(d.begin(), d.end(), std::greater<double>());
   return d;
 }

@@ -1,0 +1,400 @@
+// Route "csr" / "csr_pair": the fused CSR step y = Cᵀ(C x), one pass over the indices per apply()
+// for every vector of a part (pattern and weighted vectors, several starts of one problem).
+//
+// For each row r of C (the larger side): a_t = Σ_p v_t(p)·x_t[idx[p]] for every vector t, then
+// y_t[idx[p]] += v_t(p)·a_t (v = 1 for the pattern, c·|w| for the weighted problem). The t
+// vectors are interleaved (x[j·W + t]) so one index load and one cache line serve all of them.
+//
+// Determinism: rows are split into a number of chunks that depends only on the matrix (never on
+// the thread count), each chunk accumulates into its own buffer, buffers are reduced in chunk
+// order; so y is bit-identical for any thread count.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+#include <type_traits>
+#include <vector>
+
+#include "gram_routes.h"
+
+#ifdef FSPAI_OPENMP
+#include <omp.h>
+#endif
+
+namespace fspai {
+
+std::vector<GramProblem> gram_problems(const std::vector<CsrView>& parts, bool want_pattern, bool want_weighted) {
+  std::vector<GramProblem> out;
+  for (size_t p = 0; p < parts.size(); ++p) {
+    if (want_pattern) out.push_back({static_cast<int>(p), false});
+    if (want_weighted && parts[p].weighted()) out.push_back({static_cast<int>(p), true});
+  }
+  return out;
+}
+
+double value_scale(const CsrView& c) {
+  if (!c.weighted()) return 1.0;
+  double mx = 0.0;
+  const int64_t nnz = c.nnz();
+  if (c.vtype == ValueType::Float32) {
+    const float* v = static_cast<const float*>(c.values);
+    float m32 = 0.0f;
+    for (int64_t p = 0; p < nnz; ++p) m32 = std::max(m32, std::fabs(v[p]));
+    mx = m32;
+  } else {
+    const double* v = static_cast<const double*>(c.values);
+    for (int64_t p = 0; p < nnz; ++p) mx = std::max(mx, std::fabs(v[p]));
+  }
+  if (!(mx > 0.0) || !std::isfinite(mx)) return 1.0;
+  int e = 0;
+  std::frexp(mx, &e);  // mx = f·2^e, f ∈ [0.5, 1)
+  return std::ldexp(1.0, -e);
+}
+
+double csr_half_norm(const CsrView& c, bool weighted, double scale, const double* x) {
+  if (c.n_rows < c.n_cols) {  // x lives on the rows: ‖Aᵀx‖ by a scatter into the columns
+    std::vector<double> z(c.n_cols, 0.0);
+    for (int64_t r = 0; r < c.n_rows; ++r)
+      for (int64_t p = c.indptr[r]; p < c.indptr[r + 1]; ++p)
+        z[c.indices[p]] += (weighted ? scale * c.value(p) : 1.0) * x[r];
+    double total = 0.0;
+    for (double v : z) total += v * v;
+    return std::sqrt(total);
+  }
+  double total = 0.0;
+  for (int64_t r = 0; r < c.n_rows; ++r) {
+    double a = 0.0;
+    for (int64_t p = c.indptr[r]; p < c.indptr[r + 1]; ++p)
+      a += (weighted ? scale * c.value(p) : 1.0) * x[c.indices[p]];
+    total += a * a;
+  }
+  return std::sqrt(total);
+}
+
+namespace {
+
+struct Part {
+  CsrView c;     // oriented: n_cols = Gram side
+  CsrView orig;  // as given (value scale is computed on it)
+  int64_t s = 0;
+  std::vector<int64_t> bounds;
+  bool parallel = false;
+};
+
+// Row kernel for NP pattern and NW weighted vectors interleaved with stride W = NP + NW.
+template <int NP, int NW, typename V>
+void rows_kernel(const CsrView& c, const V* val, double scale, int64_t r0, int64_t r1, const double* x, double* y) {
+  constexpr int W = NP + NW;
+  const int64_t* ptr = c.indptr;
+  const int32_t* idx = c.indices;
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t b = ptr[r], e = ptr[r + 1];
+    double a0[W > 0 ? W : 1] = {}, a1[W > 0 ? W : 1] = {};
+    int64_t p = b;
+    for (; p + 2 <= e; p += 2) {
+      const double* x0 = x + static_cast<int64_t>(idx[p]) * W;
+      const double* x1 = x + static_cast<int64_t>(idx[p + 1]) * W;
+      for (int t = 0; t < NP; ++t) {
+        a0[t] += x0[t];
+        a1[t] += x1[t];
+      }
+      if constexpr (NW > 0) {
+        const double v0 = scale * static_cast<double>(val[p]), v1 = scale * static_cast<double>(val[p + 1]);
+        for (int t = NP; t < W; ++t) {
+          a0[t] += v0 * x0[t];
+          a1[t] += v1 * x1[t];
+        }
+      }
+    }
+    for (; p < e; ++p) {
+      const double* x0 = x + static_cast<int64_t>(idx[p]) * W;
+      for (int t = 0; t < NP; ++t) a0[t] += x0[t];
+      if constexpr (NW > 0) {
+        const double v0 = scale * static_cast<double>(val[p]);
+        for (int t = NP; t < W; ++t) a0[t] += v0 * x0[t];
+      }
+    }
+    double a[W > 0 ? W : 1];
+    for (int t = 0; t < W; ++t) a[t] = a0[t] + a1[t];
+    for (p = b; p < e; ++p) {
+      double* y0 = y + static_cast<int64_t>(idx[p]) * W;
+      for (int t = 0; t < NP; ++t) y0[t] += a[t];
+      if constexpr (NW > 0) {
+        const double v0 = scale * static_cast<double>(val[p]);
+        for (int t = NP; t < W; ++t) y0[t] += v0 * a[t];
+      }
+    }
+  }
+}
+
+// W = 2 or 4 interleaved vectors as one GCC/Clang vector value (SSE2 / AVX, or split by the
+// compiler where unavailable): one 16/32-byte load per gather and one load-add-store per
+// scatter instead of W scalar ones. Lane t multiplies by 1 (pattern) or c·|w_p| (weighted).
+typedef double v2d __attribute__((vector_size(16)));
+typedef double v4d __attribute__((vector_size(32)));
+
+template <int NP, int NW, typename VT, typename V>
+void rows_vec(const CsrView& c, const V* val, double scale, int64_t r0, int64_t r1, const double* x, double* y) {
+  constexpr int W = NP + NW;
+  static_assert(sizeof(VT) == W * sizeof(double), "vector width");
+  const int64_t* ptr = c.indptr;
+  const int32_t* idx = c.indices;
+  auto mult = [&](int64_t p) {
+    VT m;
+    const double v = NW > 0 ? scale * static_cast<double>(val[p]) : 1.0;
+    for (int t = 0; t < W; ++t) m[t] = t < NP ? 1.0 : v;
+    return m;
+  };
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t b = ptr[r], e = ptr[r + 1];
+    VT s0 = {}, s1 = {};
+    int64_t p = b;
+    for (; p + 2 <= e; p += 2) {
+      VT x0, x1;
+      std::memcpy(&x0, x + static_cast<int64_t>(idx[p]) * W, sizeof(VT));
+      std::memcpy(&x1, x + static_cast<int64_t>(idx[p + 1]) * W, sizeof(VT));
+      if constexpr (NW == 0) {
+        s0 += x0;
+        s1 += x1;
+      } else {
+        s0 += mult(p) * x0;
+        s1 += mult(p + 1) * x1;
+      }
+    }
+    for (; p < e; ++p) {
+      VT x0;
+      std::memcpy(&x0, x + static_cast<int64_t>(idx[p]) * W, sizeof(VT));
+      if constexpr (NW == 0) s0 += x0;
+      else s0 += mult(p) * x0;
+    }
+    const VT a = s0 + s1;
+    for (p = b; p < e; ++p) {
+      double* yp = y + static_cast<int64_t>(idx[p]) * W;
+      VT y0;
+      std::memcpy(&y0, yp, sizeof(VT));
+      if constexpr (NW == 0) y0 += a;
+      else y0 += mult(p) * a;
+      std::memcpy(yp, &y0, sizeof(VT));
+    }
+  }
+}
+
+// Single pattern vector: four independent gather chains (the common case, kept tight).
+void rows_pattern1(const CsrView& c, int64_t r0, int64_t r1, const double* x, double* y) {
+  const int64_t* ptr = c.indptr;
+  const int32_t* idx = c.indices;
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t b = ptr[r], e = ptr[r + 1];
+    int64_t p = b;
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (; p + 4 <= e; p += 4) {
+      s0 += x[idx[p]];
+      s1 += x[idx[p + 1]];
+      s2 += x[idx[p + 2]];
+      s3 += x[idx[p + 3]];
+    }
+    for (; p < e; ++p) s0 += x[idx[p]];
+    const double a = (s0 + s1) + (s2 + s3);
+    for (p = b; p < e; ++p) y[idx[p]] += a;
+  }
+}
+
+class GramCsrCpu final : public GramStepBatch {
+ public:
+  GramCsrCpu(const std::vector<CsrView>& parts, bool want_pattern, bool want_weighted, int threads)
+      : threads_(threads), problems_(gram_problems(parts, want_pattern, want_weighted)) {
+    owned_.reserve(parts.size());
+    for (const CsrView& given : parts) {
+      Part P;
+      P.orig = given;
+      CsrView c = given;
+      if (c.n_rows < c.n_cols) {  // the fused pass needs the smaller side as columns
+        owned_.push_back(transpose(given));
+        c = owned_.back().view();
+      }
+      P.c = c;
+      P.s = c.n_cols;
+      const int64_t nnz = c.nnz();
+      int64_t chunks = nnz / std::max<int64_t>(4 * P.s, 65536);
+      chunks = std::clamp<int64_t>(chunks, 1, 16);
+      P.bounds.push_back(0);
+      for (int64_t t = 1; t < chunks; ++t) {
+        const int64_t target = nnz * t / chunks;
+        const int64_t* it = std::lower_bound(c.indptr, c.indptr + c.n_rows + 1, target);
+        P.bounds.push_back(std::max<int64_t>(P.bounds.back(), it - c.indptr));
+      }
+      P.bounds.push_back(c.n_rows);
+      // Below ~1M nonzeros a step is well under a millisecond and fork/join costs eat the gain.
+      P.parallel = threads_ > 1 && nnz >= (1 << 20);
+      parts_.push_back(std::move(P));
+    }
+    for (const GramProblem& g : problems_) {
+      scale_.push_back(g.weighted ? value_scale(parts[g.part]) : 1.0);
+      if (g.weighted) has_weighted_ = true;
+      else has_pattern_ = true;
+    }
+  }
+
+  int size() const override { return static_cast<int>(problems_.size()); }
+  int64_t dim(int i) const override { return parts_[problems_[i].part].s; }
+  double scale(int i) const override { return scale_[i]; }
+  const char* route() const override { return has_pattern_ && has_weighted_ ? "csr_pair" : "csr"; }
+
+  void apply(int count, const int* ids, const double* const* x, double* const* y) override {
+    // Group the vectors by part; within a part run passes of up to 2 pattern + 2 weighted.
+    std::vector<std::vector<int>> by_part(parts_.size());
+    for (int t = 0; t < count; ++t) by_part[problems_[ids[t]].part].push_back(t);
+    for (size_t p = 0; p < parts_.size(); ++p) {
+      std::vector<int> pat, wei;
+      for (int t : by_part[p]) (problems_[ids[t]].weighted ? wei : pat).push_back(t);
+      size_t ip = 0, iw = 0;
+      while (ip < pat.size() || iw < wei.size()) {
+        const int np = static_cast<int>(std::min<size_t>(2, pat.size() - ip));
+        const int nw = static_cast<int>(std::min<size_t>(2, wei.size() - iw));
+        std::vector<int> sel(pat.begin() + ip, pat.begin() + ip + np);
+        sel.insert(sel.end(), wei.begin() + iw, wei.begin() + iw + nw);
+        pass(parts_[p], np, nw, sel, ids, x, y);
+        ip += np;
+        iw += nw;
+      }
+    }
+  }
+
+  bool half_norms(int count, const int* ids, const double* const* x, double* out) override {
+    for (int t = 0; t < count; ++t) {
+      const GramProblem& g = problems_[ids[t]];
+      out[t] = csr_half_norm(parts_[g.part].c, g.weighted, scale_[ids[t]], x[t]);  // oriented copy
+    }
+    return true;
+  }
+
+ private:
+  template <typename Body>
+  void run_chunks(const Part& P, int width, Body body, double* y) {
+    const int64_t chunks = static_cast<int64_t>(P.bounds.size()) - 1;
+    const int64_t len = width * P.s;
+    if (chunks == 1) {
+      std::fill(y, y + len, 0.0);
+      body(0, P.c.n_rows, y);
+      return;
+    }
+    if (static_cast<int64_t>(partial_.size()) < chunks * len) partial_.assign(chunks * len, 0.0);
+#ifdef FSPAI_OPENMP
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads_) if (P.parallel)
+#endif
+    for (int64_t t = 0; t < chunks; ++t) {
+      double* buf = partial_.data() + t * len;
+      std::fill(buf, buf + len, 0.0);
+      body(P.bounds[t], P.bounds[t + 1], buf);
+    }
+    const int64_t block = 4096;
+    const int64_t nblocks = (len + block - 1) / block;
+#ifdef FSPAI_OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads_) if (P.parallel && nblocks > 1)
+#endif
+    for (int64_t b = 0; b < nblocks; ++b) {
+      const int64_t lo = b * block, hi = std::min(len, lo + block);
+      for (int64_t i = lo; i < hi; ++i) y[i] = partial_[i];
+      for (int64_t t = 1; t < chunks; ++t) {
+        const double* buf = partial_.data() + t * len;
+        for (int64_t i = lo; i < hi; ++i) y[i] += buf[i];
+      }
+    }
+  }
+
+  template <int NP, int NW>
+  void dispatch(const Part& P, double scale, const double* xi, double* yi) {
+    constexpr int W = NP + NW;
+    const CsrView& c = P.c;
+    if constexpr (NW == 0) {
+      if constexpr (NP == 1) {
+        run_chunks(P, 1, [&](int64_t r0, int64_t r1, double* buf) { rows_pattern1(c, r0, r1, xi, buf); }, yi);
+      } else if constexpr (NP == 2) {
+        run_chunks(P, W, [&](int64_t r0, int64_t r1, double* buf) {
+          rows_vec<2, 0, v2d, float>(c, nullptr, 1.0, r0, r1, xi, buf);
+        }, yi);
+      } else {
+        run_chunks(P, W, [&](int64_t r0, int64_t r1, double* buf) {
+          rows_kernel<NP, 0, float>(c, nullptr, 1.0, r0, r1, xi, buf);
+        }, yi);
+      }
+    } else if (c.vtype == ValueType::Float32) {
+      run_weighted(P, static_cast<const float*>(c.values), scale, xi, yi, std::integral_constant<int, NP>(),
+                   std::integral_constant<int, NW>());
+    } else {
+      run_weighted(P, static_cast<const double*>(c.values), scale, xi, yi, std::integral_constant<int, NP>(),
+                   std::integral_constant<int, NW>());
+    }
+  }
+
+  template <int NP, int NW, typename V>
+  void run_weighted(const Part& P, const V* v, double scale, const double* xi, double* yi, std::integral_constant<int, NP>,
+                    std::integral_constant<int, NW>) {
+    constexpr int W = NP + NW;
+    const CsrView& c = P.c;
+    if constexpr (W == 2) {
+      run_chunks(P, W, [&](int64_t r0, int64_t r1, double* buf) { rows_vec<NP, NW, v2d>(c, v, scale, r0, r1, xi, buf); }, yi);
+    } else if constexpr (W == 4) {
+      run_chunks(P, W, [&](int64_t r0, int64_t r1, double* buf) { rows_vec<NP, NW, v4d>(c, v, scale, r0, r1, xi, buf); }, yi);
+    } else {
+      run_chunks(P, W, [&](int64_t r0, int64_t r1, double* buf) { rows_kernel<NP, NW>(c, v, scale, r0, r1, xi, buf); }, yi);
+    }
+  }
+
+  void pass(const Part& P, int np, int nw, const std::vector<int>& sel, const int* ids, const double* const* x,
+            double* const* y) {
+    const int W = np + nw;
+    const int64_t s = P.s;
+    const double scale = nw > 0 ? scale_[ids[sel[np]]] : 1.0;
+    for (int t = np + 1; t < W; ++t)
+      if (scale_[ids[sel[t]]] != scale) throw std::logic_error("csr route: weighted vectors of one part must share a scale");
+    const double* xi;
+    double* yi;
+    if (W == 1) {
+      xi = x[sel[0]];
+      yi = y[sel[0]];
+    } else {
+      xbuf_.resize(static_cast<size_t>(W) * s);
+      ybuf_.resize(static_cast<size_t>(W) * s);
+      for (int t = 0; t < W; ++t) {
+        const double* src = x[sel[t]];
+        for (int64_t j = 0; j < s; ++j) xbuf_[j * W + t] = src[j];
+      }
+      xi = xbuf_.data();
+      yi = ybuf_.data();
+    }
+    switch (np * 3 + nw) {
+      case 1: dispatch<0, 1>(P, scale, xi, yi); break;
+      case 2: dispatch<0, 2>(P, scale, xi, yi); break;
+      case 3: dispatch<1, 0>(P, scale, xi, yi); break;
+      case 4: dispatch<1, 1>(P, scale, xi, yi); break;
+      case 5: dispatch<1, 2>(P, scale, xi, yi); break;
+      case 6: dispatch<2, 0>(P, scale, xi, yi); break;
+      case 7: dispatch<2, 1>(P, scale, xi, yi); break;
+      case 8: dispatch<2, 2>(P, scale, xi, yi); break;
+      default: throw std::logic_error("csr route: bad vector grouping");
+    }
+    if (W > 1)
+      for (int t = 0; t < W; ++t) {
+        double* dst = y[sel[t]];
+        for (int64_t j = 0; j < s; ++j) dst[j] = ybuf_[j * W + t];
+      }
+  }
+
+  int threads_;
+  std::vector<GramProblem> problems_;
+  std::vector<Part> parts_;
+  std::vector<CsrOwned> owned_;  // transposed copies (reserved up front: views stay valid)
+  std::vector<double> scale_;
+  bool has_pattern_ = false, has_weighted_ = false;
+  std::vector<double> partial_, xbuf_, ybuf_;
+};
+
+}  // namespace
+
+std::unique_ptr<GramStepBatch> make_gram_csr_cpu(const std::vector<CsrView>& parts, bool want_pattern,
+                                                 bool want_weighted, int threads) {
+  return std::make_unique<GramCsrCpu>(parts, want_pattern, want_weighted, threads);
+}
+
+}  // namespace fspai

@@ -1,0 +1,187 @@
+// Route "dense_gram": for 0/1 patterns whose Gram side s is small, build G = CᵀC once by
+// AND+popcount over bit-packed columns (cost s²/2 · ⌈L/64⌉ word operations for L rows — independent
+// of density) and run every Lanczos step as a dense symmetric mat-vec on G (s² multiply-adds,
+// float32 storage: the counts are integers ≤ L < 2^24, so float32 holds them exactly).
+//
+// Determinism: G is integer-exact; each y_i = Σ_j G_ij x_j is computed by one thread with a fixed
+// (compile-time) vector-lane order, so y is bit-identical for any thread count.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+#include <vector>
+
+#if defined(__AVX512F__) && defined(__AVX512VPOPCNTDQ__)
+#include <immintrin.h>
+#endif
+
+#include "gram_routes.h"
+
+#ifdef FSPAI_OPENMP
+#include <omp.h>
+#endif
+
+namespace fspai {
+namespace {
+
+inline int popcount64(uint64_t x) { return __builtin_popcountll(x); }
+
+struct DensePart {
+  CsrView c;  // kept for half_norms
+  int64_t s = 0;
+  std::vector<float> G;  // s×s row-major
+};
+
+// Gram of the 0/1 pattern of c on its smaller side s: one bitset per small-side node over the
+// L nodes of the other side, G_ij = popcount(b_i AND b_j).
+std::vector<float> popcount_gram(const CsrView& c, int threads) {
+  const bool rows_small = c.n_rows < c.n_cols;
+  const int64_t s = rows_small ? c.n_rows : c.n_cols, L = rows_small ? c.n_cols : c.n_rows;
+  const int64_t nw = (L + 63) / 64;
+  std::vector<uint64_t> B(static_cast<size_t>(s) * nw, 0);
+  for (int64_t r = 0; r < c.n_rows; ++r) {
+    for (int64_t p = c.indptr[r]; p < c.indptr[r + 1]; ++p) {
+      const int64_t i = rows_small ? r : c.indices[p], l = rows_small ? c.indices[p] : r;
+      B[i * nw + (l >> 6)] |= uint64_t(1) << (l & 63);
+    }
+  }
+  std::vector<float> G(static_cast<size_t>(s) * s, 0.0f);
+  const int64_t nblk = (s + 3) / 4;
+  const bool par = threads > 1 && s * s * nw >= (int64_t(1) << 22);
+#ifdef FSPAI_OPENMP
+#pragma omp parallel for schedule(dynamic, 4) num_threads(threads) if (par)
+#endif
+  for (int64_t ib = 0; ib < nblk; ++ib) {
+    const int64_t i0 = ib * 4, ni = std::min<int64_t>(4, s - i0);
+    const uint64_t* bi[4];
+    for (int q = 0; q < 4; ++q) bi[q] = B.data() + (i0 + std::min<int64_t>(q, ni - 1)) * nw;
+    const int64_t jmax = i0 + ni;  // j < jmax covers j ≤ i for every i in the block
+    for (int64_t j = 0; j < jmax; ++j) {
+      const uint64_t* bj = B.data() + j * nw;
+      int64_t c0 = 0, c1 = 0, c2 = 0, c3 = 0;
+      int64_t w = 0;
+#if defined(__AVX512F__) && defined(__AVX512VPOPCNTDQ__)
+      {  // 8 words per step with VPOPCNTQ (built with -march=native on a CPU that has it)
+        __m512i v0 = _mm512_setzero_si512(), v1 = v0, v2 = v0, v3 = v0;
+        for (; w + 8 <= nw; w += 8) {
+          const __m512i x = _mm512_loadu_si512(bj + w);
+          v0 = _mm512_add_epi64(v0, _mm512_popcnt_epi64(_mm512_and_si512(x, _mm512_loadu_si512(bi[0] + w))));
+          v1 = _mm512_add_epi64(v1, _mm512_popcnt_epi64(_mm512_and_si512(x, _mm512_loadu_si512(bi[1] + w))));
+          v2 = _mm512_add_epi64(v2, _mm512_popcnt_epi64(_mm512_and_si512(x, _mm512_loadu_si512(bi[2] + w))));
+          v3 = _mm512_add_epi64(v3, _mm512_popcnt_epi64(_mm512_and_si512(x, _mm512_loadu_si512(bi[3] + w))));
+        }
+        c0 = _mm512_reduce_add_epi64(v0);
+        c1 = _mm512_reduce_add_epi64(v1);
+        c2 = _mm512_reduce_add_epi64(v2);
+        c3 = _mm512_reduce_add_epi64(v3);
+      }
+#endif
+      for (; w < nw; ++w) {
+        const uint64_t x = bj[w];
+        c0 += popcount64(x & bi[0][w]);
+        c1 += popcount64(x & bi[1][w]);
+        c2 += popcount64(x & bi[2][w]);
+        c3 += popcount64(x & bi[3][w]);
+      }
+      const int64_t cs[4] = {c0, c1, c2, c3};
+      for (int q = 0; q < ni; ++q) {
+        const int64_t i = i0 + q;
+        if (j <= i) G[static_cast<size_t>(i) * s + j] = static_cast<float>(cs[q]);  // lower triangle, row-contiguous
+      }
+    }
+  }
+  // Mirror the lower triangle into the upper one by 64×64 tiles (cache-friendly transpose).
+  const int64_t T = 64;
+  for (int64_t ib = 0; ib < s; ib += T)
+    for (int64_t jb = 0; jb <= ib; jb += T)
+      for (int64_t i = ib; i < std::min(s, ib + T); ++i)
+        for (int64_t j = jb; j < std::min(i, jb + T); ++j) G[static_cast<size_t>(j) * s + i] = G[static_cast<size_t>(i) * s + j];
+  return G;
+}
+
+class GramDenseCpu final : public GramStepBatch {
+ public:
+  GramDenseCpu(const std::vector<CsrView>& parts, int threads) : threads_(threads) {
+    for (const CsrView& c : parts) {
+      if (std::max(c.n_rows, c.n_cols) >= (int64_t(1) << 24))
+        throw std::invalid_argument("dense_gram route: more than 2^24 rows (float32 counts would not be exact)");
+      DensePart P;
+      P.c = c;
+      P.s = gram_dim(c);
+      P.G = popcount_gram(c, threads);
+      parts_.push_back(std::move(P));
+    }
+  }
+  int size() const override { return static_cast<int>(parts_.size()); }
+  int64_t dim(int i) const override { return parts_[i].s; }
+  const char* route() const override { return "dense_gram"; }
+
+  void apply(int count, const int* ids, const double* const* x, double* const* y) override {
+    int t = 0;
+    // Consecutive vectors of the same part go in pairs: one read of G serves two vectors.
+    while (t < count) {
+      if (t + 1 < count && ids[t + 1] == ids[t]) {
+        matvec2(parts_[ids[t]], x[t], x[t + 1], y[t], y[t + 1]);
+        t += 2;
+      } else {
+        matvec2(parts_[ids[t]], x[t], nullptr, y[t], nullptr);
+        t += 1;
+      }
+    }
+  }
+
+  bool half_norms(int count, const int* ids, const double* const* x, double* out) override {
+    for (int t = 0; t < count; ++t) out[t] = csr_half_norm(parts_[ids[t]].c, false, 1.0, x[t]);
+    return true;
+  }
+
+ private:
+  void matvec2(const DensePart& P, const double* xa, const double* xb, double* ya, double* yb) {
+    const int64_t s = P.s;
+    const float* G = P.G.data();
+    const bool par = threads_ > 1 && s >= 768;
+    if (xb) {
+#ifdef FSPAI_OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads_) if (par)
+#endif
+      for (int64_t i = 0; i < s; ++i) {
+        const float* g = G + i * s;
+        double a = 0.0, b = 0.0;
+#ifdef FSPAI_OPENMP
+#pragma omp simd reduction(+ : a, b)
+#endif
+        for (int64_t j = 0; j < s; ++j) {
+          const double gj = static_cast<double>(g[j]);
+          a += gj * xa[j];
+          b += gj * xb[j];
+        }
+        ya[i] = a;
+        yb[i] = b;
+      }
+    } else {
+#ifdef FSPAI_OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads_) if (par)
+#endif
+      for (int64_t i = 0; i < s; ++i) {
+        const float* g = G + i * s;
+        double a = 0.0;
+#ifdef FSPAI_OPENMP
+#pragma omp simd reduction(+ : a)
+#endif
+        for (int64_t j = 0; j < s; ++j) a += static_cast<double>(g[j]) * xa[j];
+        ya[i] = a;
+      }
+    }
+  }
+
+  int threads_;
+  std::vector<DensePart> parts_;
+};
+
+}  // namespace
+
+std::unique_ptr<GramStepBatch> make_gram_dense_cpu(const std::vector<CsrView>& parts, int threads) {
+  return std::make_unique<GramDenseCpu>(parts, threads);
+}
+
+}  // namespace fspai

@@ -1,0 +1,48 @@
+// Route selection for the CPU step operators: which GramStepBatch implementation serves which
+// layer (fused CSR pass, dense Gram by AND+popcount, ...). The cost model and its measured
+// constants live in csrc/cpu/gram_routes_cpu.cpp.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "csr.h"
+#include "gram_step.h"
+
+namespace fspai {
+
+// Problem numbering of a batch built from `parts` (shared by every route and by callers):
+// part p contributes, in this order, its pattern problem (if want_pattern) and its weighted
+// problem (if want_weighted and the part has values). Parts may come in either orientation:
+// the Gram is formed on the SMALLER side, dim = min(n_rows, n_cols) (a route that needs the
+// other orientation makes its own copy). The views (and the buffers they point into) must
+// outlive the operator.
+struct GramProblem {
+  int part = 0;
+  bool weighted = false;
+};
+std::vector<GramProblem> gram_problems(const std::vector<CsrView>& parts, bool want_pattern, bool want_weighted);
+
+// Route names accepted by `force_route` (empty: choose by the cost model).
+//   "csr"        fused CSR pass y = Cᵀ(Cx), any values, any density;
+//   "dense_gram" pattern parts only: s×s Gram built once by AND+popcount on bit-packed rows,
+//                steps are dense symmetric mat-vecs (float32 counts: exact below 2^24).
+std::unique_ptr<GramStepBatch> make_cpu_gram_step(const std::vector<CsrView>& parts, bool want_pattern,
+                                                  bool want_weighted, int threads,
+                                                  const std::string& force_route = "");
+
+// Power of two c with c·max|v| ∈ [0.5, 1) (1 for patterns): the pre-scaling every CPU route
+// applies to weighted problems (GramStepBatch::scale).
+double value_scale(const CsrView& c);
+// ‖c̃·C x‖₂ with c̃ = scale for the weighted matrix, 1 for the pattern (sequential, fixed order),
+// where C is `c` oriented with the smaller side as columns (x has min(n_rows, n_cols) entries).
+double csr_half_norm(const CsrView& c, bool weighted, double scale, const double* x);
+// The Gram side of a part.
+inline int64_t gram_dim(const CsrView& c) { return c.n_rows < c.n_cols ? c.n_rows : c.n_cols; }
+
+// Concrete constructors (csrc/cpu/gram_<route>_cpu.cpp).
+std::unique_ptr<GramStepBatch> make_gram_csr_cpu(const std::vector<CsrView>& parts, bool want_pattern,
+                                                 bool want_weighted, int threads);
+std::unique_ptr<GramStepBatch> make_gram_dense_cpu(const std::vector<CsrView>& parts, int threads);
+
+}  // namespace fspai

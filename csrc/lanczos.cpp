@@ -1,0 +1,770 @@
+// The one Lanczos driver: certified top-k eigenvalues of a batch of Gram operators, advanced in
+// lockstep through GramStepBatch::apply (CPU and GPU operators plug in the same way).
+//
+// ---------------------------------------------------------------- why the answer is certified
+// A small Ritz residual ‖Gy − θy‖ ≤ r proves only that SOME eigenvalue lies within r of θ; it does
+// not prove that the i-th Ritz value approximates the i-th eigenvalue. A Krylov run whose start
+// vector is poor in the direction of λ_2 converges to λ_3 first and, with a small residual, would
+// call it σ2 (seen on near-low-rank weights); a single start vector also sees only one copy of a
+// repeated eigenvalue. No method that only multiplies by G can exclude an eigenvector hidden
+// orthogonally to everything it probed, so certification is over the random start vectors:
+//
+//  1. Each problem runs b = max(2, k) (SolveOptions::starts) INDEPENDENT single-vector Lanczos
+//     processes from independent random starts, full reorthogonalisation (CGS2), thick restart.
+//     They share every pass over the matrix (one apply() call per round for all of them).
+//  2. When every run's top-k Ritz pairs have small residuals (r_i ≤ tol·max(θ_i, 1e-8·θ_1)), the
+//     driver does a Rayleigh–Ritz on the UNION of the runs' top-(k+1) Ritz vectors. No extra
+//     mat-vec is needed: G y = θ y + β_m z_m v_{m+1} is known for every Ritz vector. The union
+//     contains a different copy of a repeated eigenvalue from each run, so multiplicities up to b
+//     are resolved (within a connected component λ_1 is simple, so b = k suffices there).
+//  3. Agreement: every distinct value among the union's top k must be reproduced (within the
+//     residual bounds) by the top k of EVERY run. A run that missed an eigenvalue disagrees and
+//     is resumed for more steps; if agreement is never reached the solve raises. Two independent
+//     uniformly random starts both being deficient along the same eigenvector has probability
+//     ~δ² for a deficiency δ, against ~δ for one start.
+//  4. Error bounds: eigenvalues are grouped into clusters of overlapping residual intervals;
+//     each cluster's error is min(‖R‖, ‖R‖²/gap) (Weyl / Kato–Temple with the gap to the nearest
+//     other union Ritz value, minus its residual). The σ error implied by that bound must be
+//     ≤ max(1e-7·σ_i, 5e-8·σ_1) (the accuracy contract); otherwise the runs continue. Only
+//     bounds at the rounding level of the Gram operator (≤ 16ε·θ_1) are accepted as they are.
+//  5. Exhaustion (the basis spans the whole space) makes the Ritz values exact.
+//
+// Scaling: operators apply c²·G with c a power of two (GramStepBatch::scale), so θ̃ = c²λ stays
+// far from overflow and underflow; σ = sqrt(θ̃)/c is formed only at the end.
+// Square-root loss: a Gram eigenvalue carries an absolute error ≈ ε·θ_1, so sqrt(θ_i) for
+// θ_i ≪ θ_1 has error ≈ √ε·σ_1. For θ_i < 1e-6·θ_1 the driver returns ‖C x_i‖ of the union Ritz
+// vector x_i (GramStepBatch::half_norms), accurate to ≈ ε·σ_1 (rank-deficient layers give
+// σ ≈ 1e-15·σ_1 rather than 1e-8·σ_1).
+//
+// Determinism: start vectors depend only on (seed, run index); dot products are computed whole
+// in a fixed order; operators are required to be deterministic. Results are bit-identical for
+// any thread count.
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+#include <numeric>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "dense_eig.h"
+#include "gram_step.h"
+#include "lanczos.h"
+
+#ifdef FSPAI_OPENMP
+#include <omp.h>
+#endif
+
+namespace fspai {
+namespace {
+
+inline uint64_t splitmix64(uint64_t& state) {
+  uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+inline double uniform_pm1(uint64_t& state) {
+  return (static_cast<double>(splitmix64(state) >> 11) * 0x1.0p-53) * 2.0 - 1.0;
+}
+
+// Full eigen-decomposition of a small symmetric matrix (row-major, destroyed): eigenvalues
+// descending in w, eigenvectors in the columns of z (row-major n×n).
+void small_eigen(int n, std::vector<double>& a, bool tridiagonal, std::vector<double>& w, std::vector<double>& z) {
+  if (tridiagonal) {
+    std::vector<double> d(n), e(n, 0.0), zz(static_cast<size_t>(n) * n, 0.0);
+    for (int i = 0; i < n; ++i) {
+      d[i] = a[static_cast<size_t>(i) * n + i];
+      if (i + 1 < n) e[i] = a[static_cast<size_t>(i) * n + i + 1];
+      zz[static_cast<size_t>(i) * n + i] = 1.0;
+    }
+    if (tridiagonal_ql_rows(n, d.data(), e.data(), zz.data(), n)) {
+      std::vector<int> ord(n);
+      std::iota(ord.begin(), ord.end(), 0);
+      std::stable_sort(ord.begin(), ord.end(), [&](int x, int y) { return d[x] > d[y]; });
+      w.resize(n);
+      z.assign(static_cast<size_t>(n) * n, 0.0);
+      for (int j = 0; j < n; ++j) {
+        w[j] = d[ord[j]];
+        for (int i = 0; i < n; ++i) z[static_cast<size_t>(i) * n + j] = zz[static_cast<size_t>(i) * n + ord[j]];
+      }
+      return;
+    }
+    // QL stalled: fall through to Jacobi, which always converges.
+  }
+  symmetric_eigen_jacobi(n, a.data(), w, z);
+}
+
+// Eigenvectors of the symmetric tridiagonal T (diagonal d, off-diagonal e) for eigenvalues lam
+// (descending, accurate), by inverse iteration with partial pivoting (LAPACK gttrf/gtts2 scheme),
+// re-orthogonalised among themselves (equal eigenvalues of a split T). z is m×q row-major.
+// O(m·q) against O(m³) for the full QL eigenvector matrix.
+void tridiagonal_vectors(int m, const double* d, const double* e, const std::vector<double>& lam, int q,
+                         std::vector<double>& z) {
+  double tnorm = 0;
+  for (int i = 0; i < m; ++i) tnorm = std::max(tnorm, std::fabs(d[i]) + (i + 1 < m ? std::fabs(e[i]) : 0.0) +
+                                                          (i > 0 ? std::fabs(e[i - 1]) : 0.0));
+  const double tiny = std::max(tnorm, 1e-300) * DBL_EPSILON;
+  z.assign(static_cast<size_t>(m) * q, 0.0);
+  std::vector<double> dl(m), dd(m), du(m), du2(m), b(m);
+  std::vector<char> piv(m);
+  for (int c = 0; c < q; ++c) {
+    for (int i = 0; i < m; ++i) {
+      dd[i] = d[i] - lam[c];
+      dl[i] = du[i] = i + 1 < m ? e[i] : 0.0;
+      du2[i] = 0.0;
+      piv[i] = 0;
+    }
+    for (int i = 0; i + 1 < m; ++i) {
+      if (std::fabs(dd[i]) >= std::fabs(dl[i])) {
+        if (dd[i] == 0.0) dd[i] = tiny;
+        const double f = dl[i] / dd[i];
+        dl[i] = f;
+        dd[i + 1] -= f * du[i];
+      } else {
+        const double f = dd[i] / dl[i];
+        dd[i] = dl[i];
+        dl[i] = f;
+        const double t = du[i];
+        du[i] = dd[i + 1];
+        dd[i + 1] = t - f * dd[i + 1];
+        if (i + 2 < m) {
+          du2[i] = du[i + 1];
+          du[i + 1] = -f * du[i + 1];
+        }
+        piv[i] = 1;
+      }
+    }
+    if (dd[m - 1] == 0.0) dd[m - 1] = tiny;
+    for (int i = 0; i < m; ++i) b[i] = 1.0 + 0.1 * std::sin(1.0 + i * (c + 1.0));  // generic start
+    for (int it = 0; it < 3; ++it) {
+      for (int i = 0; i + 1 < m; ++i) {
+        if (!piv[i]) {
+          b[i + 1] -= dl[i] * b[i];
+        } else {
+          const double t = b[i];
+          b[i] = b[i + 1];
+          b[i + 1] = t - dl[i] * b[i];
+        }
+      }
+      b[m - 1] /= dd[m - 1];
+      if (m >= 2) b[m - 2] = (b[m - 2] - du[m - 2] * b[m - 1]) / dd[m - 2];
+      for (int i = m - 3; i >= 0; --i) b[i] = (b[i] - du[i] * b[i + 1] - du2[i] * b[i + 2]) / dd[i];
+      for (int p = 0; p < c; ++p) {  // keep the vectors of (nearly) equal eigenvalues apart
+        double dot = 0;
+        for (int i = 0; i < m; ++i) dot += z[static_cast<size_t>(i) * q + p] * b[i];
+        for (int i = 0; i < m; ++i) b[i] -= dot * z[static_cast<size_t>(i) * q + p];
+      }
+      double nrm = 0;
+      for (int i = 0; i < m; ++i) nrm += b[i] * b[i];
+      nrm = std::sqrt(nrm);
+      if (!(nrm > 0) || !std::isfinite(nrm)) {
+        for (int i = 0; i < m; ++i) b[i] = (i == c % m) ? 1.0 : 0.0;
+        nrm = 1.0;
+      }
+      for (int i = 0; i < m; ++i) b[i] /= nrm;
+    }
+    for (int i = 0; i < m; ++i) z[static_cast<size_t>(i) * q + c] = b[i];
+  }
+}
+
+// ---------------------------------------------------------------- one Lanczos process
+class Run {
+ public:
+  enum Status { Running, Converged, Exhausted };
+
+  Run(int64_t s, const SolveOptions& opt, int run_index, int threads)
+      : opt_(opt), s_(s), threads_(threads) {
+    const int64_t kk = std::min<int64_t>(opt.k, s_);
+    const int64_t mb = opt.max_basis > 0 ? opt.max_basis : std::max<int64_t>(3 * kk + 60, 240);
+    mb_ = static_cast<int>(std::min<int64_t>(mb, s_));
+    V_.reserve(static_cast<size_t>(s_) * std::min(mb_ + 1, 64));
+    V_.resize(s_);
+    w_.assign(s_, 0.0);
+    h_.assign(mb_ + 1, 0.0);
+    h2_.assign(mb_ + 1, 0.0);
+    alpha_.assign(mb_ + 1, 0.0);
+    beta_.assign(mb_ + 1, 0.0);
+    rng_ = opt_.seed * 0x2545F4914F6CDD1DULL + 0x1234567ULL + 0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(run_index);
+    random_unit(V_.data(), 0);
+  }
+
+  Status status() const { return status_; }
+  const double* v() const { return V_.data() + static_cast<int64_t>(j_) * s_; }
+  double* w() { return w_.data(); }
+  int64_t restarts() const { return restarts_; }
+  int applied() const { return j_ + 1; }
+  const std::vector<double>& theta() const { return theta_; }  // top Ritz values at the last check
+  const std::vector<double>& resid() const { return resid_; }
+  double worst() const { return worst_; }
+
+  // Absorbs w = G v (already written into w()), then checks convergence when due and advances.
+  Status step() {
+    double* w = w_.data();
+    orthogonalize(nb_, w);
+    bj_ = std::sqrt(lanczos_dot(w, w, s_));
+    const int j = j_;
+    if (!restarted_) {
+      alpha_[j] = h_[j];
+    } else {
+      for (int i = 0; i <= j; ++i) H_[i * (mb_ + 1) + j] = H_[j * (mb_ + 1) + i] = h_[i];
+    }
+    norm_est_ = std::max(norm_est_, std::fabs(h_[j]) + bj_);
+    const int m = j + 1;
+    // Rounding-level remainder: the Krylov space is invariant. Continue with a fresh random
+    // direction (coupling ≤ 1e-15·‖G‖ dropped), so repeated and unreached eigenvalues are found.
+    breakdown_ = bj_ <= 1e-15 * norm_est_;
+    if (breakdown_) bj_ = 0.0;
+    beta_[j] = bj_;
+    const bool exhausted = nb_ == s_;
+    const bool full = nb_ == mb_;
+    const int need = static_cast<int>(std::min<int64_t>(opt_.k, s_));
+    // No Lanczos run certifies a top-k before ~12 steps on a real layer; earlier checks only cost.
+    const int min_m = static_cast<int>(std::min<int64_t>(s_, std::max(need + 3, 12)));
+    // Convergence checks cost O(m²) (QL on T); predict when the residual reaches tol from its
+    // geometric decay between the last two checks and check a bit before that.
+    if (exhausted || ((m >= min_m) && (m >= next_check_ || full))) {
+      compute_ritz(m);
+      const double th1 = std::max(theta_[0], 0.0);
+      bool conv = true;
+      worst_ = 0.0;
+      for (int i = 0; i < need && i < m; ++i) {
+        const double sc = std::max(theta_[i], 1e-8 * th1);
+        const double rel = sc > 0 ? resid_[i] / sc : 0.0;
+        worst_ = std::max(worst_, rel);
+        if (!(rel <= opt_.tol)) conv = false;
+      }
+      if (exhausted) {
+        status_ = Exhausted;
+        return status_;
+      }
+      if (conv) {
+        status_ = Converged;
+        return status_;
+      }
+      int gap = restarted_ ? 5 : 3;
+      if (!restarted_ && last_check_m_ > 0 && worst_ > 0 && worst_ < last_worst_) {
+        const double rate = std::log(worst_ / last_worst_) / (m - last_check_m_);
+        const double more = std::log(opt_.tol / worst_) / rate;
+        gap = std::clamp(static_cast<int>(0.75 * more), 1, 16);
+      }
+      last_check_m_ = m;
+      last_worst_ = worst_;
+      next_check_ = m + gap;
+    }
+    advance();
+    return status_;
+  }
+
+  // Continue a converged run for at least `extra` more steps before its next check.
+  void resume(int extra) {
+    if (status_ != Converged) return;
+    status_ = Running;
+    next_check_ = applied() + std::max(extra, 1);
+    advance();
+  }
+
+  // Top-q Ritz vectors of the current basis, their values and their images under G
+  // (G y = θ y + b·u with u the normalised remainder): Y and GY are q×s row-major.
+  void ritz_vectors(int q, std::vector<double>& theta, std::vector<double>& Y, std::vector<double>& GY) const {
+    const int m = applied();
+    std::vector<double> w, z;
+    int zc = m;  // columns of z
+    q = std::min(q, m);
+    bool done = false;
+    if (!restarted_) {
+      std::vector<double> d(alpha_.begin(), alpha_.begin() + m), e(m, 0.0);
+      for (int i = 0; i + 1 < m; ++i) e[i] = beta_[i];
+      std::vector<double> d0(d), e0(e);
+      if (tridiagonal_ql(m, d.data(), e.data(), nullptr)) {
+        std::sort(d.begin(), d.end(), std::greater<double>());
+        w.assign(d.begin(), d.begin() + q);
+        tridiagonal_vectors(m, d0.data(), e0.data(), w, q, z);
+        zc = q;
+        done = true;
+      }
+    }
+    if (!done) {
+      std::vector<double> a = projected(m);
+      small_eigen(m, a, false, w, z);
+    }
+    theta.assign(w.begin(), w.begin() + q);
+    Y.assign(static_cast<size_t>(q) * s_, 0.0);
+    GY.assign(static_cast<size_t>(q) * s_, 0.0);
+    for (int i = 0; i < q; ++i) {
+      double* y = Y.data() + static_cast<int64_t>(i) * s_;
+      for (int jj = 0; jj < m; ++jj) {
+        const double c = z[static_cast<size_t>(jj) * zc + i];
+        const double* vj = V_.data() + static_cast<int64_t>(jj) * s_;
+        for (int64_t x = 0; x < s_; ++x) y[x] += c * vj[x];
+      }
+      double* gy = GY.data() + static_cast<int64_t>(i) * s_;
+      const double b = bj_ * z[static_cast<size_t>(m - 1) * zc + i];
+      for (int64_t x = 0; x < s_; ++x) gy[x] = w[i] * y[x];
+      if (bj_ > 0) {
+        const double f = b / bj_;
+        for (int64_t x = 0; x < s_; ++x) gy[x] += f * w_[x];
+      }
+    }
+  }
+
+ private:
+  void random_unit(double* v, int nb) {
+    for (int attempt = 0; attempt < 8; ++attempt) {
+      for (int64_t i = 0; i < s_; ++i) v[i] = uniform_pm1(rng_);
+      if (nb > 0) orthogonalize(nb, v);
+      const double nrm = std::sqrt(lanczos_dot(v, v, s_));
+      if (nrm > 1e-8) {
+        for (int64_t i = 0; i < s_; ++i) v[i] /= nrm;
+        return;
+      }
+    }
+    throw std::runtime_error("Lanczos: could not draw a start vector orthogonal to the basis");
+  }
+
+  // Append the next basis vector (or thick-restart when the basis is full).
+  void advance() {
+    const int m = applied();
+    if (nb_ == mb_) {
+      if (restarts_ >= opt_.max_restarts)
+        throw std::runtime_error("Lanczos did not converge: relative residual " + std::to_string(worst_) +
+                                 " > tol " + std::to_string(opt_.tol) + " after " + std::to_string(restarts_) +
+                                 " restarts (basis " + std::to_string(mb_) + "); raise max_basis or tol");
+      thick_restart(m);
+      ++restarts_;
+      nb_ = keep_ + 1;
+      j_ = keep_;
+      return;
+    }
+    V_.resize(static_cast<size_t>(nb_ + 1) * s_);
+    double* vn = V_.data() + static_cast<int64_t>(nb_) * s_;
+    if (breakdown_) {
+      random_unit(vn, nb_);
+    } else {
+      const double inv = 1.0 / bj_;
+      for (int64_t i = 0; i < s_; ++i) vn[i] = w_[i] * inv;
+    }
+    ++nb_;
+    ++j_;
+  }
+
+  // Orthogonalise w against the basis; h_ receives the total coefficients. First a local pass
+  // against the newest two vectors (removes the large α/β components of the three-term
+  // recurrence), then full classical Gram–Schmidt passes until one removes little ("twice is
+  // enough": a pass that keeps ≥ 1/√2 of the norm leaves w orthogonal to working precision).
+  void orthogonalize(int nb, double* w) {
+    std::fill(h_.begin(), h_.begin() + nb, 0.0);
+    const int lo_local = std::max(0, nb - 2);
+    cgs_pass(lo_local, nb, w);
+    double before = std::sqrt(lanczos_dot(w, w, s_));
+    for (int pass = 0; pass < 3; ++pass) {
+      cgs_pass(0, nb, w);
+      const double after = std::sqrt(lanczos_dot(w, w, s_));
+      if (after >= 0.7071 * before) break;
+      before = after;
+    }
+  }
+
+  // w -= Σ_{i∈[i0,i1)} (v_iᵀw) v_i, coefficients added to h_.
+  void cgs_pass(int i0, int i1, double* w) {
+    const int nb = i1 - i0;
+    if (nb <= 0) return;
+    double* coef = h2_.data();
+    const bool par = threads_ > 1 && static_cast<int64_t>(nb) * s_ >= 262144;
+#ifdef FSPAI_OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads_) if (par)
+#endif
+    for (int i = i0; i < i1; ++i) coef[i] = lanczos_dot(V_.data() + static_cast<int64_t>(i) * s_, w, s_);
+    const int64_t block = 2048;
+    const int64_t nblocks = (s_ + block - 1) / block;
+#ifdef FSPAI_OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads_) if (par && nblocks > 1)
+#endif
+    for (int64_t b = 0; b < nblocks; ++b) {
+      const int64_t lo = b * block, hi = std::min(s_, lo + block);
+      for (int i = i0; i < i1; ++i) {
+        const double ci = coef[i];
+        const double* vi = V_.data() + static_cast<int64_t>(i) * s_;
+        for (int64_t x = lo; x < hi; ++x) w[x] -= ci * vi[x];
+      }
+    }
+    for (int i = i0; i < i1; ++i) h_[i] += coef[i];
+  }
+
+  std::vector<double> projected(int m) const {
+    std::vector<double> a(static_cast<size_t>(m) * m, 0.0);
+    if (restarted_) {
+      for (int i = 0; i < m; ++i)
+        for (int jj = 0; jj < m; ++jj) a[static_cast<size_t>(i) * m + jj] = H_[i * (mb_ + 1) + jj];
+    } else {
+      for (int i = 0; i < m; ++i) {
+        a[static_cast<size_t>(i) * m + i] = alpha_[i];
+        if (i + 1 < m) a[static_cast<size_t>(i) * m + i + 1] = a[static_cast<size_t>(i + 1) * m + i] = beta_[i];
+      }
+    }
+    return a;
+  }
+
+  // Ritz values (descending) and residual norms |β_m · z_{m,i}|.
+  void compute_ritz(int m) {
+    theta_.clear();
+    resid_.clear();
+    if (!restarted_) {
+      std::vector<double> d(alpha_.begin(), alpha_.begin() + m), e(m, 0.0), z(m, 0.0);
+      for (int i = 0; i + 1 < m; ++i) e[i] = beta_[i];
+      z[m - 1] = 1.0;
+      if (tridiagonal_ql(m, d.data(), e.data(), z.data())) {
+        std::vector<int> ord(m);
+        std::iota(ord.begin(), ord.end(), 0);
+        std::stable_sort(ord.begin(), ord.end(), [&](int a, int b) { return d[a] > d[b]; });
+        for (int i : ord) {
+          theta_.push_back(d[i]);
+          resid_.push_back(std::fabs(bj_ * z[i]));
+        }
+        return;
+      }
+    }
+    std::vector<double> a = projected(m), w, v;
+    symmetric_eigen_jacobi(m, a.data(), w, v);
+    theta_ = w;
+    for (int i = 0; i < m; ++i) resid_.push_back(std::fabs(bj_ * v[static_cast<size_t>(m - 1) * m + i]));
+  }
+
+  // Keep the top `keep_` Ritz vectors plus the residual direction (Wu–Simon thick restart).
+  void thick_restart(int m) {
+    std::vector<double> a = projected(m), theta, Y;
+    symmetric_eigen_jacobi(m, a.data(), theta, Y);
+    keep_ = static_cast<int>(std::min<int64_t>(m - 2, std::max<int64_t>(opt_.k + 2, m / 2)));
+    keep_ = std::max(keep_, 1);
+    std::vector<double> Vn(static_cast<size_t>(s_) * keep_, 0.0);
+    for (int64_t i = 0; i < keep_; ++i) {
+      double* dst = Vn.data() + i * s_;
+      for (int jj = 0; jj < m; ++jj) {
+        const double y = Y[static_cast<size_t>(jj) * m + i];
+        const double* src = V_.data() + static_cast<int64_t>(jj) * s_;
+        for (int64_t x = 0; x < s_; ++x) dst[x] += y * src[x];
+      }
+    }
+    std::copy(Vn.begin(), Vn.end(), V_.begin());
+    V_.resize(static_cast<size_t>(keep_ + 1) * s_);
+    double* vr = V_.data() + static_cast<int64_t>(keep_) * s_;
+    if (breakdown_) {
+      random_unit(vr, keep_);
+    } else {
+      for (int64_t x = 0; x < s_; ++x) vr[x] = w_[x] / bj_;
+    }
+    H_.assign(static_cast<size_t>(mb_ + 1) * (mb_ + 1), 0.0);
+    for (int64_t i = 0; i < keep_; ++i) {
+      H_[i * (mb_ + 1) + i] = theta[i];
+      const double b = bj_ * Y[static_cast<size_t>(m - 1) * m + i];
+      H_[i * (mb_ + 1) + keep_] = H_[keep_ * (mb_ + 1) + i] = b;
+    }
+    restarted_ = true;
+  }
+
+  SolveOptions opt_;
+  int64_t s_;
+  int threads_;
+  int mb_ = 0;
+  int nb_ = 1, j_ = 0, next_check_ = 0, last_check_m_ = 0, keep_ = 0;
+  double last_worst_ = 0.0, worst_ = 0.0, bj_ = 0.0;
+  int64_t restarts_ = 0;
+  double norm_est_ = 0.0;
+  bool restarted_ = false, breakdown_ = false;
+  Status status_ = Running;
+  uint64_t rng_ = 0;
+  std::vector<double> V_, w_, h_, h2_, alpha_, beta_, H_, theta_, resid_;
+};
+
+// ---------------------------------------------------------------- certification
+struct Certified {
+  bool ok = false;
+  std::vector<double> theta;          // top `need` union Ritz values (scaled operator)
+  std::vector<double> X;              // their Ritz vectors (need × s)
+  std::vector<double> bound;          // certified eigenvalue error bounds
+  std::vector<double> resid;
+  std::vector<bool> run_agrees;       // per run: reproduces every distinct union value
+};
+
+// Rayleigh–Ritz on the union of the runs' top-(k+1) Ritz vectors, agreement test, error bounds.
+Certified certify(std::vector<Run>& runs, int64_t s, int need, double tol) {
+  Certified out;
+  std::vector<std::vector<double>> Ys, GYs;
+  std::vector<double> Q, GQ;  // orthonormal union basis and its image
+  int nq = 0;
+  for (Run& r : runs) {
+    std::vector<double> th, Y, GY;
+    r.ritz_vectors(need + 1, th, Y, GY);
+    const int q = static_cast<int>(th.size());
+    for (int i = 0; i < q; ++i) {
+      std::vector<double> y(Y.begin() + static_cast<int64_t>(i) * s, Y.begin() + static_cast<int64_t>(i + 1) * s);
+      std::vector<double> gy(GY.begin() + static_cast<int64_t>(i) * s, GY.begin() + static_cast<int64_t>(i + 1) * s);
+      const double n0 = std::sqrt(lanczos_dot(y.data(), y.data(), s));
+      for (int pass = 0; pass < 2; ++pass) {
+        for (int j = 0; j < nq; ++j) {
+          const double c = lanczos_dot(Q.data() + static_cast<int64_t>(j) * s, y.data(), s);
+          const double* qj = Q.data() + static_cast<int64_t>(j) * s;
+          const double* gqj = GQ.data() + static_cast<int64_t>(j) * s;
+          for (int64_t x = 0; x < s; ++x) {
+            y[x] -= c * qj[x];
+            gy[x] -= c * gqj[x];
+          }
+        }
+      }
+      const double nrm = std::sqrt(lanczos_dot(y.data(), y.data(), s));
+      // Directions already (nearly) in the union add nothing but amplified rounding in G·y.
+      if (!(nrm > 1e-2 * n0)) continue;
+      for (int64_t x = 0; x < s; ++x) {
+        y[x] /= nrm;
+        gy[x] /= nrm;
+      }
+      Q.insert(Q.end(), y.begin(), y.end());
+      GQ.insert(GQ.end(), gy.begin(), gy.end());
+      ++nq;
+    }
+  }
+  std::vector<double> M(static_cast<size_t>(nq) * nq);
+  for (int i = 0; i < nq; ++i)
+    for (int j = 0; j <= i; ++j) {
+      const double a = lanczos_dot(Q.data() + static_cast<int64_t>(i) * s, GQ.data() + static_cast<int64_t>(j) * s, s);
+      const double b = lanczos_dot(Q.data() + static_cast<int64_t>(j) * s, GQ.data() + static_cast<int64_t>(i) * s, s);
+      M[static_cast<size_t>(i) * nq + j] = M[static_cast<size_t>(j) * nq + i] = 0.5 * (a + b);
+    }
+  std::vector<double> w, z;
+  symmetric_eigen_jacobi(nq, M.data(), w, z);
+  // Residuals of every union Ritz pair, computed explicitly.
+  std::vector<double> rr(nq), X(static_cast<size_t>(nq) * s);
+  std::vector<double> gx(s);
+  for (int i = 0; i < nq; ++i) {
+    double* xi = X.data() + static_cast<int64_t>(i) * s;
+    std::fill(gx.begin(), gx.end(), 0.0);
+    for (int j = 0; j < nq; ++j) {
+      const double c = z[static_cast<size_t>(j) * nq + i];
+      const double* qj = Q.data() + static_cast<int64_t>(j) * s;
+      const double* gqj = GQ.data() + static_cast<int64_t>(j) * s;
+      for (int64_t x = 0; x < s; ++x) {
+        xi[x] += c * qj[x];
+        gx[x] += c * gqj[x];
+      }
+    }
+    double r2 = 0;
+    for (int64_t x = 0; x < s; ++x) {
+      const double d = gx[x] - w[i] * xi[x];
+      r2 += d * d;
+    }
+    rr[i] = std::sqrt(r2);
+  }
+  const double th1 = std::max(w.empty() ? 0.0 : w[0], 0.0);
+  const double floor_abs = 16.0 * DBL_EPSILON * th1;  // rounding level of the Gram operator
+  need = std::min(need, nq);
+  // Clusters of overlapping residual intervals; Kato–Temple-type bound per cluster.
+  std::vector<double> bound(nq, 0.0);
+  int c0 = 0;
+  while (c0 < nq) {
+    int c1 = c0 + 1;
+    while (c1 < nq && w[c1 - 1] - w[c1] <= rr[c1 - 1] + rr[c1] + floor_abs) ++c1;
+    double R2 = 0;
+    for (int i = c0; i < c1; ++i) R2 += rr[i] * rr[i];
+    const double R = std::sqrt(R2);
+    // Gap from the cluster to the nearest other eigenvalue, each neighbour placed by its own
+    // Ritz value and residual; below the last union value nothing is known (Weyl bound only).
+    double gap = -1.0;
+    if (c1 < nq) {
+      gap = w[c1 - 1] - w[c1] - rr[c1];
+      if (c0 > 0) gap = std::min(gap, w[c0 - 1] - w[c0] - rr[c0 - 1]);
+    }
+    double e = R;
+    if (gap > 0) e = std::min(R, R2 / gap);
+    e = std::max(e, 0.0);
+    for (int i = c0; i < c1; ++i) bound[i] = e;
+    c0 = c1;
+  }
+  // Agreement: every distinct value in the union's top `need` must appear in each run's top need.
+  out.run_agrees.assign(runs.size(), true);
+  for (size_t ri = 0; ri < runs.size(); ++ri) {
+    const std::vector<double>& th = runs[ri].theta();
+    const std::vector<double>& rs = runs[ri].resid();
+    for (int i = 0; i < need; ++i) {
+      bool found = false;
+      for (int j = 0; j < need && j < static_cast<int>(th.size()); ++j)
+        if (std::fabs(th[j] - w[i]) <= rs[j] + rr[i] + bound[i] + floor_abs) found = true;
+      if (!found) out.run_agrees[ri] = false;
+    }
+  }
+  bool ok = std::all_of(out.run_agrees.begin(), out.run_agrees.end(), [](bool b) { return b; });
+  // σ-error implied by the eigenvalue bounds against the contract target.
+  const double sig1 = std::sqrt(th1);
+  for (int i = 0; i < need && ok; ++i) {
+    const double t = std::max(w[i], 0.0), e = bound[i];
+    const double dsig = e / (std::sqrt(t + e) + std::sqrt(std::max(t - e, 0.0)) + 1e-300);
+    if (dsig > sigma_target(std::sqrt(t), sig1, tol) && e > floor_abs) ok = false;
+  }
+  out.ok = ok;
+  out.theta.assign(w.begin(), w.begin() + need);
+  out.resid.assign(rr.begin(), rr.begin() + need);
+  out.bound.assign(bound.begin(), bound.begin() + need);
+  out.X.assign(X.begin(), X.begin() + static_cast<int64_t>(need) * s);
+  return out;
+}
+
+struct Problem {
+  int64_t s = 0;
+  int need = 0;
+  std::vector<Run> runs;
+  bool done = false;
+  int cert_failures = 0;
+  std::vector<double> theta, bound, resid, X;
+};
+
+}  // namespace
+
+std::vector<std::vector<double>> lanczos_topk_sv_batch(GramStepBatch& op, const SolveOptions& opt,
+                                                       std::vector<SolveInfo>* info) {
+  const int nprob = op.size();
+  const int threads = resolve_threads(opt.threads);
+  std::vector<SolveInfo> inf(nprob);
+  std::vector<Problem> P(nprob);
+  for (int i = 0; i < nprob; ++i) {
+    P[i].s = op.dim(i);
+    P[i].need = static_cast<int>(std::min<int64_t>(opt.k, P[i].s));
+    // max(2, k) starts resolve multiplicities up to k (capped at 16: a repeat of more than 16
+    // copies among the top k is beyond what the certificate covers; documented).
+    const int starts = opt.starts > 0 ? opt.starts : std::min(16, std::max(2, P[i].need));
+    inf[i].route = op.route();
+    if (P[i].s <= 0) {
+      P[i].done = true;
+      continue;
+    }
+    inf[i].lanczos_components = 1;
+    inf[i].starts = starts;
+    for (int r = 0; r < starts; ++r) P[i].runs.emplace_back(P[i].s, opt, r, threads);
+  }
+  std::vector<int> ids;
+  std::vector<const double*> xs;
+  std::vector<double*> ys;
+  std::vector<Run*> who;
+  for (;;) {
+    ids.clear();
+    xs.clear();
+    ys.clear();
+    who.clear();
+    for (int i = 0; i < nprob; ++i) {
+      if (P[i].done) continue;
+      for (Run& r : P[i].runs)
+        if (r.status() == Run::Running) {
+          ids.push_back(i);
+          xs.push_back(r.v());
+          ys.push_back(r.w());
+          who.push_back(&r);
+        }
+    }
+    if (ids.empty()) break;
+    op.apply(static_cast<int>(ids.size()), ids.data(), xs.data(), ys.data());
+    for (size_t t = 0; t < ids.size(); ++t) {
+      inf[ids[t]].steps++;
+      who[t]->step();
+    }
+    for (int i = 0; i < nprob; ++i) {
+      Problem& p = P[i];
+      if (p.done) continue;
+      bool waiting = false, exhausted = false;
+      for (Run& r : p.runs) {
+        if (r.status() == Run::Running) waiting = true;
+        if (r.status() == Run::Exhausted) exhausted = true;
+      }
+      if (exhausted) {
+        // The basis spans the whole space: Ritz values are the exact spectrum.
+        for (Run& r : p.runs)
+          if (r.status() == Run::Exhausted) {
+            std::vector<Run> one;
+            one.push_back(std::move(r));
+            Certified c = certify(one, p.s, p.need, opt.tol);
+            p.theta = c.theta;
+            p.bound = c.bound;
+            p.resid = c.resid;
+            p.X = c.X;
+            p.runs.clear();
+            p.runs.push_back(std::move(one[0]));
+            break;
+          }
+        p.done = true;
+        continue;
+      }
+      if (waiting) continue;
+      Certified c = certify(p.runs, p.s, p.need, opt.tol);
+      if (c.ok) {
+        p.theta = c.theta;
+        p.bound = c.bound;
+        p.resid = c.resid;
+        p.X = c.X;
+        p.done = true;
+        continue;
+      }
+      if (++p.cert_failures > 60)
+        throw std::runtime_error("Lanczos could not certify the top-" + std::to_string(opt.k) +
+                                 " eigenvalues (independent starts keep disagreeing or the error bound stays "
+                                 "above the contract); raise tol or max_basis");
+      bool any = false;
+      for (size_t ri = 0; ri < p.runs.size(); ++ri)
+        if (!c.run_agrees[ri]) {
+          p.runs[ri].resume(std::max(4, p.runs[ri].applied() / 4));
+          any = true;
+        }
+      if (!any)
+        for (Run& r : p.runs) r.resume(std::max(3, r.applied() / 8));
+    }
+  }
+  // Singular values of the unscaled operators.
+  std::vector<std::vector<double>> out(nprob);
+  std::vector<int> hid;
+  std::vector<const double*> hx;
+  std::vector<std::pair<int, int>> hwhere;
+  for (int i = 0; i < nprob; ++i) {
+    Problem& p = P[i];
+    const double c = op.scale(i);
+    const int n = static_cast<int>(p.theta.size());
+    out[i].resize(n);
+    const double th1 = n > 0 ? std::max(p.theta[0], 0.0) : 0.0;
+    for (int j = 0; j < n; ++j) {
+      out[i][j] = std::sqrt(std::max(p.theta[j], 0.0));
+      if (p.theta[j] < 1e-6 * th1) {
+        hid.push_back(i);
+        hx.push_back(p.X.data() + static_cast<int64_t>(j) * p.s);
+        hwhere.emplace_back(i, j);
+      }
+    }
+    double worst = 0.0, eb = 0.0;
+    for (int j = 0; j < n; ++j) {
+      const double sc = std::max(p.theta[j], 1e-8 * th1);
+      worst = std::max(worst, sc > 0 ? p.resid[j] / sc : 0.0);
+      const double t = std::max(p.theta[j], 0.0), e = p.bound[j];
+      const double dsig = e / (std::sqrt(t + e) + std::sqrt(std::max(t - e, 0.0)) + 1e-300);
+      if (th1 > 0) eb = std::max(eb, dsig / std::sqrt(th1));
+    }
+    inf[i].max_residual = worst;
+    inf[i].error_bound = eb;
+    for (const Run& r : p.runs) inf[i].restarts += r.restarts();
+  }
+  if (!hid.empty()) {
+    std::vector<double> nrm(hid.size());
+    if (op.half_norms(static_cast<int>(hid.size()), hid.data(), hx.data(), nrm.data()))
+      for (size_t t = 0; t < hid.size(); ++t) out[hwhere[t].first][hwhere[t].second] = nrm[t];
+  }
+  for (int i = 0; i < nprob; ++i) {
+    const double c = op.scale(i);
+    for (double& x : out[i]) x /= c;
+    std::sort(out[i].begin(), out[i].end(), std::greater<double>());
+  }
+  if (info) *info = inf;
+  return out;
+}
+
+std::vector<std::vector<double>> lanczos_topk_batch(GramStepBatch& op, const SolveOptions& opt,
+                                                    std::vector<SolveInfo>* info) {
+  std::vector<std::vector<double>> sv = lanczos_topk_sv_batch(op, opt, info);
+  for (auto& v : sv)
+    for (double& x : v) x *= x;
+  return sv;
+}
+
+}  // namespace fspai

@@ -1,0 +1,93 @@
+"""Every CPU step operator (route) against a dense NumPy Gram: Y = CᵀC X on the smaller side."""
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import fspai
+from fspai import _core
+
+
+def csr_args(a):
+    c = sp.csr_matrix(a)
+    c.sort_indices()
+    return c.indptr.astype(np.int64), c.indices.astype(np.int32), c
+
+
+def dense_gram(a):
+    a = np.asarray(a, dtype=np.float64)
+    return a.T @ a if a.shape[0] >= a.shape[1] else a @ a.T
+
+
+@pytest.mark.parametrize("route", ["csr", "dense_gram"])
+@pytest.mark.parametrize("seed", range(6))
+def test_pattern_routes_match_dense_gram(route, seed):
+    rng = np.random.default_rng(seed)
+    m, n = int(rng.integers(1, 300)), int(rng.integers(1, 300))
+    mask = rng.random((m, n)) < rng.choice([0.01, 0.1, 0.5, 1.0])
+    ip, ix, c = csr_args(mask)
+    s = min(m, n)
+    X = rng.standard_normal((int(rng.integers(1, 5)), s))
+    Y, per, build, used = _core._gram_apply(ip, ix, None, m, n, X, route=route)
+    assert used == route
+    np.testing.assert_allclose(Y, (dense_gram(mask) @ X.T).T, rtol=1e-12, atol=1e-12 * max(1, np.abs(X).max()) * n)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("seed", range(4))
+def test_weighted_csr_route_matches_dense_gram(dtype, seed):
+    rng = np.random.default_rng(100 + seed)
+    m, n = int(rng.integers(1, 300)), int(rng.integers(1, 300))
+    mask = rng.random((m, n)) < 0.2
+    w = (np.abs(rng.standard_normal((m, n))) * mask).astype(dtype)
+    c = sp.csr_matrix(w)
+    c.sort_indices()
+    X = rng.standard_normal((3, min(m, n)))
+    Y, _, _, used = _core._gram_apply(c.indptr.astype(np.int64), c.indices.astype(np.int32), c.data, m, n, X,
+                                      route="csr", weighted=True)
+    ref = (dense_gram(c.toarray().astype(np.float64)) @ X.T).T
+    np.testing.assert_allclose(Y, ref, rtol=1e-10, atol=1e-10 * np.abs(ref).max())
+
+
+def test_route_is_deterministic_across_threads():
+    rng = np.random.default_rng(1)
+    mask = rng.random((2000, 1500)) < 0.4  # > 2^20 nonzeros: the CSR route goes parallel
+    ip, ix, _ = csr_args(mask)
+    X = rng.standard_normal((2, 1500))
+    for route in ("csr", "dense_gram"):
+        a = _core._gram_apply(ip, ix, None, 2000, 1500, X, route=route, threads=1)[0]
+        b = _core._gram_apply(ip, ix, None, 2000, 1500, X, route=route, threads=2)[0]
+        assert np.array_equal(a, b), route
+
+
+@pytest.mark.parametrize("shape,density", [((512, 4608), 0.1), ((300, 2000), 0.5), ((1200, 300), 0.05)])
+def test_solver_routes_agree(shape, density):
+    rng = np.random.default_rng(7)
+    mask = rng.random(shape) < density
+    ip, ix, _ = csr_args(mask)
+    ref = np.linalg.svd(mask.astype(float), compute_uv=False)[:3]
+    for route in ("csr", "dense_gram"):
+        sv, info = _core.topk_singular_values(ip, ix, None, *shape, k=3, route=route)
+        assert info["route"] == route
+        assert np.all(np.abs(sv - ref) <= np.maximum(1e-7 * ref, 5e-8 * ref[0]))
+
+
+def test_cost_model_picks_dense_gram_for_dense_small_side_patterns():
+    rng = np.random.default_rng(2)
+    mask = rng.random((512, 4608)) < 0.5
+    _, info = fspai.singular_values(mask, return_info=True)
+    assert info.method == "lanczos"
+    ip, ix, _ = csr_args(mask)
+    assert _core.topk_singular_values(ip, ix, None, 512, 4608)[1]["route"] == "dense_gram"
+
+
+def test_dense_gram_refuses_weights_and_unknown_routes():
+    rng = np.random.default_rng(3)
+    w = np.abs(rng.standard_normal((50, 80)))
+    c = sp.csr_matrix(w)
+    X = np.ones((1, 50))
+    with pytest.raises(ValueError, match="patterns only"):
+        _core._gram_apply(c.indptr.astype(np.int64), c.indices.astype(np.int32), c.data, 50, 80, X,
+                          route="dense_gram", weighted=True)
+    with pytest.raises(ValueError, match="route"):
+        _core.topk_singular_values(c.indptr.astype(np.int64), c.indices.astype(np.int32), None, 50, 80,
+                                   route="bitmap")
