@@ -19,6 +19,13 @@
 namespace py = pybind11;
 using namespace fspai;
 
+// ---- CUDA hook (csrc/layer_spectra_cuda_dispatch.cpp; present in every build)
+namespace fspai {
+void register_cuda_bindings(py::module_& m);
+void add_cuda_build_info(py::dict& d);
+}  // namespace fspai
+// ---- end CUDA hook
+
 namespace {
 
 // Holds references to the numpy buffers while the GIL is released.
@@ -204,6 +211,8 @@ PYBIND11_MODULE(_core, m) {
       "Batched spectra of many layers: pattern and weighted top-k σ of each layer and of each "
       "regular subgraph (input columns grouped by degree, groups of >= min_nodes).");
 
+  register_cuda_bindings(m);  // CUDA hook: cuda_info, cuda_degrees, cuda_layer_spectra, cuda_set_route
+
   m.def("build_info", []() {
     py::dict d;
     d["version"] = FSPAI_VERSION;
@@ -215,11 +224,7 @@ PYBIND11_MODULE(_core, m) {
     d["openmp"] = false;
     d["threads"] = 1;
 #endif
-#ifdef FSPAI_WITH_CUDA
-    d["cuda"] = true;
-#else
-    d["cuda"] = false;
-#endif
+    add_cuda_build_info(d);  // CUDA hook: cuda, cuda_version, cuda_architectures, cuda_devices, cuda_status
     d["hardware_concurrency"] = std::thread::hardware_concurrency();
     return d;
   });

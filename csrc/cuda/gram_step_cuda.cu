@@ -1,0 +1,315 @@
+// Batched Gram step kernels (y = CᵀC x for many problems in one launch pair). See
+// gram_step_cuda.cuh for the data layout and the determinism argument.
+#include "gram_step_cuda.cuh"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace fspai {
+namespace cuda {
+
+void check(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) {
+    cudaGetLastError();  // clear a sticky-free error so the next call starts clean
+    throw std::runtime_error(std::string("CUDA error in ") + what + ": " + cudaGetErrorString(e));
+  }
+}
+
+void DeviceBuffer::resize(size_t bytes) {
+  if (bytes <= n_) return;
+  release();
+  check(cudaMalloc(&p_, std::max<size_t>(bytes, 256)), "cudaMalloc");
+  n_ = std::max<size_t>(bytes, 256);
+}
+
+void DeviceBuffer::release() noexcept {
+  if (p_) cudaFree(p_);
+  p_ = nullptr;
+  n_ = 0;
+}
+
+PinnedBuffer::~PinnedBuffer() {
+  if (p_) cudaFreeHost(p_);
+}
+
+void PinnedBuffer::reserve(size_t bytes) {
+  if (bytes <= n_) return;
+  if (p_) cudaFreeHost(p_);
+  p_ = nullptr;
+  n_ = 0;
+  const size_t want = std::max<size_t>(bytes + bytes / 2, 4096);  // amortise growth
+  check(cudaMallocHost(&p_, want), "cudaMallocHost");
+  n_ = want;
+}
+
+int32_t lanes_for(int64_t nnz, int64_t rows) {
+  if (rows <= 0) return 1;
+  const double mean = static_cast<double>(nnz) / static_cast<double>(rows);
+  int32_t g = 1;
+  while (g < 32 && 2.0 * g <= mean * 1.5) g *= 2;  // nearest power of two (round up past 3/4)
+  return g;
+}
+
+namespace {
+
+constexpr int kBlock = 256;
+constexpr unsigned kFull = 0xffffffffu;
+
+__device__ __forceinline__ double load_val(const void* v, int32_t vtype, int64_t p) {
+  if (vtype == kValF32) return static_cast<double>(__ldg(static_cast<const float*>(v) + p));
+  if (vtype == kValF64) return __ldg(static_cast<const double*>(v) + p);
+  return 1.0;
+}
+
+// Largest t with off[t] <= w (off[0] = 0, off is non-decreasing, w < off[count]).
+__device__ __forceinline__ int find_task(const int64_t* off, int count, int64_t w) {
+  int lo = 0, hi = count;
+  while (hi - lo > 1) {
+    const int mid = (lo + hi) >> 1;
+    if (__ldg(off + mid) <= w) lo = mid;
+    else hi = mid;
+  }
+  return lo;
+}
+
+__device__ __forceinline__ double warp_sum(double a) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) a += __shfl_xor_sync(kFull, a, o);
+  return a;
+}
+
+// One row pass for the warp-slice `wl` of a problem (rows_out rows). CSR: `lanes` lanes per row,
+// 32/lanes rows per warp; bitmap: one row per warp.
+__device__ __forceinline__ void row_pass(const int64_t* rb, const int64_t* re, const int32_t* ri, const void* rv,
+                                         int32_t c0, int32_t lanes, int32_t vtype, int64_t rows_out,
+                                         const uint32_t* bm, int64_t nw, int32_t route, double vscale,
+                                         const double* in, double* out, int64_t wl, int lane) {
+  if (route == kRouteBitmap) {
+    const int64_t r = wl;
+    const uint32_t* row = bm + r * nw;
+    double acc = 0.0;
+    for (int64_t w = lane; w < nw; w += 32) {
+      uint32_t b = __ldg(row + w);
+      const double* xb = in + w * 32;
+      while (b) {
+        const int i = __ffs(b) - 1;
+        acc += xb[i];
+        b &= b - 1;
+      }
+    }
+    acc = warp_sum(acc);
+    if (lane == 0) out[r] = acc;
+    return;
+  }
+  const int rows_per_warp = 32 / lanes;
+  const int64_t r = wl * rows_per_warp + lane / lanes;
+  const int sub = lane & (lanes - 1);
+  double acc = 0.0;
+  if (r < rows_out) {
+    const int64_t b = __ldg(rb + r), e = __ldg(re + r);
+    if (vtype == kValNone) {
+      for (int64_t p = b + sub; p < e; p += lanes) acc += in[__ldg(ri + p) - c0];
+    } else {
+      for (int64_t p = b + sub; p < e; p += lanes) acc += (load_val(rv, vtype, p) * vscale) * in[__ldg(ri + p) - c0];
+    }
+  }
+  for (int o = lanes >> 1; o > 0; o >>= 1) acc += __shfl_down_sync(kFull, acc, o, lanes);
+  if (sub == 0 && r < rows_out) out[r] = acc;
+}
+
+// meta layout (int64): w1off[count+1] | w2off[count+1] | prob[count] | xoff[count] | toff[count]
+template <int Phase>
+__global__ void __launch_bounds__(kBlock) gram_phase(const DeviceGramProblem* __restrict__ probs,
+                                                     const int64_t* __restrict__ meta, int count,
+                                                     const double* __restrict__ x, double* __restrict__ tmp,
+                                                     double* __restrict__ y, int64_t total_warps) {
+  const int64_t warp = (static_cast<int64_t>(blockIdx.x) * kBlock + threadIdx.x) >> 5;
+  const int lane = threadIdx.x & 31;
+  if (warp >= total_warps) return;  // uniform per warp
+  const int64_t* woff = meta + (Phase == 1 ? 0 : count + 1);
+  const int64_t* prob = meta + 2 * (count + 1);
+  const int64_t* xoff = prob + count;
+  const int64_t* toff = xoff + count;
+  const int t = find_task(woff, count, warp);
+  const DeviceGramProblem& P = probs[__ldg(prob + t)];
+  const int64_t wl = warp - __ldg(woff + t);
+  if (Phase == 1)
+    row_pass(P.p1b, P.p1e, P.p1i, P.p1v, P.p1c0, P.lanes1, P.vtype, P.L, P.bm1, P.nw1, P.route, P.vscale,
+             x + __ldg(xoff + t), tmp + __ldg(toff + t), wl, lane);
+  else
+    row_pass(P.p2b, P.p2e, P.p2i, P.p2v, 0, P.lanes2, P.vtype, P.s, P.bm2, P.nw2, P.route, P.vscale,
+             tmp + __ldg(toff + t), y + __ldg(xoff + t), wl, lane);
+}
+
+__global__ void bitmap_kernel(const int64_t* __restrict__ rb, const int64_t* __restrict__ re,
+                              const int32_t* __restrict__ idx, int32_t c0, int64_t rows, int64_t nw,
+                              uint32_t* __restrict__ out) {
+  const int64_t warp = (static_cast<int64_t>(blockIdx.x) * kBlock + threadIdx.x) >> 5;
+  const int lane = threadIdx.x & 31;
+  if (warp >= rows) return;
+  uint32_t* row = out + warp * nw;
+  const int64_t b = rb[warp], e = re[warp];
+  for (int64_t p = b + lane; p < e; p += 32) {
+    const int64_t c = idx[p] - c0;
+    atomicOr(row + (c >> 5), 1u << (c & 31));  // OR is order-independent: deterministic
+  }
+}
+
+inline int64_t warps_for(const DeviceGramProblem& P, int phase) {
+  const int64_t rows = phase == 1 ? P.L : P.s;
+  if (P.route == kRouteBitmap) return rows;
+  const int64_t per = 32 / (phase == 1 ? P.lanes1 : P.lanes2);
+  return (rows + per - 1) / per;
+}
+
+inline unsigned grid_for(int64_t warps) {
+  const int64_t blocks = (warps * 32 + kBlock - 1) / kBlock;
+  if (blocks > 0x7fffffffLL) throw std::runtime_error("CUDA Gram step: batch too large for one launch");
+  return static_cast<unsigned>(std::max<int64_t>(blocks, 1));
+}
+
+}  // namespace
+
+void build_bitmap(const int64_t* rb, const int64_t* re, const int32_t* idx, int32_t c0, int64_t rows, int64_t nw,
+                  uint32_t* out, cudaStream_t stream) {
+  if (rows <= 0 || nw <= 0) return;
+  check(cudaMemsetAsync(out, 0, static_cast<size_t>(rows) * nw * sizeof(uint32_t), stream), "bitmap memset");
+  bitmap_kernel<<<grid_for(rows), kBlock, 0, stream>>>(rb, re, idx, c0, rows, nw, out);
+  check(cudaGetLastError(), "bitmap kernel launch");
+}
+
+CudaGramStepBatch::CudaGramStepBatch(std::vector<DeviceGramProblem> problems, int device, cudaStream_t stream)
+    : host_(std::move(problems)), device_(device), stream_(stream) {
+  for (const DeviceGramProblem& P : host_) {
+    if (P.lanes1 < 1 || P.lanes1 > 32 || (P.lanes1 & (P.lanes1 - 1)) || P.lanes2 < 1 || P.lanes2 > 32 ||
+        (P.lanes2 & (P.lanes2 - 1)))
+      throw std::invalid_argument("CudaGramStepBatch: lanes per row must be a power of two in [1, 32]");
+    if (P.route == kRouteBitmap && P.vtype != kValNone)
+      throw std::invalid_argument("CudaGramStepBatch: the bitmap route is for pattern problems only");
+  }
+  bool any_csr = false, any_bitmap = false;
+  for (const DeviceGramProblem& P : host_) (P.route == kRouteBitmap ? any_bitmap : any_csr) = true;
+  route_name_ = any_bitmap && any_csr ? "cuda_mixed" : any_bitmap ? "cuda_bitmap" : "cuda_csr";
+  check(cudaSetDevice(device_), "cudaSetDevice");
+  if (!host_.empty()) {
+    probs_.resize(host_.size() * sizeof(DeviceGramProblem));
+    check(cudaMemcpyAsync(probs_.as<void>(), host_.data(), host_.size() * sizeof(DeviceGramProblem),
+                          cudaMemcpyHostToDevice, stream_),
+          "upload problems");
+    check(cudaStreamSynchronize(stream_), "upload problems");
+  }
+}
+
+CudaGramStepBatch::~CudaGramStepBatch() = default;
+
+double CudaGramStepBatch::bytes_per_round_estimate(int i) const {
+  const DeviceGramProblem& P = host_.at(static_cast<size_t>(i));
+  if (P.route == kRouteBitmap) return 4.0 * static_cast<double>(P.L * P.nw1 + P.s * P.nw2);
+  return -1.0;  // CSR: depends on nnz, which the caller knows
+}
+
+void CudaGramStepBatch::stage(int count, const int* ids, const double* const* x, int64_t* xlen_out,
+                              int64_t* tlen_out) {
+  const int n = size();
+  // Task table: offsets of every vector in the packed x / t buffers and warp prefixes.
+  const size_t meta_len = 2 * static_cast<size_t>(count + 1) + 3 * static_cast<size_t>(count);
+  int64_t xlen = 0, tlen = 0;
+  for (int t = 0; t < count; ++t) {
+    if (ids[t] < 0 || ids[t] >= n) throw std::out_of_range("CudaGramStepBatch: problem id out of range");
+    xlen += host_[ids[t]].s;
+    tlen += host_[ids[t]].L;
+  }
+  meta_bytes_ = ((meta_len * sizeof(int64_t)) + 15) / 16 * 16;
+  const size_t stage_bytes = meta_bytes_ + static_cast<size_t>(xlen) * sizeof(double);
+  hstage_.reserve(stage_bytes);
+  int64_t* meta = hstage_.as<int64_t>();
+  int64_t* w1off = meta;
+  int64_t* w2off = meta + count + 1;
+  int64_t* prob = meta + 2 * (count + 1);
+  int64_t* xoff = prob + count;
+  int64_t* toff = xoff + count;
+  double* xs = reinterpret_cast<double*>(reinterpret_cast<char*>(meta) + meta_bytes_);
+  xoff_.resize(count);
+  toff_.resize(count);
+  int64_t xo = 0, to = 0, w1 = 0, w2 = 0;
+  for (int t = 0; t < count; ++t) {
+    const DeviceGramProblem& P = host_[ids[t]];
+    w1off[t] = w1;
+    w2off[t] = w2;
+    w1 += warps_for(P, 1);
+    w2 += warps_for(P, 2);
+    prob[t] = ids[t];
+    xoff[t] = xoff_[t] = xo;
+    toff[t] = toff_[t] = to;
+    std::memcpy(xs + xo, x[t], static_cast<size_t>(P.s) * sizeof(double));
+    xo += P.s;
+    to += P.L;
+  }
+  w1off[count] = w1_ = w1;
+  w2off[count] = w2_ = w2;
+  check(cudaSetDevice(device_), "cudaSetDevice");
+  stage_.resize(stage_bytes);
+  tmp_.resize(static_cast<size_t>(std::max<int64_t>(tlen, 1)) * sizeof(double));
+  yd_.resize(static_cast<size_t>(std::max<int64_t>(xlen, 1)) * sizeof(double));
+  check(cudaMemcpyAsync(stage_.as<void>(), meta, stage_bytes, cudaMemcpyHostToDevice, stream_), "upload x");
+  *xlen_out = xlen;
+  *tlen_out = tlen;
+}
+
+void CudaGramStepBatch::launch(int phase, int count) {
+  const int64_t* dmeta = stage_.as<int64_t>();
+  const double* dx = reinterpret_cast<const double*>(stage_.as<char>() + meta_bytes_);
+  const DeviceGramProblem* dp = probs_.as<DeviceGramProblem>();
+  const int64_t w = phase == 1 ? w1_ : w2_;
+  if (w <= 0) return;
+  if (phase == 1)
+    gram_phase<1><<<grid_for(w), kBlock, 0, stream_>>>(dp, dmeta, count, dx, tmp_.as<double>(), yd_.as<double>(), w);
+  else
+    gram_phase<2><<<grid_for(w), kBlock, 0, stream_>>>(dp, dmeta, count, dx, tmp_.as<double>(), yd_.as<double>(), w);
+  check(cudaGetLastError(), phase == 1 ? "Gram phase 1 launch" : "Gram phase 2 launch");
+}
+
+void CudaGramStepBatch::apply(int count, const int* ids, const double* const* x, double* const* y) {
+  if (count <= 0) return;
+  int64_t xlen = 0, tlen = 0;
+  stage(count, ids, x, &xlen, &tlen);
+  launch(1, count);
+  launch(2, count);
+  hy_.reserve(static_cast<size_t>(xlen) * sizeof(double));
+  check(cudaMemcpyAsync(hy_.as<void>(), yd_.as<void>(), static_cast<size_t>(xlen) * sizeof(double),
+                        cudaMemcpyDeviceToHost, stream_),
+        "download y");
+  check(cudaStreamSynchronize(stream_), "Gram step");
+  const double* ys = hy_.as<double>();
+  for (int t = 0; t < count; ++t)
+    std::memcpy(y[t], ys + xoff_[t], static_cast<size_t>(host_[ids[t]].s) * sizeof(double));
+  applications_ += count;
+}
+
+bool CudaGramStepBatch::half_norms(int count, const int* ids, const double* const* x, double* out) {
+  if (count <= 0) return true;
+  int64_t xlen = 0, tlen = 0;
+  stage(count, ids, x, &xlen, &tlen);
+  launch(1, count);
+  hy_.reserve(static_cast<size_t>(tlen) * sizeof(double));
+  check(cudaMemcpyAsync(hy_.as<void>(), tmp_.as<void>(), static_cast<size_t>(tlen) * sizeof(double),
+                        cudaMemcpyDeviceToHost, stream_),
+        "download C x");
+  check(cudaStreamSynchronize(stream_), "half norms");
+  const double* ts = hy_.as<double>();
+  for (int t = 0; t < count; ++t) {
+    const double* v = ts + toff_[t];
+    const int64_t L = host_[ids[t]].L;
+    double amax = 0.0;  // scaled sum of squares: no overflow whatever the magnitude
+    for (int64_t r = 0; r < L; ++r) amax = std::max(amax, std::fabs(v[r]));
+    double ss = 0.0;
+    if (amax > 0.0)
+      for (int64_t r = 0; r < L; ++r) ss += (v[r] / amax) * (v[r] / amax);
+    out[t] = amax * std::sqrt(ss);
+  }
+  return true;
+}
+
+}  // namespace cuda
+}  // namespace fspai

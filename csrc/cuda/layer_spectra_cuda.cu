@@ -1,0 +1,719 @@
+// Device layers -> device CSR -> batched Gram step operator -> the shared Lanczos driver.
+//
+// Pipeline for a batch of dense strided device masks (and optional weights), all in few launches
+// for the whole batch:
+//  1. count_kernel: one warp per mask row; checks that entries are 0/1 and weights finite, counts
+//     row and column degrees (pattern, and nonzero |W ⊙ M|). Only these counts go to the host.
+//  2. Host: CSR row pointers from the counts; degree groups (the regular decomposition: input
+//     columns grouped by exact degree, groups of >= min_nodes) and a column order B' = B[:, perm]
+//     that makes every group a contiguous column range.
+//  3. fill_rows_kernel (warp per row, ballot compaction) writes CSR(B'); fill_cols_kernel (lane
+//     per column) writes CSR(B'ᵀ) with rows ascending. Both are deterministic.
+//  4. group_bounds_kernel: for each row and group, where the group's entries start in the row,
+//     so a subgraph is a slice of CSR(B') with no copy; and each group's touched-output count.
+//  5. One CudaGramStepBatch holding every problem (layer pattern, layer |W|, each subgraph's
+//     pattern and |W|), solved by lanczos_topk_batch: one launch pair per Lanczos round.
+#include "layer_spectra_cuda.h"
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+
+#include "gram_step.h"
+#include "gram_step_cuda.cuh"
+
+#ifndef FSPAI_CUDA_ARCHS
+#define FSPAI_CUDA_ARCHS "unknown"
+#endif
+
+namespace fspai {
+namespace cuda {
+
+namespace {
+
+std::mutex g_route_mutex;
+std::string g_route = "auto";
+
+constexpr int kBlock = 256;
+constexpr unsigned kFull = 0xffffffffu;
+enum : int32_t { kBadMask = 1, kBadWeight = 2 };
+
+struct ConvLayer {
+  const void* m;
+  const void* w;  // nullptr: no weight
+  int64_t msr, msc, wsr, wsc;
+  int64_t n_rows, n_cols;
+  int32_t mt, wt;
+  // counts (step 1)
+  uint32_t* rowcnt;
+  uint32_t* colcnt;
+  uint32_t* wrowcnt;
+  uint32_t* wcolcnt;
+  int32_t* flags;
+  unsigned long long* wmax;  // bits of max |W| on the mask's support (nonnegative doubles order as integers)
+  // CSR (step 3)
+  const int32_t* perm;  // column order of B' (nullptr: identity)
+  const int64_t* ptr;
+  int32_t* idx;
+  void* val;
+  const int64_t* ptrT;
+  int32_t* idxT;
+  void* valT;
+  int32_t vtype;
+  // groups (step 4)
+  int32_t n_groups;
+  const int32_t* gstart;  // n_groups + 1 column starts in B'
+  int64_t* bnd;           // (n_groups + 1) × n_rows
+  uint32_t* nout;         // n_groups
+};
+
+__device__ __forceinline__ double load_elem(const void* p, int32_t dt, int64_t off) {
+  switch (static_cast<DType>(dt)) {
+    case DType::Bool:
+    case DType::UInt8: return static_cast<const uint8_t*>(p)[off];
+    case DType::Int8: return static_cast<const int8_t*>(p)[off];
+    case DType::Int16: return static_cast<const int16_t*>(p)[off];
+    case DType::Int32: return static_cast<const int32_t*>(p)[off];
+    case DType::Int64: return static_cast<double>(static_cast<const long long*>(p)[off]);
+    case DType::Float16: return __half2float(static_cast<const __half*>(p)[off]);
+    case DType::BFloat16: return __bfloat162float(static_cast<const __nv_bfloat16*>(p)[off]);
+    case DType::Float32: return static_cast<const float*>(p)[off];
+    case DType::Float64: return static_cast<const double*>(p)[off];
+  }
+  return 0.0;
+}
+
+__device__ __forceinline__ int find_layer(const int64_t* off, int count, int64_t w) {
+  int lo = 0, hi = count;
+  while (hi - lo > 1) {
+    const int mid = (lo + hi) >> 1;
+    if (off[mid] <= w) lo = mid;
+    else hi = mid;
+  }
+  return lo;
+}
+
+__device__ __forceinline__ unsigned lanes_below(int lane) { return (1u << lane) - 1u; }
+
+// Warp per row of B (unpermuted), rows of all layers flattened (row_off: prefix of n_rows).
+__global__ void count_kernel(const ConvLayer* __restrict__ layers, const int64_t* __restrict__ row_off, int nl,
+                             int64_t total) {
+  const int64_t g = (static_cast<int64_t>(blockIdx.x) * kBlock + threadIdx.x) >> 5;
+  const int lane = threadIdx.x & 31;
+  if (g >= total) return;
+  const int li = find_layer(row_off, nl, g);
+  const ConvLayer& Lr = layers[li];
+  const int64_t r = g - row_off[li];
+  uint32_t cnt = 0, wcnt = 0;
+  bool bad_m = false, bad_w = false;
+  for (int64_t c0 = 0; c0 < Lr.n_cols; c0 += 32) {
+    const int64_t c = c0 + lane;
+    bool nz = false, wnz = false;
+    if (c < Lr.n_cols) {
+      const double v = load_elem(Lr.m, Lr.mt, r * Lr.msr + c * Lr.msc);
+      if (!(v == 0.0 || v == 1.0)) bad_m = true;
+      nz = v != 0.0;
+      if (Lr.w) {
+        const double wv = load_elem(Lr.w, Lr.wt, r * Lr.wsr + c * Lr.wsc);
+        if (!isfinite(wv)) bad_w = true;
+        wnz = nz && wv != 0.0;
+        if (wnz) {
+          atomicAdd(Lr.wcolcnt + c, 1u);
+          if (isfinite(wv)) atomicMax(Lr.wmax, static_cast<unsigned long long>(__double_as_longlong(fabs(wv))));
+        }
+      }
+      if (nz) atomicAdd(Lr.colcnt + c, 1u);  // integer atomics: exact, order-free
+    }
+    cnt += __popc(__ballot_sync(kFull, nz));
+    wcnt += __popc(__ballot_sync(kFull, wnz));
+  }
+  const unsigned bm = __ballot_sync(kFull, bad_m), bw = __ballot_sync(kFull, bad_w);
+  if (lane == 0) {
+    Lr.rowcnt[r] = cnt;
+    if (Lr.w) Lr.wrowcnt[r] = wcnt;
+    if (bm || bw) atomicOr(Lr.flags, (bm ? kBadMask : 0) | (bw ? kBadWeight : 0));
+  }
+}
+
+__device__ __forceinline__ void store_val(void* v, int32_t vtype, int64_t p, double x) {
+  if (vtype == kValF32) static_cast<float*>(v)[p] = static_cast<float>(fabs(x));
+  else if (vtype == kValF64) static_cast<double*>(v)[p] = fabs(x);
+}
+
+// Warp per row of B': entries in ascending permuted-column order (ballot + prefix popcount).
+__global__ void fill_rows_kernel(const ConvLayer* __restrict__ layers, const int64_t* __restrict__ row_off, int nl,
+                                 int64_t total) {
+  const int64_t g = (static_cast<int64_t>(blockIdx.x) * kBlock + threadIdx.x) >> 5;
+  const int lane = threadIdx.x & 31;
+  if (g >= total) return;
+  const int li = find_layer(row_off, nl, g);
+  const ConvLayer& Lr = layers[li];
+  const int64_t r = g - row_off[li];
+  int64_t pos = Lr.ptr[r];
+  for (int64_t c0 = 0; c0 < Lr.n_cols; c0 += 32) {
+    const int64_t cp = c0 + lane;
+    bool nz = false;
+    int64_t c = 0;
+    if (cp < Lr.n_cols) {
+      c = Lr.perm ? Lr.perm[cp] : cp;
+      nz = load_elem(Lr.m, Lr.mt, r * Lr.msr + c * Lr.msc) != 0.0;
+    }
+    const unsigned b = __ballot_sync(kFull, nz);
+    if (nz) {
+      const int64_t p = pos + __popc(b & lanes_below(lane));
+      Lr.idx[p] = static_cast<int32_t>(cp);
+      if (Lr.vtype != kValNone) store_val(Lr.val, Lr.vtype, p, load_elem(Lr.w, Lr.wt, r * Lr.wsr + c * Lr.wsc));
+    }
+    pos += __popc(b);
+  }
+}
+
+// Lane per column of B' (32 consecutive permuted columns per warp), rows ascending.
+// col_off: prefix over layers of ceil(n_cols / 32).
+__global__ void fill_cols_kernel(const ConvLayer* __restrict__ layers, const int64_t* __restrict__ col_off, int nl,
+                                 int64_t total) {
+  const int64_t g = (static_cast<int64_t>(blockIdx.x) * kBlock + threadIdx.x) >> 5;
+  const int lane = threadIdx.x & 31;
+  if (g >= total) return;
+  const int li = find_layer(col_off, nl, g);
+  const ConvLayer& Lr = layers[li];
+  const int64_t cp = (g - col_off[li]) * 32 + lane;
+  if (cp >= Lr.n_cols) return;  // no warp collectives below
+  const int64_t c = Lr.perm ? Lr.perm[cp] : cp;
+  int64_t pos = Lr.ptrT[cp];
+  const int64_t end = Lr.ptrT[cp + 1];
+  constexpr int U = 8;  // independent loads in flight
+  for (int64_t r0 = 0; r0 < Lr.n_rows && pos < end; r0 += U) {
+    double v[U];
+#pragma unroll
+    for (int u = 0; u < U; ++u) v[u] = r0 + u < Lr.n_rows ? load_elem(Lr.m, Lr.mt, (r0 + u) * Lr.msr + c * Lr.msc) : 0.0;
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      if (v[u] != 0.0) {
+        const int64_t r = r0 + u;
+        Lr.idxT[pos] = static_cast<int32_t>(r);
+        if (Lr.vtype != kValNone) store_val(Lr.valT, Lr.vtype, pos, load_elem(Lr.w, Lr.wt, r * Lr.wsr + c * Lr.wsc));
+        ++pos;
+      }
+    }
+  }
+}
+
+// Thread per row of B': bnd[g * n_rows + r] = first entry of row r with column >= gstart[g].
+__global__ void group_bounds_kernel(const ConvLayer* __restrict__ layers, const int64_t* __restrict__ row_off,
+                                    int nl, int64_t total) {
+  const int64_t g = static_cast<int64_t>(blockIdx.x) * kBlock + threadIdx.x;
+  if (g >= total) return;
+  const int li = find_layer(row_off, nl, g);
+  const ConvLayer& Lr = layers[li];
+  if (Lr.n_groups == 0) return;
+  const int64_t r = g - row_off[li];
+  int64_t p = Lr.ptr[r];
+  const int64_t e = Lr.ptr[r + 1];
+  int64_t prev = 0;
+  for (int32_t q = 0; q <= Lr.n_groups; ++q) {
+    const int32_t lim = Lr.gstart[q];
+    while (p < e && Lr.idx[p] < lim) ++p;
+    Lr.bnd[static_cast<int64_t>(q) * Lr.n_rows + r] = p;
+    if (q > 0 && p > prev) atomicAdd(Lr.nout + (q - 1), 1u);
+    prev = p;
+  }
+}
+
+unsigned grid_threads(int64_t threads) {
+  const int64_t blocks = (threads + kBlock - 1) / kBlock;
+  if (blocks > 0x7fffffffLL) throw std::runtime_error("fspai CUDA: batch too large for one launch");
+  return static_cast<unsigned>(std::max<int64_t>(blocks, 1));
+}
+
+struct Stream {
+  cudaStream_t s = nullptr;
+  Stream() { check(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), "cudaStreamCreate"); }
+  ~Stream() {
+    if (s) cudaStreamDestroy(s);
+  }
+};
+
+// Bump allocator over one host-side layout; offsets are 256-byte aligned.
+struct Layout {
+  size_t bytes = 0;
+  size_t take(size_t n) {
+    const size_t off = bytes;
+    bytes += (n + 255) / 256 * 256;
+    return off;
+  }
+};
+
+int value_bytes(int32_t vtype) { return vtype == kValF64 ? 8 : vtype == kValF32 ? 4 : 0; }
+
+}  // namespace
+CudaInfo cuda_info();
+namespace {
+
+int common_device(const std::vector<DeviceLayer>& layers) {
+  const int dev = layers.front().mask.device;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    if (layers[i].mask.device != dev || (layers[i].has_weight && layers[i].weight.device != dev))
+      throw std::invalid_argument("layer " + std::to_string(i) + ": all masks and weights must be on one CUDA device (cuda:" +
+                                  std::to_string(dev) + ")");
+  }
+  const CudaInfo info = cuda_info();
+  if (info.device_count == 0) throw std::runtime_error("fspai CUDA path: " + info.status + " on this machine");
+  const int n = info.device_count;
+  if (dev < 0 || dev >= n)
+    throw std::invalid_argument("CUDA device " + std::to_string(dev) + " does not exist (" + std::to_string(n) +
+                                " visible)");
+  return dev;
+}
+
+void check_shapes(const std::vector<DeviceLayer>& layers) {
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const DeviceLayer& L = layers[i];
+    const std::string what = "layer " + std::to_string(i);
+    if (L.mask.n_rows < 0 || L.mask.n_cols < 0 || L.mask.n_cols > 0x7fffffffLL || L.mask.n_rows > 0x7fffffffLL)
+      throw std::invalid_argument(what + ": mask shape out of range (int32 indices)");
+    if (L.mask.data == 0 && L.mask.n_rows * L.mask.n_cols > 0) throw std::invalid_argument(what + ": null mask pointer");
+    if (L.has_weight) {
+      if (L.weight.n_rows != L.mask.n_rows || L.weight.n_cols != L.mask.n_cols)
+        throw std::invalid_argument(what + ": mask and weight shapes differ");
+      const DType t = L.weight.dtype;
+      if (!(t == DType::Float16 || t == DType::BFloat16 || t == DType::Float32 || t == DType::Float64))
+        throw std::invalid_argument(what + ": weights must be float16, bfloat16, float32 or float64");
+    }
+  }
+}
+
+// Counts of every layer: device pass + download. On return `dl` holds device layer descriptors
+// whose count pointers are valid in `counts`.
+struct CountResult {
+  std::vector<ConvLayer> conv;
+  std::vector<DeviceDegrees> deg;
+  std::vector<double> wmax;  // max |W| on the support (0 without weight)
+};
+
+CountResult count_layers(const std::vector<DeviceLayer>& layers, cudaStream_t stream, DeviceBuffer& counts) {
+  const int nl = static_cast<int>(layers.size());
+  CountResult R;
+  R.conv.resize(nl);
+  Layout lay;
+  std::vector<size_t> o_row(nl), o_col(nl), o_wrow(nl), o_wcol(nl), o_flag(nl), o_wmax(nl);
+  for (int i = 0; i < nl; ++i) {
+    const DeviceLayer& L = layers[i];
+    o_row[i] = lay.take(L.mask.n_rows * 4);
+    o_col[i] = lay.take(L.mask.n_cols * 4);
+    o_wrow[i] = L.has_weight ? lay.take(L.mask.n_rows * 4) : 0;
+    o_wcol[i] = L.has_weight ? lay.take(L.mask.n_cols * 4) : 0;
+    o_flag[i] = lay.take(4);
+    o_wmax[i] = lay.take(8);
+  }
+  const size_t count_bytes = lay.bytes;
+  const size_t o_desc = lay.take(nl * sizeof(ConvLayer));
+  const size_t o_off = lay.take((nl + 1) * sizeof(int64_t));
+  counts.resize(lay.bytes);
+  char* base = counts.as<char>();
+  std::vector<int64_t> row_off(nl + 1, 0);
+  for (int i = 0; i < nl; ++i) {
+    const DeviceLayer& L = layers[i];
+    ConvLayer& C = R.conv[i];
+    std::memset(&C, 0, sizeof(C));
+    C.m = reinterpret_cast<const void*>(L.mask.data);
+    C.mt = static_cast<int32_t>(L.mask.dtype);
+    C.msr = L.mask.stride_row;
+    C.msc = L.mask.stride_col;
+    C.n_rows = L.mask.n_rows;
+    C.n_cols = L.mask.n_cols;
+    if (L.has_weight) {
+      C.w = reinterpret_cast<const void*>(L.weight.data);
+      C.wt = static_cast<int32_t>(L.weight.dtype);
+      C.wsr = L.weight.stride_row;
+      C.wsc = L.weight.stride_col;
+      C.wrowcnt = reinterpret_cast<uint32_t*>(base + o_wrow[i]);
+      C.wcolcnt = reinterpret_cast<uint32_t*>(base + o_wcol[i]);
+    }
+    C.rowcnt = reinterpret_cast<uint32_t*>(base + o_row[i]);
+    C.colcnt = reinterpret_cast<uint32_t*>(base + o_col[i]);
+    C.flags = reinterpret_cast<int32_t*>(base + o_flag[i]);
+    C.wmax = reinterpret_cast<unsigned long long*>(base + o_wmax[i]);
+    row_off[i + 1] = row_off[i] + L.mask.n_rows;
+  }
+  check(cudaMemsetAsync(base, 0, count_bytes, stream), "memset counts");
+  check(cudaMemcpyAsync(base + o_desc, R.conv.data(), nl * sizeof(ConvLayer), cudaMemcpyHostToDevice, stream),
+        "upload layers");
+  check(cudaMemcpyAsync(base + o_off, row_off.data(), (nl + 1) * sizeof(int64_t), cudaMemcpyHostToDevice, stream),
+        "upload offsets");
+  const int64_t total = row_off[nl];
+  if (total > 0) {
+    count_kernel<<<grid_threads(total * 32), kBlock, 0, stream>>>(reinterpret_cast<const ConvLayer*>(base + o_desc),
+                                                                   reinterpret_cast<const int64_t*>(base + o_off), nl,
+                                                                   total);
+    check(cudaGetLastError(), "count kernel launch");
+  }
+  std::vector<char> host(count_bytes);
+  if (count_bytes) check(cudaMemcpyAsync(host.data(), base, count_bytes, cudaMemcpyDeviceToHost, stream), "download counts");
+  check(cudaStreamSynchronize(stream), "count kernel");
+  R.deg.resize(nl);
+  R.wmax.assign(nl, 0.0);
+  for (int i = 0; i < nl; ++i) {
+    const DeviceLayer& L = layers[i];
+    int32_t flags;
+    std::memcpy(&flags, host.data() + o_flag[i], 4);
+    const std::string what = "layer " + std::to_string(i);
+    if (flags & kBadMask)
+      throw std::invalid_argument(what + ": mask of shape (" + std::to_string(L.mask.n_rows) + ", " +
+                                  std::to_string(L.mask.n_cols) + ") is not binary (entries other than 0 and 1)");
+    if (flags & kBadWeight) throw std::invalid_argument(what + ": weight contains NaN or Inf");
+    auto get = [&](size_t off, int64_t n) {
+      std::vector<int64_t> v(n);
+      const uint32_t* p = reinterpret_cast<const uint32_t*>(host.data() + off);
+      for (int64_t j = 0; j < n; ++j) v[j] = p[j];
+      return v;
+    };
+    R.deg[i].row = get(o_row[i], L.mask.n_rows);
+    R.deg[i].col = get(o_col[i], L.mask.n_cols);
+    std::memcpy(&R.wmax[i], host.data() + o_wmax[i], 8);
+    if (L.has_weight) {
+      R.deg[i].wrow = get(o_wrow[i], L.mask.n_rows);
+      R.deg[i].wcol = get(o_wcol[i], L.mask.n_cols);
+    }
+  }
+  return R;
+}
+
+struct Group {
+  int64_t degree;
+  int32_t start, size;  // column range in B'
+};
+
+// Per-layer host plan: column order and groups (same rule as regular_groups on the CPU).
+struct Plan {
+  std::vector<int32_t> perm;  // empty: identity
+  std::vector<Group> groups;
+  std::vector<std::vector<int32_t>> group_columns;
+  std::vector<int64_t> ptr, ptrT;
+  int64_t nnz = 0;
+};
+
+Plan make_plan(const DeviceDegrees& d, bool subgraphs, int min_nodes) {
+  Plan P;
+  const int64_t n_rows = static_cast<int64_t>(d.row.size()), n_cols = static_cast<int64_t>(d.col.size());
+  if (subgraphs) {
+    std::map<int64_t, std::vector<int32_t>> by_degree;
+    for (int64_t c = 0; c < n_cols; ++c)
+      if (d.col[c] > 0) by_degree[d.col[c]].push_back(static_cast<int32_t>(c));
+    std::vector<char> used(n_cols, 0);
+    for (auto& [deg, cols] : by_degree) {
+      if (static_cast<int64_t>(cols.size()) < min_nodes) continue;
+      P.groups.push_back({deg, static_cast<int32_t>(P.perm.size()), static_cast<int32_t>(cols.size())});
+      for (int32_t c : cols) {
+        P.perm.push_back(c);
+        used[c] = 1;
+      }
+      P.group_columns.push_back(cols);
+    }
+    for (int64_t c = 0; c < n_cols; ++c)
+      if (!used[c]) P.perm.push_back(static_cast<int32_t>(c));
+  }
+  P.ptr.assign(n_rows + 1, 0);
+  for (int64_t r = 0; r < n_rows; ++r) P.ptr[r + 1] = P.ptr[r] + d.row[r];
+  P.ptrT.assign(n_cols + 1, 0);
+  for (int64_t cp = 0; cp < n_cols; ++cp) P.ptrT[cp + 1] = P.ptrT[cp] + d.col[P.perm.empty() ? cp : P.perm[cp]];
+  P.nnz = P.ptr[n_rows];
+  if (P.ptrT[n_cols] != P.nnz) throw std::runtime_error("fspai CUDA: row and column counts disagree (device race?)");
+  return P;
+}
+
+// Power of two c with c·vmax in [0.5, 1) (1 for vmax = 0), clamped to the normal double range.
+double value_scale(double vmax) {
+  if (!(vmax > 0.0)) return 1.0;
+  int e = 0;
+  std::frexp(vmax, &e);
+  e = std::max(-1000, std::min(1000, e));
+  return std::ldexp(1.0, -e);
+}
+
+bool want_bitmap(int64_t nnz, int64_t L, int64_t s) {
+  const std::string route = get_route();
+  if (route == "csr") return false;
+  const double nw1 = std::ceil(s / 32.0), nw2 = std::ceil(L / 32.0);
+  const double bitmap_bytes = 4.0 * (L * nw1 + s * nw2);
+  if (bitmap_bytes > double(1ull << 31)) return false;  // keep device memory bounded
+  if (route == "bitmap") return true;
+  const double csr_bytes = 8.0 * nnz + 16.0 * (L + s);
+  return bitmap_bytes < 0.5 * csr_bytes;  // about density > 1/16: the bitmap is also L2-resident
+}
+
+}  // namespace
+
+void set_route(const std::string& route) {
+  if (route != "auto" && route != "csr" && route != "bitmap")
+    throw std::invalid_argument("route must be 'auto', 'csr' or 'bitmap', got '" + route + "'");
+  std::lock_guard<std::mutex> lock(g_route_mutex);
+  g_route = route;
+}
+
+std::string get_route() {
+  std::lock_guard<std::mutex> lock(g_route_mutex);
+  return g_route;
+}
+
+CudaInfo cuda_info() {
+  CudaInfo I;
+  cudaRuntimeGetVersion(&I.runtime_version);
+  if (cudaDriverGetVersion(&I.driver_version) != cudaSuccess) I.driver_version = 0;
+  int n = 0;
+  const cudaError_t e = cudaGetDeviceCount(&n);
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    I.device_count = 0;
+    I.status = e == cudaErrorNoDevice ? "no CUDA device"
+               : e == cudaErrorInsufficientDriver
+                   ? (I.driver_version == 0 ? "no CUDA driver" : "CUDA driver older than the runtime")
+                   : std::string("CUDA unavailable: ") + cudaGetErrorString(e);
+    return I;
+  }
+  I.device_count = n;
+  I.status = n > 0 ? "ok" : "no CUDA device";
+  for (int i = 0; i < n; ++i) {
+    cudaDeviceProp p;
+    if (cudaGetDeviceProperties(&p, i) != cudaSuccess) continue;
+    I.devices.push_back(std::string(p.name) + " (sm_" + std::to_string(p.major) + std::to_string(p.minor) + ", " +
+                        std::to_string(p.totalGlobalMem >> 30) + " GiB)");
+  }
+  return I;
+}
+
+std::vector<DeviceDegrees> device_degrees(const std::vector<DeviceLayer>& layers) {
+  if (layers.empty()) return {};
+  check_shapes(layers);
+  const int dev = common_device(layers);
+  check(cudaSetDevice(dev), "cudaSetDevice");
+  check(cudaDeviceSynchronize(), "wait for the producer of the inputs");  // inputs may be in flight elsewhere
+  Stream st;
+  DeviceBuffer counts;
+  return count_layers(layers, st.s, counts).deg;
+}
+
+std::vector<LayerSpectra> layer_spectra_cuda(const std::vector<DeviceLayer>& layers, const LayerSpectraOptions& opt) {
+  const int nl = static_cast<int>(layers.size());
+  std::vector<LayerSpectra> res(nl);
+  if (nl == 0) return res;
+  if (opt.solve.k < 1) throw std::invalid_argument("k must be >= 1");
+  if (opt.subgraphs && opt.min_nodes < 1) throw std::invalid_argument("min_nodes must be >= 1");
+  check_shapes(layers);
+  const int dev = common_device(layers);
+  check(cudaSetDevice(dev), "cudaSetDevice");
+  check(cudaDeviceSynchronize(), "wait for the producer of the inputs");
+  Stream st;
+  DeviceBuffer counts;
+  CountResult CR = count_layers(layers, st.s, counts);
+  std::vector<ConvLayer>& conv = CR.conv;
+
+  // ---- plans and the device arena (uploaded part first, then device-only arrays)
+  std::vector<Plan> plans(nl);
+  for (int i = 0; i < nl; ++i) plans[i] = make_plan(CR.deg[i], opt.subgraphs, opt.min_nodes);
+  Layout lay;
+  struct Off { size_t ptr, ptrT, perm, gstart, idx, idxT, val, valT, bnd, nout; };
+  std::vector<Off> off(nl);
+  for (int i = 0; i < nl; ++i) {
+    const Plan& P = plans[i];
+    const int64_t n_rows = layers[i].mask.n_rows, n_cols = layers[i].mask.n_cols;
+    off[i].ptr = lay.take((n_rows + 1) * 8);
+    off[i].ptrT = lay.take((n_cols + 1) * 8);
+    off[i].perm = lay.take(P.perm.size() * 4);
+    off[i].gstart = lay.take((P.groups.size() + 1) * 4);
+  }
+  const size_t upload_bytes = lay.bytes;
+  const size_t o_desc = lay.take(nl * sizeof(ConvLayer));
+  const size_t o_roff = lay.take((nl + 1) * 8), o_coff = lay.take((nl + 1) * 8);
+  const size_t meta_end = lay.bytes;
+  for (int i = 0; i < nl; ++i) {
+    const Plan& P = plans[i];
+    const int32_t vt = !layers[i].has_weight ? kValNone
+                       : layers[i].weight.dtype == DType::Float64 ? kValF64 : kValF32;
+    conv[i].vtype = vt;
+    off[i].idx = lay.take(P.nnz * 4);
+    off[i].idxT = lay.take(P.nnz * 4);
+    off[i].val = lay.take(P.nnz * value_bytes(vt));
+    off[i].valT = lay.take(P.nnz * value_bytes(vt));
+    off[i].bnd = lay.take(P.groups.empty() ? 0 : (P.groups.size() + 1) * layers[i].mask.n_rows * 8);
+    off[i].nout = lay.take(P.groups.size() * 4);
+  }
+  DeviceBuffer arena(lay.bytes);
+  char* base = arena.as<char>();
+  std::vector<char> up(meta_end, 0);
+  std::vector<int64_t> row_off(nl + 1, 0), col_off(nl + 1, 0);
+  for (int i = 0; i < nl; ++i) {
+    const Plan& P = plans[i];
+    ConvLayer& C = conv[i];
+    std::memcpy(up.data() + off[i].ptr, P.ptr.data(), P.ptr.size() * 8);
+    std::memcpy(up.data() + off[i].ptrT, P.ptrT.data(), P.ptrT.size() * 8);
+    if (!P.perm.empty()) std::memcpy(up.data() + off[i].perm, P.perm.data(), P.perm.size() * 4);
+    std::vector<int32_t> gs;
+    for (const Group& g : P.groups) gs.push_back(g.start);
+    gs.push_back(P.groups.empty() ? 0 : P.groups.back().start + P.groups.back().size);
+    std::memcpy(up.data() + off[i].gstart, gs.data(), gs.size() * 4);
+    C.perm = P.perm.empty() ? nullptr : reinterpret_cast<const int32_t*>(base + off[i].perm);
+    C.ptr = reinterpret_cast<const int64_t*>(base + off[i].ptr);
+    C.ptrT = reinterpret_cast<const int64_t*>(base + off[i].ptrT);
+    C.idx = reinterpret_cast<int32_t*>(base + off[i].idx);
+    C.idxT = reinterpret_cast<int32_t*>(base + off[i].idxT);
+    C.val = base + off[i].val;
+    C.valT = base + off[i].valT;
+    C.n_groups = static_cast<int32_t>(P.groups.size());
+    C.gstart = reinterpret_cast<const int32_t*>(base + off[i].gstart);
+    C.bnd = reinterpret_cast<int64_t*>(base + off[i].bnd);
+    C.nout = reinterpret_cast<uint32_t*>(base + off[i].nout);
+    row_off[i + 1] = row_off[i] + layers[i].mask.n_rows;
+    col_off[i + 1] = col_off[i] + (layers[i].mask.n_cols + 31) / 32;
+  }
+  std::memcpy(up.data() + o_desc, conv.data(), nl * sizeof(ConvLayer));
+  std::memcpy(up.data() + o_roff, row_off.data(), (nl + 1) * 8);
+  std::memcpy(up.data() + o_coff, col_off.data(), (nl + 1) * 8);
+  (void)upload_bytes;
+  check(cudaMemcpyAsync(base, up.data(), meta_end, cudaMemcpyHostToDevice, st.s), "upload CSR pointers");
+  for (int i = 0; i < nl; ++i)
+    if (!plans[i].groups.empty())
+      check(cudaMemsetAsync(base + off[i].nout, 0, plans[i].groups.size() * 4, st.s), "memset group counts");
+  const ConvLayer* dconv = reinterpret_cast<const ConvLayer*>(base + o_desc);
+  const int64_t* droff = reinterpret_cast<const int64_t*>(base + o_roff);
+  const int64_t* dcoff = reinterpret_cast<const int64_t*>(base + o_coff);
+  if (row_off[nl] > 0) {
+    fill_rows_kernel<<<grid_threads(row_off[nl] * 32), kBlock, 0, st.s>>>(dconv, droff, nl, row_off[nl]);
+    check(cudaGetLastError(), "fill rows launch");
+    group_bounds_kernel<<<grid_threads(row_off[nl]), kBlock, 0, st.s>>>(dconv, droff, nl, row_off[nl]);
+    check(cudaGetLastError(), "group bounds launch");
+  }
+  if (col_off[nl] > 0) {
+    fill_cols_kernel<<<grid_threads(col_off[nl] * 32), kBlock, 0, st.s>>>(dconv, dcoff, nl, col_off[nl]);
+    check(cudaGetLastError(), "fill cols launch");
+  }
+  check(cudaStreamSynchronize(st.s), "CSR conversion");
+
+  // ---- problems: per layer [pattern][weighted], then per group [pattern][weighted]
+  struct Slot { int layer; int group; bool weighted; };  // group -1: the whole layer
+  std::vector<DeviceGramProblem> probs;
+  std::vector<Slot> slots;
+  std::vector<DeviceBuffer> bitmaps;
+  for (int i = 0; i < nl; ++i) {
+    const Plan& P = plans[i];
+    const ConvLayer& C = conv[i];
+    const int64_t n_rows = C.n_rows, n_cols = C.n_cols;
+    LayerSpectra& R = res[i];
+    R.subgraphs.resize(P.groups.size());
+    R.subgraph_columns = P.group_columns;
+    const bool do_w = layers[i].has_weight, do_p = opt.pattern || !do_w;
+    const std::vector<double> zeros(opt.solve.k, 0.0);
+    if (do_p) R.sv = zeros;
+    if (do_w) R.wsv = zeros;
+    if (P.nnz > 0) {
+      const bool cols_small = n_cols <= n_rows;
+      DeviceGramProblem G;
+      G.p1b = cols_small ? C.ptr : C.ptrT;
+      G.p1i = cols_small ? C.idx : C.idxT;
+      G.p2b = cols_small ? C.ptrT : C.ptr;
+      G.p2i = cols_small ? C.idxT : C.idx;
+      G.p1e = G.p1b + 1;
+      G.p2e = G.p2b + 1;
+      G.L = cols_small ? n_rows : n_cols;
+      G.s = cols_small ? n_cols : n_rows;
+      G.lanes1 = lanes_for(P.nnz, G.L);
+      G.lanes2 = lanes_for(P.nnz, G.s);
+      if (do_p) {
+        DeviceGramProblem Gp = G;
+        if (want_bitmap(P.nnz, G.L, G.s)) {
+          Gp.route = kRouteBitmap;
+          Gp.nw1 = (G.s + 31) / 32;
+          Gp.nw2 = (G.L + 31) / 32;
+          bitmaps.emplace_back(static_cast<size_t>(G.L * Gp.nw1 + G.s * Gp.nw2) * 4);
+          uint32_t* bm = bitmaps.back().as<uint32_t>();
+          Gp.bm1 = bm;
+          Gp.bm2 = bm + G.L * Gp.nw1;
+          build_bitmap(G.p1b, G.p1e, G.p1i, 0, G.L, Gp.nw1, bm, st.s);
+          build_bitmap(G.p2b, G.p2e, G.p2i, 0, G.s, Gp.nw2, bm + G.L * Gp.nw1, st.s);
+        }
+        probs.push_back(Gp);
+        slots.push_back({i, -1, false});
+      }
+      if (do_w) {
+        DeviceGramProblem Gw = G;
+        Gw.p1v = cols_small ? C.val : C.valT;
+        Gw.p2v = cols_small ? C.valT : C.val;
+        Gw.vtype = C.vtype;
+        Gw.vscale = value_scale(CR.wmax[i]);
+        probs.push_back(Gw);
+        slots.push_back({i, -1, true});
+      }
+    }
+    for (size_t q = 0; q < P.groups.size(); ++q) {
+      const Group& g = P.groups[q];
+      SubgraphSpectra& S = R.subgraphs[q];
+      S.degree = g.degree;
+      S.n_in = g.size;
+      S.nnz = g.degree * g.size;
+      if (do_p) S.sv = zeros;
+      if (do_w) S.wsv = zeros;
+      DeviceGramProblem G;  // Gram over the group's columns: C = B'[:, start:start+size], L = n_rows
+      G.p1b = C.bnd + q * n_rows;
+      G.p1e = C.bnd + (q + 1) * n_rows;
+      G.p1i = C.idx;
+      G.p1c0 = g.start;
+      G.L = n_rows;
+      G.p2b = C.ptrT + g.start;
+      G.p2e = G.p2b + 1;
+      G.p2i = C.idxT;
+      G.s = g.size;
+      G.lanes1 = lanes_for(S.nnz, n_rows);
+      G.lanes2 = lanes_for(S.nnz, g.size);
+      if (do_p) {
+        probs.push_back(G);
+        slots.push_back({i, static_cast<int>(q), false});
+      }
+      if (do_w) {
+        G.p1v = C.val;
+        G.p2v = C.valT;
+        G.vtype = C.vtype;
+        G.vscale = value_scale(CR.wmax[i]);
+        probs.push_back(G);
+        slots.push_back({i, static_cast<int>(q), true});
+      }
+    }
+  }
+  // touched outputs per group (the CPU's n_out)
+  for (int i = 0; i < nl; ++i) {
+    const size_t ng = plans[i].groups.size();
+    if (!ng) continue;
+    std::vector<uint32_t> nout(ng);
+    check(cudaMemcpyAsync(nout.data(), base + off[i].nout, ng * 4, cudaMemcpyDeviceToHost, st.s), "download n_out");
+    check(cudaStreamSynchronize(st.s), "download n_out");
+    for (size_t q = 0; q < ng; ++q) res[i].subgraphs[q].n_out = nout[q];
+  }
+  check(cudaStreamSynchronize(st.s), "bitmaps");
+  if (probs.empty()) return res;
+
+  CudaGramStepBatch op(std::move(probs), dev, st.s);
+  std::vector<SolveInfo> infos;
+  // The shared driver returns σ of the unscaled problems (it undoes scale()), descending.
+  std::vector<std::vector<double>> sig = lanczos_topk_sv_batch(op, opt.solve, &infos);
+  if (sig.size() != slots.size()) throw std::runtime_error("lanczos_topk_sv_batch returned a wrong number of results");
+  for (size_t j = 0; j < slots.size(); ++j) {
+    const Slot& sl = slots[j];
+    std::vector<double> sv(opt.solve.k, 0.0);  // padded with zeros when the problem is smaller than k
+    for (int q = 0; q < opt.solve.k && q < static_cast<int>(sig[j].size()); ++q) sv[q] = sig[j][q];
+    LayerSpectra& R = res[sl.layer];
+    if (sl.group < 0) (sl.weighted ? R.wsv : R.sv) = sv;
+    else (sl.weighted ? R.subgraphs[sl.group].wsv : R.subgraphs[sl.group].sv) = sv;
+    if (j < infos.size()) (sl.weighted ? R.winfo : R.info).merge(infos[j]);
+  }
+  return res;
+}
+
+}  // namespace cuda
+}  // namespace fspai

@@ -1,0 +1,262 @@
+// Python bindings of the CUDA path (pytorch_scatter-style dispatch): compiled in every build.
+// With FSPAI_WITH_CUDA they call csrc/cuda/layer_spectra_cuda.cu; without it, cuda_info() says
+// so and every device entry point raises "fspai was not compiled with CUDA".
+//
+// Registered from bindings.cpp (PYBIND11_MODULE) by register_cuda_bindings(m), and
+// add_cuda_build_info(d) adds the CUDA keys to build_info().
+//
+// A device layer crosses the binding as a tuple (mask, weight) of matrix descriptors
+// (data_ptr, dtype_code, n_rows, n_cols, stride_row, stride_col, device), weight possibly None;
+// fspai._device builds them from __cuda_array_interface__ / DLPack and validates them first.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "layer_spectra.h"
+
+#ifdef FSPAI_WITH_CUDA
+#include "cuda/layer_spectra_cuda.h"
+#endif
+
+#ifndef FSPAI_CUDA_ARCHS
+#define FSPAI_CUDA_ARCHS ""
+#endif
+
+namespace py = pybind11;
+
+namespace fspai {
+
+namespace {
+
+[[noreturn]] void not_compiled() {
+  throw std::runtime_error(
+      "fspai was not compiled with CUDA: rebuild with `FSPAI_CUDA=ON pip install .` on a machine with nvcc");
+}
+
+#ifdef FSPAI_WITH_CUDA
+py::dict solve_info(const SolveInfo& i) {
+  py::dict d;
+  d["steps"] = i.steps;
+  d["restarts"] = i.restarts;
+  d["components"] = i.components;
+  d["lanczos_components"] = i.lanczos_components;
+  d["dense_components"] = i.dense_components;
+  d["max_residual"] = i.max_residual;
+  return d;
+}
+
+py::array_t<double> vec(const std::vector<double>& v) {
+  py::array_t<double> a(static_cast<py::ssize_t>(v.size()));
+  std::copy(v.begin(), v.end(), a.mutable_data());
+  return a;
+}
+
+py::array_t<int64_t> ivec(const std::vector<int64_t>& v) {
+  py::array_t<int64_t> a(static_cast<py::ssize_t>(v.size()));
+  std::copy(v.begin(), v.end(), a.mutable_data());
+  return a;
+}
+
+// Same keys and shapes as _core.layer_spectra's per-layer dicts.
+py::dict spectra_dict(const LayerSpectra& L, int k) {
+  py::dict d;
+  d["sv"] = L.sv.empty() ? py::object(py::none()) : py::object(vec(L.sv));
+  d["wsv"] = L.wsv.empty() ? py::object(py::none()) : py::object(vec(L.wsv));
+  d["info"] = solve_info(L.info);
+  d["winfo"] = solve_info(L.winfo);
+  const size_t ng = L.subgraphs.size();
+  py::array_t<int64_t> deg(ng), nin(ng), nout(ng), nnz(ng);
+  py::array_t<double> sv({static_cast<py::ssize_t>(ng), static_cast<py::ssize_t>(k)});
+  py::array_t<double> wsv({static_cast<py::ssize_t>(ng), static_cast<py::ssize_t>(k)});
+  auto sv_m = sv.mutable_unchecked<2>();
+  auto wsv_m = wsv.mutable_unchecked<2>();
+  py::list cols;
+  for (size_t g = 0; g < ng; ++g) {
+    const SubgraphSpectra& S = L.subgraphs[g];
+    deg.mutable_data()[g] = S.degree;
+    nin.mutable_data()[g] = S.n_in;
+    nout.mutable_data()[g] = S.n_out;
+    nnz.mutable_data()[g] = S.nnz;
+    for (int q = 0; q < k; ++q) {
+      sv_m(g, q) = S.sv.empty() ? std::numeric_limits<double>::quiet_NaN() : S.sv[q];
+      wsv_m(g, q) = S.wsv.empty() ? std::numeric_limits<double>::quiet_NaN() : S.wsv[q];
+    }
+    const auto& c = L.subgraph_columns[g];
+    py::array_t<int32_t> ca(static_cast<py::ssize_t>(c.size()));
+    std::copy(c.begin(), c.end(), ca.mutable_data());
+    cols.append(ca);
+  }
+  d["sub_degree"] = deg;
+  d["sub_n_in"] = nin;
+  d["sub_n_out"] = nout;
+  d["sub_nnz"] = nnz;
+  d["sub_sv"] = sv;
+  d["sub_wsv"] = wsv;
+  d["sub_columns"] = cols;
+  return d;
+}
+
+cuda::DeviceMatrix matrix_desc(py::handle h, const std::string& what) {
+  py::tuple t = py::reinterpret_borrow<py::object>(h).cast<py::tuple>();
+  if (t.size() != 7)
+    throw std::invalid_argument(what + ": expected (data_ptr, dtype_code, n_rows, n_cols, stride_row, stride_col, device)");
+  cuda::DeviceMatrix m;
+  m.data = t[0].cast<uintptr_t>();
+  const int code = t[1].cast<int>();
+  if (code < 0 || code > static_cast<int>(cuda::DType::Float64)) throw std::invalid_argument(what + ": bad dtype code");
+  m.dtype = static_cast<cuda::DType>(code);
+  m.n_rows = t[2].cast<int64_t>();
+  m.n_cols = t[3].cast<int64_t>();
+  m.stride_row = t[4].cast<int64_t>();
+  m.stride_col = t[5].cast<int64_t>();
+  m.device = t[6].cast<int>();
+  return m;
+}
+
+std::vector<cuda::DeviceLayer> device_layers(const py::list& layers) {
+  std::vector<cuda::DeviceLayer> out;
+  out.reserve(layers.size());
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const std::string what = "layer " + std::to_string(i);
+    py::tuple t = layers[i].cast<py::tuple>();
+    if (t.size() != 2) throw std::invalid_argument(what + ": expected (mask_descriptor, weight_descriptor or None)");
+    cuda::DeviceLayer L;
+    L.mask = matrix_desc(t[0], what + " mask");
+    if (!t[1].is_none()) {
+      L.has_weight = true;
+      L.weight = matrix_desc(t[1], what + " weight");
+    }
+    out.push_back(L);
+  }
+  return out;
+}
+#endif
+
+}  // namespace
+
+void add_cuda_build_info(py::dict& d) {
+#ifdef FSPAI_WITH_CUDA
+  const cuda::CudaInfo I = cuda::cuda_info();
+  d["cuda"] = true;
+  d["cuda_version"] = std::to_string(I.runtime_version / 1000) + "." + std::to_string((I.runtime_version % 1000) / 10);
+  d["cuda_architectures"] = std::string(FSPAI_CUDA_ARCHS);
+  d["cuda_devices"] = I.device_count;
+  d["cuda_status"] = I.status;
+#else
+  d["cuda"] = false;
+  d["cuda_version"] = py::none();
+  d["cuda_architectures"] = "";
+  d["cuda_devices"] = 0;
+  d["cuda_status"] = "fspai was not compiled with CUDA";
+#endif
+}
+
+void register_cuda_bindings(py::module_& m) {
+  m.def(
+      "cuda_info",
+      []() {
+        py::dict d;
+#ifdef FSPAI_WITH_CUDA
+        const cuda::CudaInfo I = cuda::cuda_info();
+        d["compiled"] = true;
+        d["runtime_version"] = I.runtime_version;
+        d["driver_version"] = I.driver_version;
+        d["device_count"] = I.device_count;
+        d["status"] = I.status;
+        d["devices"] = I.devices;
+        d["architectures"] = std::string(FSPAI_CUDA_ARCHS);
+#else
+        d["compiled"] = false;
+        d["runtime_version"] = 0;
+        d["driver_version"] = 0;
+        d["device_count"] = 0;
+        d["status"] = "fspai was not compiled with CUDA";
+        d["devices"] = py::list();
+        d["architectures"] = "";
+#endif
+        return d;
+      },
+      "CUDA status of this build and machine (never raises).");
+
+  m.def(
+      "cuda_degrees",
+      [](py::list layers) -> py::list {
+#ifdef FSPAI_WITH_CUDA
+        std::vector<cuda::DeviceLayer> L = device_layers(layers);
+        std::vector<cuda::DeviceDegrees> deg;
+        {
+          py::gil_scoped_release release;
+          deg = cuda::device_degrees(L);
+        }
+        py::list out;
+        for (const auto& d : deg) {
+          py::dict r;
+          r["row"] = ivec(d.row);
+          r["col"] = ivec(d.col);
+          r["wrow"] = d.wrow.empty() && d.row.size() ? py::object(py::none()) : py::object(ivec(d.wrow));
+          r["wcol"] = d.wcol.empty() && d.col.size() ? py::object(py::none()) : py::object(ivec(d.wcol));
+          out.append(r);
+        }
+        return out;
+#else
+        (void)layers;
+        not_compiled();
+#endif
+      },
+      py::arg("layers"), "Row/column degrees of device layers [(mask_desc, weight_desc|None), ...].");
+
+  m.def(
+      "cuda_layer_spectra",
+      [](py::list layers, int k, double tol, uint64_t seed, int threads, bool subgraphs, int min_nodes, int max_basis,
+         int dense_max, bool pattern) -> py::list {
+#ifdef FSPAI_WITH_CUDA
+        std::vector<cuda::DeviceLayer> L = device_layers(layers);
+        LayerSpectraOptions o;
+        o.solve.k = k;
+        o.solve.tol = tol;
+        o.solve.seed = seed;
+        o.solve.threads = threads;
+        o.solve.max_basis = max_basis;
+        o.solve.dense_max = dense_max;
+        o.subgraphs = subgraphs;
+        o.min_nodes = min_nodes;
+        o.pattern = pattern;
+        if (!pattern && subgraphs) throw std::invalid_argument("pattern=False is only supported with subgraphs=False");
+        std::vector<LayerSpectra> res;
+        {
+          py::gil_scoped_release release;
+          res = cuda::layer_spectra_cuda(L, o);
+        }
+        py::list out;
+        for (const LayerSpectra& s : res) out.append(spectra_dict(s, k));
+        return out;
+#else
+        (void)layers, (void)k, (void)tol, (void)seed, (void)threads, (void)subgraphs, (void)min_nodes,
+            (void)max_basis, (void)dense_max, (void)pattern;
+        not_compiled();
+#endif
+      },
+      py::arg("layers"), py::arg("k") = 2, py::arg("tol") = 1e-5, py::arg("seed") = 0, py::arg("threads") = 0,
+      py::arg("subgraphs") = true, py::arg("min_nodes") = 2, py::arg("max_basis") = 0, py::arg("dense_max") = 96,
+      py::arg("pattern") = true,
+      "layer_spectra for device layers [(mask_desc, weight_desc|None), ...]; same result layout.");
+
+  m.def(
+      "cuda_set_route",
+      [](const std::string& route) {
+#ifdef FSPAI_WITH_CUDA
+        cuda::set_route(route);
+#else
+        (void)route;
+        not_compiled();
+#endif
+      },
+      py::arg("route"), "Route of the GPU pattern Gram steps: 'auto', 'csr' or 'bitmap' (process-wide).");
+}
+
+}  // namespace fspai
