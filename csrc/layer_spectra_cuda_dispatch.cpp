@@ -247,6 +247,27 @@ void register_cuda_bindings(py::module_& m) {
       "layer_spectra for device layers [(mask_desc, weight_desc|None), ...]; same result layout.");
 
   m.def(
+      "cuda_step_stats",
+      [](bool reset) {
+#ifdef FSPAI_WITH_CUDA
+        const cuda::StepStats s = cuda::step_stats(reset);
+        py::dict d;
+        d["rounds"] = s.rounds;
+        d["vectors"] = s.vectors;
+        d["seconds"] = s.seconds;
+        d["bytes_h2d"] = s.bytes_h2d;
+        d["bytes_d2h"] = s.bytes_d2h;
+        return d;
+#else
+        (void)reset;
+        not_compiled();
+#endif
+      },
+      py::arg("reset") = false,
+      "Counters of the GPU step operator since the last reset: rounds (launch pairs), vectors, seconds "
+      "inside the step (staging, transfers, kernels), bytes_h2d, bytes_d2h.");
+
+  m.def(
       "cuda_set_route",
       [](const std::string& route) {
 #ifdef FSPAI_WITH_CUDA

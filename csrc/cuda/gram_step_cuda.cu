@@ -2,6 +2,11 @@
 // gram_step_cuda.cuh for the data layout and the determinism argument.
 #include "gram_step_cuda.cuh"
 
+#include <chrono>
+#include <mutex>
+
+#include "layer_spectra_cuda.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -41,6 +46,27 @@ void PinnedBuffer::reserve(size_t bytes) {
   const size_t want = std::max<size_t>(bytes + bytes / 2, 4096);  // amortise growth
   check(cudaMallocHost(&p_, want), "cudaMallocHost");
   n_ = want;
+}
+
+namespace {
+std::mutex g_stats_mutex;
+StepStats g_stats;
+}  // namespace
+
+void record_step(int64_t vectors, double seconds, int64_t h2d, int64_t d2h) {
+  std::lock_guard<std::mutex> lock(g_stats_mutex);
+  g_stats.rounds += 1;
+  g_stats.vectors += vectors;
+  g_stats.seconds += seconds;
+  g_stats.bytes_h2d += h2d;
+  g_stats.bytes_d2h += d2h;
+}
+
+StepStats step_stats(bool reset) {
+  std::lock_guard<std::mutex> lock(g_stats_mutex);
+  StepStats s = g_stats;
+  if (reset) g_stats = StepStats();
+  return s;
 }
 
 int32_t lanes_for(int64_t nnz, int64_t rows) {
@@ -272,6 +298,7 @@ void CudaGramStepBatch::launch(int phase, int count) {
 
 void CudaGramStepBatch::apply(int count, const int* ids, const double* const* x, double* const* y) {
   if (count <= 0) return;
+  const auto t0 = std::chrono::steady_clock::now();
   int64_t xlen = 0, tlen = 0;
   stage(count, ids, x, &xlen, &tlen);
   launch(1, count);
@@ -285,6 +312,8 @@ void CudaGramStepBatch::apply(int count, const int* ids, const double* const* x,
   for (int t = 0; t < count; ++t)
     std::memcpy(y[t], ys + xoff_[t], static_cast<size_t>(host_[ids[t]].s) * sizeof(double));
   applications_ += count;
+  const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  record_step(count, sec, static_cast<int64_t>(meta_bytes_) + xlen * 8, xlen * 8);
 }
 
 bool CudaGramStepBatch::half_norms(int count, const int* ids, const double* const* x, double* out) {

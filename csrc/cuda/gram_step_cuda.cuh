@@ -85,6 +85,9 @@ struct DeviceGramProblem {
 
 // Lanes per row for a pass with `nnz` entries over `rows` rows: the power of two nearest the
 // mean row length, clamped to [1, 32].
+// Adds one apply() to the process-wide StepStats (layer_spectra_cuda.h).
+void record_step(int64_t vectors, double seconds, int64_t h2d, int64_t d2h);
+
 int32_t lanes_for(int64_t nnz, int64_t rows);
 
 // Bit rows of a CSR slice: out[r * nw + (c − c0) / 32] has bit (c − c0) % 32 set for every entry

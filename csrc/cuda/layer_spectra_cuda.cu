@@ -544,8 +544,12 @@ std::vector<LayerSpectra> layer_spectra_cuda(const std::vector<DeviceLayer>& lay
     off[i].val = lay.take(P.nnz * value_bytes(vt));
     off[i].valT = lay.take(P.nnz * value_bytes(vt));
     off[i].bnd = lay.take(P.groups.empty() ? 0 : (P.groups.size() + 1) * layers[i].mask.n_rows * 8);
-    off[i].nout = lay.take(P.groups.size() * 4);
   }
+  // touched-output counts of every group of every layer: one contiguous block, one download
+  std::vector<size_t> group_off(nl + 1, 0);
+  for (int i = 0; i < nl; ++i) group_off[i + 1] = group_off[i] + plans[i].groups.size();
+  const size_t o_nout = lay.take(group_off[nl] * 4);
+  for (int i = 0; i < nl; ++i) off[i].nout = o_nout + group_off[i] * 4;
   DeviceBuffer arena(lay.bytes);
   char* base = arena.as<char>();
   std::vector<char> up(meta_end, 0);
@@ -579,9 +583,7 @@ std::vector<LayerSpectra> layer_spectra_cuda(const std::vector<DeviceLayer>& lay
   std::memcpy(up.data() + o_coff, col_off.data(), (nl + 1) * 8);
   (void)upload_bytes;
   check(cudaMemcpyAsync(base, up.data(), meta_end, cudaMemcpyHostToDevice, st.s), "upload CSR pointers");
-  for (int i = 0; i < nl; ++i)
-    if (!plans[i].groups.empty())
-      check(cudaMemsetAsync(base + off[i].nout, 0, plans[i].groups.size() * 4, st.s), "memset group counts");
+  if (group_off[nl]) check(cudaMemsetAsync(base + o_nout, 0, group_off[nl] * 4, st.s), "memset group counts");
   const ConvLayer* dconv = reinterpret_cast<const ConvLayer*>(base + o_desc);
   const int64_t* droff = reinterpret_cast<const int64_t*>(base + o_roff);
   const int64_t* dcoff = reinterpret_cast<const int64_t*>(base + o_coff);
@@ -687,15 +689,12 @@ std::vector<LayerSpectra> layer_spectra_cuda(const std::vector<DeviceLayer>& lay
     }
   }
   // touched outputs per group (the CPU's n_out)
-  for (int i = 0; i < nl; ++i) {
-    const size_t ng = plans[i].groups.size();
-    if (!ng) continue;
-    std::vector<uint32_t> nout(ng);
-    check(cudaMemcpyAsync(nout.data(), base + off[i].nout, ng * 4, cudaMemcpyDeviceToHost, st.s), "download n_out");
-    check(cudaStreamSynchronize(st.s), "download n_out");
-    for (size_t q = 0; q < ng; ++q) res[i].subgraphs[q].n_out = nout[q];
-  }
-  check(cudaStreamSynchronize(st.s), "bitmaps");
+  std::vector<uint32_t> nout(group_off[nl]);
+  if (!nout.empty())
+    check(cudaMemcpyAsync(nout.data(), base + o_nout, nout.size() * 4, cudaMemcpyDeviceToHost, st.s), "download n_out");
+  check(cudaStreamSynchronize(st.s), "group counts and bitmaps");
+  for (int i = 0; i < nl; ++i)
+    for (size_t q = 0; q < plans[i].groups.size(); ++q) res[i].subgraphs[q].n_out = nout[group_off[i] + q];
   if (probs.empty()) return res;
 
   CudaGramStepBatch op(std::move(probs), dev, st.s);

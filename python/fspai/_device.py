@@ -69,6 +69,13 @@ def set_route(route: str) -> None:
     _core.cuda_set_route(route)
 
 
+def step_stats(reset: bool = False) -> dict:
+    """Counters of the GPU step operator since the last reset: ``rounds`` (kernel launch pairs),
+    ``vectors``, ``seconds`` spent in the step (staging, transfers and kernels), ``bytes_h2d``,
+    ``bytes_d2h``. The rest of a solve's wall time is the host-side Lanczos driver."""
+    return dict(_core.cuda_step_stats(reset))
+
+
 # ----------------------------------------------------------------------------- array parsing
 def _dlpack_device(x: Any) -> Optional[tuple]:
     fn = getattr(type(x), "__dlpack_device__", None)
