@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "csr.h"
+#include "cuda/gram_plan.h"
 #include "layer_spectra.h"
 
 #ifdef FSPAI_WITH_CUDA
@@ -38,7 +40,6 @@ namespace {
       "fspai was not compiled with CUDA: rebuild with `FSPAI_CUDA=ON pip install .` on a machine with nvcc");
 }
 
-#ifdef FSPAI_WITH_CUDA
 py::dict solve_info(const SolveInfo& i) {
   py::dict d;
   d["steps"] = i.steps;
@@ -47,6 +48,9 @@ py::dict solve_info(const SolveInfo& i) {
   d["lanczos_components"] = i.lanczos_components;
   d["dense_components"] = i.dense_components;
   d["max_residual"] = i.max_residual;
+  d["error_bound"] = i.error_bound;  // (these three need the kernel branch's SolveInfo)
+  d["starts"] = i.starts;
+  d["route"] = i.route;
   return d;
 }
 
@@ -62,7 +66,9 @@ py::array_t<int64_t> ivec(const std::vector<int64_t>& v) {
   return a;
 }
 
-// Same keys and shapes as _core.layer_spectra's per-layer dicts.
+// Same keys and shapes as _core.layer_spectra's per-layer dicts. (Duplicates bindings.cpp's
+// info_dict / layer dict builder, which live in its anonymous namespace: at integration, export
+// those from one place and delete these.)
 py::dict spectra_dict(const LayerSpectra& L, int k) {
   py::dict d;
   d["sv"] = L.sv.empty() ? py::object(py::none()) : py::object(vec(L.sv));
@@ -101,6 +107,7 @@ py::dict spectra_dict(const LayerSpectra& L, int k) {
   return d;
 }
 
+#ifdef FSPAI_WITH_CUDA
 cuda::DeviceMatrix matrix_desc(py::handle h, const std::string& what) {
   py::tuple t = py::reinterpret_borrow<py::object>(h).cast<py::tuple>();
   if (t.size() != 7)
@@ -136,6 +143,41 @@ std::vector<cuda::DeviceLayer> device_layers(const py::list& layers) {
   return out;
 }
 #endif
+
+// Host CSR tuple (indptr int64, indices int32, values float32/float64/None, n_rows, n_cols) for
+// the host emulation; structural validation by validate_csr.
+struct HostCsr {
+  py::array_t<int64_t, py::array::c_style> indptr;
+  py::array_t<int32_t, py::array::c_style> indices;
+  py::array values;
+  CsrView view;
+};
+
+HostCsr host_csr(py::handle h, const std::string& what) {
+  py::tuple t = py::reinterpret_borrow<py::object>(h).cast<py::tuple>();
+  if (t.size() != 5) throw std::invalid_argument(what + ": expected (indptr, indices, values, n_rows, n_cols)");
+  HostCsr c;
+  c.indptr = t[0].cast<py::array_t<int64_t, py::array::c_style>>();
+  c.indices = t[1].cast<py::array_t<int32_t, py::array::c_style>>();
+  c.view.n_rows = t[3].cast<int64_t>();
+  c.view.n_cols = t[4].cast<int64_t>();
+  if (c.indptr.ndim() != 1 || c.indptr.size() != c.view.n_rows + 1)
+    throw std::invalid_argument(what + ": indptr must have n_rows + 1 entries");
+  c.view.indptr = c.indptr.data();
+  if (c.indices.size() != c.view.indptr[c.view.n_rows]) throw std::invalid_argument(what + ": indices length != nnz");
+  c.view.indices = c.indices.data();
+  if (!t[2].is_none()) {
+    c.values = t[2].cast<py::array>();
+    if (c.values.ndim() != 1 || c.values.size() != c.indices.size() || !(c.values.flags() & py::array::c_style))
+      throw std::invalid_argument(what + ": values must be 1-D, contiguous, one per index");
+    if (c.values.dtype().kind() == 'f' && c.values.itemsize() == 4) c.view.vtype = ValueType::Float32;
+    else if (c.values.dtype().kind() == 'f' && c.values.itemsize() == 8) c.view.vtype = ValueType::Float64;
+    else throw py::type_error(what + ": values must be float32 or float64");
+    c.view.values = c.values.data();
+  }
+  validate_csr(c.view, what);
+  return c;
+}
 
 }  // namespace
 
@@ -245,6 +287,45 @@ void register_cuda_bindings(py::module_& m) {
       py::arg("subgraphs") = true, py::arg("min_nodes") = 2, py::arg("max_basis") = 0, py::arg("dense_max") = 96,
       py::arg("pattern") = true,
       "layer_spectra for device layers [(mask_desc, weight_desc|None), ...]; same result layout.");
+
+  m.def(
+      "_cuda_host_emulation",
+      [](py::list layers, int k, double tol, uint64_t seed, int threads, bool subgraphs, int min_nodes, int max_basis,
+         int dense_max, bool pattern, const std::string& route) {
+        std::vector<HostCsr> keep;
+        std::vector<CsrView> views;
+        keep.reserve(layers.size());
+        for (size_t i = 0; i < layers.size(); ++i) {
+          keep.push_back(host_csr(layers[i], "layer " + std::to_string(i)));
+          views.push_back(keep.back().view);
+        }
+        if (route != "auto" && route != "csr" && route != "bitmap")
+          throw std::invalid_argument("route must be 'auto', 'csr' or 'bitmap'");
+        if (!pattern && subgraphs) throw std::invalid_argument("pattern=False is only supported with subgraphs=False");
+        LayerSpectraOptions o;
+        o.solve.k = k;
+        o.solve.tol = tol;
+        o.solve.seed = seed;
+        o.solve.threads = threads;
+        o.solve.max_basis = max_basis;
+        o.solve.dense_max = dense_max;
+        o.subgraphs = subgraphs;
+        o.min_nodes = min_nodes;
+        o.pattern = pattern;
+        std::vector<LayerSpectra> res;
+        {
+          py::gil_scoped_release release;
+          res = cuda::layer_spectra_host_emulation(views, o, route);
+        }
+        py::list out;
+        for (const LayerSpectra& s : res) out.append(spectra_dict(s, k));
+        return out;
+      },
+      py::arg("layers"), py::arg("k") = 2, py::arg("tol") = 1e-5, py::arg("seed") = 0, py::arg("threads") = 0,
+      py::arg("subgraphs") = true, py::arg("min_nodes") = 2, py::arg("max_basis") = 0, py::arg("dense_max") = 96,
+      py::arg("pattern") = true, py::arg("route") = "auto",
+      "TESTING ONLY (every build): the CUDA path's host logic (plan, problem descriptors, scaling, assembly) "
+      "with a host twin of the GPU step kernels, on host CSR layers; same result layout as layer_spectra.");
 
   m.def(
       "cuda_step_stats",

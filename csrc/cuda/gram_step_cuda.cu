@@ -69,14 +69,6 @@ StepStats step_stats(bool reset) {
   return s;
 }
 
-int32_t lanes_for(int64_t nnz, int64_t rows) {
-  if (rows <= 0) return 1;
-  const double mean = static_cast<double>(nnz) / static_cast<double>(rows);
-  int32_t g = 1;
-  while (g < 32 && 2.0 * g <= mean * 1.5) g *= 2;  // nearest power of two (round up past 3/4)
-  return g;
-}
-
 namespace {
 
 constexpr int kBlock = 256;

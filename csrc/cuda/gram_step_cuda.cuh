@@ -1,10 +1,8 @@
 // The GPU step operator of the shared Lanczos driver: a batch of Gram operators G_i = C_iᵀC_i
 // applied in ONE pair of kernel launches per driver round (see gram_step.h, GramStepBatch).
 //
-// Each problem is described by two "row passes" over device arrays:
-//   phase 1:  t[r] = Σ_{p ∈ [p1b[r], p1e[r])} v1[p] · x[p1i[p] − p1c0]     r < L   (t = C x)
-//   phase 2:  y[j] = Σ_{p ∈ [p2b[j], p2e[j])} v2[p] · t[p2i[p]]             j < s   (y = Cᵀ t)
-// Phase 2 reads a CSR copy of Cᵀ, which turns the scatter of the CPU kernel into a gather: no
+// Each problem (DeviceGramProblem, gram_plan.h) is two "row passes" over device arrays:
+// t = c·C x (phase 1, rows of C), then y = c·Cᵀ t (phase 2, rows of Cᵀ). Phase 2 reads a CSR copy of Cᵀ, which turns the scatter of the CPU kernel into a gather: no
 // atomics, and every output is summed by a fixed set of lanes in a fixed order, so results are
 // bit-for-bit reproducible run to run and independent of which other problems share the batch.
 // Rows are given by (begin, end) pointer arrays so a degree-group subgraph is a slice of the
@@ -20,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "gram_plan.h"
 #include "gram_step.h"
 
 namespace fspai {
@@ -59,36 +58,8 @@ class PinnedBuffer {
   size_t n_ = 0;
 };
 
-enum : int32_t { kRouteCsr = 0, kRouteBitmap = 1 };
-enum : int32_t { kValNone = 0, kValF32 = 1, kValF64 = 2 };
-
-// POD copied to the device as is.
-struct DeviceGramProblem {
-  const int64_t* p1b = nullptr;
-  const int64_t* p1e = nullptr;
-  const int32_t* p1i = nullptr;
-  const void* p1v = nullptr;
-  const int64_t* p2b = nullptr;
-  const int64_t* p2e = nullptr;
-  const int32_t* p2i = nullptr;
-  const void* p2v = nullptr;
-  const uint32_t* bm1 = nullptr;  // bitmap of C: L rows × nw1 words
-  const uint32_t* bm2 = nullptr;  // bitmap of Cᵀ: s rows × nw2 words
-  int64_t L = 0, s = 0;
-  int64_t nw1 = 0, nw2 = 0;
-  int32_t p1c0 = 0;
-  int32_t lanes1 = 1, lanes2 = 1;  // lanes per row (power of two ≤ 32), fixed per problem
-  int32_t vtype = kValNone;        // kValNone: the 0/1 pattern (values ignored)
-  int32_t route = kRouteCsr;
-  double vscale = 1.0;             // c: every value is used as c·v (a power of two, see scale())
-};
-
-// Lanes per row for a pass with `nnz` entries over `rows` rows: the power of two nearest the
-// mean row length, clamped to [1, 32].
 // Adds one apply() to the process-wide StepStats (layer_spectra_cuda.h).
 void record_step(int64_t vectors, double seconds, int64_t h2d, int64_t d2h);
-
-int32_t lanes_for(int64_t nnz, int64_t rows);
 
 // Bit rows of a CSR slice: out[r * nw + (c − c0) / 32] has bit (c − c0) % 32 set for every entry
 // c of row r. `out` (rows × nw words) is zeroed here. Asynchronous on `stream`.

@@ -28,6 +28,7 @@
 #include <string>
 
 #include "gram_step.h"
+#include "gram_plan.h"
 #include "gram_step_cuda.cuh"
 
 #ifndef FSPAI_CUDA_ARCHS
@@ -387,69 +388,6 @@ CountResult count_layers(const std::vector<DeviceLayer>& layers, cudaStream_t st
   return R;
 }
 
-struct Group {
-  int64_t degree;
-  int32_t start, size;  // column range in B'
-};
-
-// Per-layer host plan: column order and groups (same rule as regular_groups on the CPU).
-struct Plan {
-  std::vector<int32_t> perm;  // empty: identity
-  std::vector<Group> groups;
-  std::vector<std::vector<int32_t>> group_columns;
-  std::vector<int64_t> ptr, ptrT;
-  int64_t nnz = 0;
-};
-
-Plan make_plan(const DeviceDegrees& d, bool subgraphs, int min_nodes) {
-  Plan P;
-  const int64_t n_rows = static_cast<int64_t>(d.row.size()), n_cols = static_cast<int64_t>(d.col.size());
-  if (subgraphs) {
-    std::map<int64_t, std::vector<int32_t>> by_degree;
-    for (int64_t c = 0; c < n_cols; ++c)
-      if (d.col[c] > 0) by_degree[d.col[c]].push_back(static_cast<int32_t>(c));
-    std::vector<char> used(n_cols, 0);
-    for (auto& [deg, cols] : by_degree) {
-      if (static_cast<int64_t>(cols.size()) < min_nodes) continue;
-      P.groups.push_back({deg, static_cast<int32_t>(P.perm.size()), static_cast<int32_t>(cols.size())});
-      for (int32_t c : cols) {
-        P.perm.push_back(c);
-        used[c] = 1;
-      }
-      P.group_columns.push_back(cols);
-    }
-    for (int64_t c = 0; c < n_cols; ++c)
-      if (!used[c]) P.perm.push_back(static_cast<int32_t>(c));
-  }
-  P.ptr.assign(n_rows + 1, 0);
-  for (int64_t r = 0; r < n_rows; ++r) P.ptr[r + 1] = P.ptr[r] + d.row[r];
-  P.ptrT.assign(n_cols + 1, 0);
-  for (int64_t cp = 0; cp < n_cols; ++cp) P.ptrT[cp + 1] = P.ptrT[cp] + d.col[P.perm.empty() ? cp : P.perm[cp]];
-  P.nnz = P.ptr[n_rows];
-  if (P.ptrT[n_cols] != P.nnz) throw std::runtime_error("fspai CUDA: row and column counts disagree (device race?)");
-  return P;
-}
-
-// Power of two c with c·vmax in [0.5, 1) (1 for vmax = 0), clamped to the normal double range.
-double value_scale(double vmax) {
-  if (!(vmax > 0.0)) return 1.0;
-  int e = 0;
-  std::frexp(vmax, &e);
-  e = std::max(-1000, std::min(1000, e));
-  return std::ldexp(1.0, -e);
-}
-
-bool want_bitmap(int64_t nnz, int64_t L, int64_t s) {
-  const std::string route = get_route();
-  if (route == "csr") return false;
-  const double nw1 = std::ceil(s / 32.0), nw2 = std::ceil(L / 32.0);
-  const double bitmap_bytes = 4.0 * (L * nw1 + s * nw2);
-  if (bitmap_bytes > double(1ull << 31)) return false;  // keep device memory bounded
-  if (route == "bitmap") return true;
-  const double csr_bytes = 8.0 * nnz + 16.0 * (L + s);
-  return bitmap_bytes < 0.5 * csr_bytes;  // about density > 1/16: the bitmap is also L2-resident
-}
-
 }  // namespace
 
 void set_route(const std::string& route) {
@@ -503,8 +441,7 @@ std::vector<DeviceDegrees> device_degrees(const std::vector<DeviceLayer>& layers
 
 std::vector<LayerSpectra> layer_spectra_cuda(const std::vector<DeviceLayer>& layers, const LayerSpectraOptions& opt) {
   const int nl = static_cast<int>(layers.size());
-  std::vector<LayerSpectra> res(nl);
-  if (nl == 0) return res;
+  if (nl == 0) return {};
   if (opt.solve.k < 1) throw std::invalid_argument("k must be >= 1");
   if (opt.subgraphs && opt.min_nodes < 1) throw std::invalid_argument("min_nodes must be >= 1");
   check_shapes(layers);
@@ -516,26 +453,24 @@ std::vector<LayerSpectra> layer_spectra_cuda(const std::vector<DeviceLayer>& lay
   CountResult CR = count_layers(layers, st.s, counts);
   std::vector<ConvLayer>& conv = CR.conv;
 
-  // ---- plans and the device arena (uploaded part first, then device-only arrays)
-  std::vector<Plan> plans(nl);
-  for (int i = 0; i < nl; ++i) plans[i] = make_plan(CR.deg[i], opt.subgraphs, opt.min_nodes);
+  // ---- plans (host, gram_plan.h) and one device arena: the uploaded part first
+  std::vector<LayerPlan> plans(nl);
+  for (int i = 0; i < nl; ++i) plans[i] = make_plan(CR.deg[i].row, CR.deg[i].col, opt.subgraphs, opt.min_nodes);
   Layout lay;
   struct Off { size_t ptr, ptrT, perm, gstart, idx, idxT, val, valT, bnd, nout; };
   std::vector<Off> off(nl);
   for (int i = 0; i < nl; ++i) {
-    const Plan& P = plans[i];
-    const int64_t n_rows = layers[i].mask.n_rows, n_cols = layers[i].mask.n_cols;
-    off[i].ptr = lay.take((n_rows + 1) * 8);
-    off[i].ptrT = lay.take((n_cols + 1) * 8);
+    const LayerPlan& P = plans[i];
+    off[i].ptr = lay.take(P.ptr.size() * 8);
+    off[i].ptrT = lay.take(P.ptrT.size() * 8);
     off[i].perm = lay.take(P.perm.size() * 4);
-    off[i].gstart = lay.take((P.groups.size() + 1) * 4);
+    off[i].gstart = lay.take(P.gstart.size() * 4);
   }
-  const size_t upload_bytes = lay.bytes;
   const size_t o_desc = lay.take(nl * sizeof(ConvLayer));
   const size_t o_roff = lay.take((nl + 1) * 8), o_coff = lay.take((nl + 1) * 8);
-  const size_t meta_end = lay.bytes;
+  const size_t upload_end = lay.bytes;
   for (int i = 0; i < nl; ++i) {
-    const Plan& P = plans[i];
+    const LayerPlan& P = plans[i];
     const int32_t vt = !layers[i].has_weight ? kValNone
                        : layers[i].weight.dtype == DType::Float64 ? kValF64 : kValF32;
     conv[i].vtype = vt;
@@ -543,7 +478,7 @@ std::vector<LayerSpectra> layer_spectra_cuda(const std::vector<DeviceLayer>& lay
     off[i].idxT = lay.take(P.nnz * 4);
     off[i].val = lay.take(P.nnz * value_bytes(vt));
     off[i].valT = lay.take(P.nnz * value_bytes(vt));
-    off[i].bnd = lay.take(P.groups.empty() ? 0 : (P.groups.size() + 1) * layers[i].mask.n_rows * 8);
+    off[i].bnd = lay.take(P.groups.empty() ? 0 : P.gstart.size() * layers[i].mask.n_rows * 8);
   }
   // touched-output counts of every group of every layer: one contiguous block, one download
   std::vector<size_t> group_off(nl + 1, 0);
@@ -552,18 +487,16 @@ std::vector<LayerSpectra> layer_spectra_cuda(const std::vector<DeviceLayer>& lay
   for (int i = 0; i < nl; ++i) off[i].nout = o_nout + group_off[i] * 4;
   DeviceBuffer arena(lay.bytes);
   char* base = arena.as<char>();
-  std::vector<char> up(meta_end, 0);
+  std::vector<char> up(upload_end, 0);
   std::vector<int64_t> row_off(nl + 1, 0), col_off(nl + 1, 0);
+  std::vector<LayerArrays> arrays(nl);
   for (int i = 0; i < nl; ++i) {
-    const Plan& P = plans[i];
+    const LayerPlan& P = plans[i];
     ConvLayer& C = conv[i];
     std::memcpy(up.data() + off[i].ptr, P.ptr.data(), P.ptr.size() * 8);
     std::memcpy(up.data() + off[i].ptrT, P.ptrT.data(), P.ptrT.size() * 8);
     if (!P.perm.empty()) std::memcpy(up.data() + off[i].perm, P.perm.data(), P.perm.size() * 4);
-    std::vector<int32_t> gs;
-    for (const Group& g : P.groups) gs.push_back(g.start);
-    gs.push_back(P.groups.empty() ? 0 : P.groups.back().start + P.groups.back().size);
-    std::memcpy(up.data() + off[i].gstart, gs.data(), gs.size() * 4);
+    std::memcpy(up.data() + off[i].gstart, P.gstart.data(), P.gstart.size() * 4);
     C.perm = P.perm.empty() ? nullptr : reinterpret_cast<const int32_t*>(base + off[i].perm);
     C.ptr = reinterpret_cast<const int64_t*>(base + off[i].ptr);
     C.ptrT = reinterpret_cast<const int64_t*>(base + off[i].ptrT);
@@ -577,12 +510,23 @@ std::vector<LayerSpectra> layer_spectra_cuda(const std::vector<DeviceLayer>& lay
     C.nout = reinterpret_cast<uint32_t*>(base + off[i].nout);
     row_off[i + 1] = row_off[i] + layers[i].mask.n_rows;
     col_off[i + 1] = col_off[i] + (layers[i].mask.n_cols + 31) / 32;
+    LayerArrays& A = arrays[i];
+    A.n_rows = C.n_rows;
+    A.n_cols = C.n_cols;
+    A.ptr = C.ptr;
+    A.idx = C.idx;
+    A.val = C.val;
+    A.ptrT = C.ptrT;
+    A.idxT = C.idxT;
+    A.valT = C.valT;
+    A.bnd = C.bnd;
+    A.vtype = C.vtype;
+    A.wmax = CR.wmax[i];
   }
   std::memcpy(up.data() + o_desc, conv.data(), nl * sizeof(ConvLayer));
   std::memcpy(up.data() + o_roff, row_off.data(), (nl + 1) * 8);
   std::memcpy(up.data() + o_coff, col_off.data(), (nl + 1) * 8);
-  (void)upload_bytes;
-  check(cudaMemcpyAsync(base, up.data(), meta_end, cudaMemcpyHostToDevice, st.s), "upload CSR pointers");
+  check(cudaMemcpyAsync(base, up.data(), upload_end, cudaMemcpyHostToDevice, st.s), "upload CSR pointers");
   if (group_off[nl]) check(cudaMemsetAsync(base + o_nout, 0, group_off[nl] * 4, st.s), "memset group counts");
   const ConvLayer* dconv = reinterpret_cast<const ConvLayer*>(base + o_desc);
   const int64_t* droff = reinterpret_cast<const int64_t*>(base + o_roff);
@@ -597,102 +541,31 @@ std::vector<LayerSpectra> layer_spectra_cuda(const std::vector<DeviceLayer>& lay
     fill_cols_kernel<<<grid_threads(col_off[nl] * 32), kBlock, 0, st.s>>>(dconv, dcoff, nl, col_off[nl]);
     check(cudaGetLastError(), "fill cols launch");
   }
-  check(cudaStreamSynchronize(st.s), "CSR conversion");
 
-  // ---- problems: per layer [pattern][weighted], then per group [pattern][weighted]
-  struct Slot { int layer; int group; bool weighted; };  // group -1: the whole layer
+  // ---- problems (shared host logic), bitmaps for the whole-layer pattern problems that want them
   std::vector<DeviceGramProblem> probs;
-  std::vector<Slot> slots;
+  std::vector<ProblemSlot> slots;
+  std::vector<LayerSpectra> res;
+  build_problems(arrays, plans, opt, &probs, &slots, &res);
+  const std::string route = get_route();
   std::vector<DeviceBuffer> bitmaps;
-  for (int i = 0; i < nl; ++i) {
-    const Plan& P = plans[i];
-    const ConvLayer& C = conv[i];
-    const int64_t n_rows = C.n_rows, n_cols = C.n_cols;
-    LayerSpectra& R = res[i];
-    R.subgraphs.resize(P.groups.size());
-    R.subgraph_columns = P.group_columns;
-    const bool do_w = layers[i].has_weight, do_p = opt.pattern || !do_w;
-    const std::vector<double> zeros(opt.solve.k, 0.0);
-    if (do_p) R.sv = zeros;
-    if (do_w) R.wsv = zeros;
-    if (P.nnz > 0) {
-      const bool cols_small = n_cols <= n_rows;
-      DeviceGramProblem G;
-      G.p1b = cols_small ? C.ptr : C.ptrT;
-      G.p1i = cols_small ? C.idx : C.idxT;
-      G.p2b = cols_small ? C.ptrT : C.ptr;
-      G.p2i = cols_small ? C.idxT : C.idx;
-      G.p1e = G.p1b + 1;
-      G.p2e = G.p2b + 1;
-      G.L = cols_small ? n_rows : n_cols;
-      G.s = cols_small ? n_cols : n_rows;
-      G.lanes1 = lanes_for(P.nnz, G.L);
-      G.lanes2 = lanes_for(P.nnz, G.s);
-      if (do_p) {
-        DeviceGramProblem Gp = G;
-        if (want_bitmap(P.nnz, G.L, G.s)) {
-          Gp.route = kRouteBitmap;
-          Gp.nw1 = (G.s + 31) / 32;
-          Gp.nw2 = (G.L + 31) / 32;
-          bitmaps.emplace_back(static_cast<size_t>(G.L * Gp.nw1 + G.s * Gp.nw2) * 4);
-          uint32_t* bm = bitmaps.back().as<uint32_t>();
-          Gp.bm1 = bm;
-          Gp.bm2 = bm + G.L * Gp.nw1;
-          build_bitmap(G.p1b, G.p1e, G.p1i, 0, G.L, Gp.nw1, bm, st.s);
-          build_bitmap(G.p2b, G.p2e, G.p2i, 0, G.s, Gp.nw2, bm + G.L * Gp.nw1, st.s);
-        }
-        probs.push_back(Gp);
-        slots.push_back({i, -1, false});
-      }
-      if (do_w) {
-        DeviceGramProblem Gw = G;
-        Gw.p1v = cols_small ? C.val : C.valT;
-        Gw.p2v = cols_small ? C.valT : C.val;
-        Gw.vtype = C.vtype;
-        Gw.vscale = value_scale(CR.wmax[i]);
-        probs.push_back(Gw);
-        slots.push_back({i, -1, true});
-      }
-    }
-    for (size_t q = 0; q < P.groups.size(); ++q) {
-      const Group& g = P.groups[q];
-      SubgraphSpectra& S = R.subgraphs[q];
-      S.degree = g.degree;
-      S.n_in = g.size;
-      S.nnz = g.degree * g.size;
-      if (do_p) S.sv = zeros;
-      if (do_w) S.wsv = zeros;
-      DeviceGramProblem G;  // Gram over the group's columns: C = B'[:, start:start+size], L = n_rows
-      G.p1b = C.bnd + q * n_rows;
-      G.p1e = C.bnd + (q + 1) * n_rows;
-      G.p1i = C.idx;
-      G.p1c0 = g.start;
-      G.L = n_rows;
-      G.p2b = C.ptrT + g.start;
-      G.p2e = G.p2b + 1;
-      G.p2i = C.idxT;
-      G.s = g.size;
-      G.lanes1 = lanes_for(S.nnz, n_rows);
-      G.lanes2 = lanes_for(S.nnz, g.size);
-      if (do_p) {
-        probs.push_back(G);
-        slots.push_back({i, static_cast<int>(q), false});
-      }
-      if (do_w) {
-        G.p1v = C.val;
-        G.p2v = C.valT;
-        G.vtype = C.vtype;
-        G.vscale = value_scale(CR.wmax[i]);
-        probs.push_back(G);
-        slots.push_back({i, static_cast<int>(q), true});
-      }
-    }
+  for (size_t j = 0; j < probs.size(); ++j) {
+    DeviceGramProblem& G = probs[j];
+    if (!slots[j].whole_layer_pattern() || !want_bitmap(route, G.nnz, G.L, G.s)) continue;
+    G.route = kRouteBitmap;
+    G.nw1 = (G.s + 31) / 32;
+    G.nw2 = (G.L + 31) / 32;
+    bitmaps.emplace_back(static_cast<size_t>(G.L * G.nw1 + G.s * G.nw2) * 4);
+    uint32_t* bm = bitmaps.back().as<uint32_t>();
+    G.bm1 = bm;
+    G.bm2 = bm + G.L * G.nw1;
+    build_bitmap(G.p1b, G.p1e, G.p1i, 0, G.L, G.nw1, bm, st.s);
+    build_bitmap(G.p2b, G.p2e, G.p2i, 0, G.s, G.nw2, bm + G.L * G.nw1, st.s);
   }
-  // touched outputs per group (the CPU's n_out)
   std::vector<uint32_t> nout(group_off[nl]);
   if (!nout.empty())
     check(cudaMemcpyAsync(nout.data(), base + o_nout, nout.size() * 4, cudaMemcpyDeviceToHost, st.s), "download n_out");
-  check(cudaStreamSynchronize(st.s), "group counts and bitmaps");
+  check(cudaStreamSynchronize(st.s), "CSR conversion");
   for (int i = 0; i < nl; ++i)
     for (size_t q = 0; q < plans[i].groups.size(); ++q) res[i].subgraphs[q].n_out = nout[group_off[i] + q];
   if (probs.empty()) return res;
@@ -700,17 +573,8 @@ std::vector<LayerSpectra> layer_spectra_cuda(const std::vector<DeviceLayer>& lay
   CudaGramStepBatch op(std::move(probs), dev, st.s);
   std::vector<SolveInfo> infos;
   // The shared driver returns σ of the unscaled problems (it undoes scale()), descending.
-  std::vector<std::vector<double>> sig = lanczos_topk_sv_batch(op, opt.solve, &infos);
-  if (sig.size() != slots.size()) throw std::runtime_error("lanczos_topk_sv_batch returned a wrong number of results");
-  for (size_t j = 0; j < slots.size(); ++j) {
-    const Slot& sl = slots[j];
-    std::vector<double> sv(opt.solve.k, 0.0);  // padded with zeros when the problem is smaller than k
-    for (int q = 0; q < opt.solve.k && q < static_cast<int>(sig[j].size()); ++q) sv[q] = sig[j][q];
-    LayerSpectra& R = res[sl.layer];
-    if (sl.group < 0) (sl.weighted ? R.wsv : R.sv) = sv;
-    else (sl.weighted ? R.subgraphs[sl.group].wsv : R.subgraphs[sl.group].sv) = sv;
-    if (j < infos.size()) (sl.weighted ? R.winfo : R.info).merge(infos[j]);
-  }
+  const std::vector<std::vector<double>> sig = lanczos_topk_sv_batch(op, opt.solve, &infos);
+  assemble(slots, sig, infos, opt.solve.k, &res);
   return res;
 }
 

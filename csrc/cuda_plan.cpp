@@ -1,0 +1,345 @@
+// Host-side logic of the CUDA path (csrc/cuda/gram_plan.h), compiled in every build, plus a host
+// emulation of the device pipeline so the CPU test suite checks the plan, the problem
+// descriptors, value scaling and result assembly against the CPU path. The emulation's step
+// operator is the host twin of the GPU kernels in csrc/cuda/gram_step_cuda.cu (same descriptor
+// semantics, sequential summation order).
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <stdexcept>
+
+#include "cuda/gram_plan.h"
+#include "gram_step.h"
+
+namespace fspai {
+namespace cuda {
+
+int32_t lanes_for(int64_t nnz, int64_t rows) {
+  if (rows <= 0) return 1;
+  const double mean = static_cast<double>(nnz) / static_cast<double>(rows);
+  int32_t g = 1;
+  while (g < 32 && 2.0 * g <= mean * 1.5) g *= 2;  // nearest power of two (round up past 3/4)
+  return g;
+}
+
+double value_scale(double vmax) {
+  if (!(vmax > 0.0) || !std::isfinite(vmax)) return 1.0;
+  int e = 0;
+  std::frexp(vmax, &e);
+  e = std::max(-1000, std::min(1000, e));
+  return std::ldexp(1.0, -e);
+}
+
+bool want_bitmap(const std::string& route, int64_t nnz, int64_t L, int64_t s) {
+  if (route == "csr") return false;
+  const double nw1 = std::ceil(s / 32.0), nw2 = std::ceil(L / 32.0);
+  const double bitmap_bytes = 4.0 * (L * nw1 + s * nw2);
+  if (bitmap_bytes > double(1ull << 31)) return false;  // keep device memory bounded
+  if (route == "bitmap") return true;
+  const double csr_bytes = 8.0 * nnz + 16.0 * (L + s);
+  return bitmap_bytes < 0.5 * csr_bytes;
+}
+
+LayerPlan make_plan(const std::vector<int64_t>& row_deg, const std::vector<int64_t>& col_deg, bool subgraphs,
+                    int min_nodes) {
+  LayerPlan P;
+  const int64_t n_rows = static_cast<int64_t>(row_deg.size()), n_cols = static_cast<int64_t>(col_deg.size());
+  if (subgraphs) {
+    std::map<int64_t, std::vector<int32_t>> by_degree;
+    for (int64_t c = 0; c < n_cols; ++c)
+      if (col_deg[c] > 0) by_degree[col_deg[c]].push_back(static_cast<int32_t>(c));
+    std::vector<char> used(n_cols, 0);
+    for (auto& [deg, cols] : by_degree) {
+      if (static_cast<int64_t>(cols.size()) < min_nodes) continue;
+      P.groups.push_back({deg, static_cast<int32_t>(P.perm.size()), static_cast<int32_t>(cols.size())});
+      for (int32_t c : cols) {
+        P.perm.push_back(c);
+        used[c] = 1;
+      }
+      P.group_columns.push_back(cols);
+    }
+    for (int64_t c = 0; c < n_cols; ++c)
+      if (!used[c]) P.perm.push_back(static_cast<int32_t>(c));
+  }
+  for (const DegreeGroup& g : P.groups) P.gstart.push_back(g.start);
+  P.gstart.push_back(P.groups.empty() ? 0 : P.groups.back().start + P.groups.back().size);
+  P.ptr.assign(n_rows + 1, 0);
+  for (int64_t r = 0; r < n_rows; ++r) P.ptr[r + 1] = P.ptr[r] + row_deg[r];
+  P.ptrT.assign(n_cols + 1, 0);
+  for (int64_t cp = 0; cp < n_cols; ++cp) P.ptrT[cp + 1] = P.ptrT[cp] + col_deg[P.perm.empty() ? cp : P.perm[cp]];
+  P.nnz = P.ptr[n_rows];
+  if (P.ptrT[n_cols] != P.nnz) throw std::runtime_error("fspai CUDA: row and column degree sums disagree");
+  return P;
+}
+
+void build_problems(const std::vector<LayerArrays>& arrays, const std::vector<LayerPlan>& plans,
+                    const LayerSpectraOptions& opt, std::vector<DeviceGramProblem>* problems,
+                    std::vector<ProblemSlot>* slots, std::vector<LayerSpectra>* res) {
+  const int nl = static_cast<int>(arrays.size());
+  res->assign(nl, LayerSpectra());
+  problems->clear();
+  slots->clear();
+  const std::vector<double> zeros(opt.solve.k, 0.0);
+  for (int i = 0; i < nl; ++i) {
+    const LayerArrays& A = arrays[i];
+    const LayerPlan& P = plans[i];
+    LayerSpectra& R = (*res)[i];
+    const bool do_w = A.vtype != kValNone, do_p = opt.pattern || !do_w;
+    const double c = do_w ? value_scale(A.wmax) : 1.0;
+    if (do_p) R.sv = zeros;
+    if (do_w) R.wsv = zeros;
+    R.subgraphs.resize(P.groups.size());
+    R.subgraph_columns = P.group_columns;
+    auto add = [&](DeviceGramProblem G, int group) {
+      if (do_p) {
+        problems->push_back(G);
+        slots->push_back({i, group, false});
+      }
+      if (do_w) {
+        G.vtype = A.vtype;
+        G.vscale = c;
+        problems->push_back(G);
+        slots->push_back({i, group, true});
+      }
+    };
+    if (P.nnz > 0) {  // whole layer, Gram on its smaller side
+      const bool cols_small = A.n_cols <= A.n_rows;
+      DeviceGramProblem G;
+      G.p1b = cols_small ? A.ptr : A.ptrT;
+      G.p1i = cols_small ? A.idx : A.idxT;
+      G.p1v = cols_small ? A.val : A.valT;
+      G.p2b = cols_small ? A.ptrT : A.ptr;
+      G.p2i = cols_small ? A.idxT : A.idx;
+      G.p2v = cols_small ? A.valT : A.val;
+      G.p1e = G.p1b + 1;
+      G.p2e = G.p2b + 1;
+      G.L = cols_small ? A.n_rows : A.n_cols;
+      G.s = cols_small ? A.n_cols : A.n_rows;
+      G.nnz = P.nnz;
+      G.lanes1 = lanes_for(P.nnz, G.L);
+      G.lanes2 = lanes_for(P.nnz, G.s);
+      add(G, -1);
+    }
+    for (size_t q = 0; q < P.groups.size(); ++q) {
+      // Gram over the group's columns: C = B'[:, start:start+size] (rows: all outputs; outputs
+      // without an edge into the group add nothing), a slice of B' and B'ᵀ.
+      const DegreeGroup& g = P.groups[q];
+      SubgraphSpectra& S = R.subgraphs[q];
+      S.degree = g.degree;
+      S.n_in = g.size;
+      S.nnz = g.degree * g.size;
+      if (do_p) S.sv = zeros;
+      if (do_w) S.wsv = zeros;
+      DeviceGramProblem G;
+      G.p1b = A.bnd + q * A.n_rows;
+      G.p1e = A.bnd + (q + 1) * A.n_rows;
+      G.p1i = A.idx;
+      G.p1v = A.val;
+      G.p1c0 = g.start;
+      G.L = A.n_rows;
+      G.p2b = A.ptrT + g.start;
+      G.p2e = G.p2b + 1;
+      G.p2i = A.idxT;
+      G.p2v = A.valT;
+      G.s = g.size;
+      G.nnz = S.nnz;
+      G.lanes1 = lanes_for(S.nnz, A.n_rows);
+      G.lanes2 = lanes_for(S.nnz, g.size);
+      add(G, static_cast<int>(q));
+    }
+  }
+}
+
+void assemble(const std::vector<ProblemSlot>& slots, const std::vector<std::vector<double>>& sigma,
+              const std::vector<SolveInfo>& infos, int k, std::vector<LayerSpectra>* res) {
+  if (sigma.size() != slots.size()) throw std::runtime_error("Lanczos driver returned a wrong number of results");
+  for (size_t j = 0; j < slots.size(); ++j) {
+    const ProblemSlot& sl = slots[j];
+    std::vector<double> sv(k, 0.0);  // padded with zeros when the problem is smaller than k
+    for (int q = 0; q < k && q < static_cast<int>(sigma[j].size()); ++q) sv[q] = sigma[j][q];
+    LayerSpectra& R = (*res)[sl.layer];
+    if (sl.group < 0) (sl.weighted ? R.wsv : R.sv) = sv;
+    else (sl.weighted ? R.subgraphs[sl.group].wsv : R.subgraphs[sl.group].sv) = sv;
+    if (j < infos.size()) (sl.weighted ? R.winfo : R.info).merge(infos[j]);
+  }
+}
+
+// ---------------------------------------------------------------- host emulation
+namespace {
+
+double value_at(const void* v, int32_t vtype, int64_t p) {
+  if (vtype == kValF32) return static_cast<const float*>(v)[p];
+  if (vtype == kValF64) return static_cast<const double*>(v)[p];
+  return 1.0;
+}
+
+// Host twin of row_pass() in gram_step_cuda.cu.
+void row_pass_host(const int64_t* rb, const int64_t* re, const int32_t* ri, const void* rv, int32_t c0,
+                   int32_t vtype, double vscale, int64_t rows, const uint32_t* bm, int64_t nw, int32_t route,
+                   const double* in, double* out) {
+  for (int64_t r = 0; r < rows; ++r) {
+    double acc = 0.0;
+    if (route == kRouteBitmap) {
+      for (int64_t w = 0; w < nw; ++w)
+        for (uint32_t b = bm[r * nw + w]; b; b &= b - 1) acc += in[w * 32 + __builtin_ctz(b)];
+    } else {
+      for (int64_t p = rb[r]; p < re[r]; ++p)
+        acc += (vtype == kValNone ? 1.0 : value_at(rv, vtype, p) * vscale) * in[ri[p] - c0];
+    }
+    out[r] = acc;
+  }
+}
+
+class HostGramStepBatch final : public GramStepBatch {
+ public:
+  explicit HostGramStepBatch(std::vector<DeviceGramProblem> p) : p_(std::move(p)) {}
+  int size() const override { return static_cast<int>(p_.size()); }
+  int64_t dim(int i) const override { return p_.at(i).s; }
+  const char* route() const override { return "cuda_host_emulation"; }
+  double scale(int i) const override { return p_.at(i).vscale; }
+  void apply(int count, const int* ids, const double* const* x, double* const* y) override {
+    for (int t = 0; t < count; ++t) {
+      const DeviceGramProblem& P = p_.at(ids[t]);
+      tmp_.assign(P.L, 0.0);
+      row_pass_host(P.p1b, P.p1e, P.p1i, P.p1v, P.p1c0, P.vtype, P.vscale, P.L, P.bm1, P.nw1, P.route, x[t],
+                    tmp_.data());
+      row_pass_host(P.p2b, P.p2e, P.p2i, P.p2v, 0, P.vtype, P.vscale, P.s, P.bm2, P.nw2, P.route, tmp_.data(), y[t]);
+    }
+  }
+  bool half_norms(int count, const int* ids, const double* const* x, double* out) override {
+    for (int t = 0; t < count; ++t) {
+      const DeviceGramProblem& P = p_.at(ids[t]);
+      tmp_.assign(P.L, 0.0);
+      row_pass_host(P.p1b, P.p1e, P.p1i, P.p1v, P.p1c0, P.vtype, P.vscale, P.L, P.bm1, P.nw1, P.route, x[t],
+                    tmp_.data());
+      double amax = 0.0, ss = 0.0;
+      for (double v : tmp_) amax = std::max(amax, std::fabs(v));
+      if (amax > 0.0)
+        for (double v : tmp_) ss += (v / amax) * (v / amax);
+      out[t] = amax * std::sqrt(ss);
+    }
+    return true;
+  }
+
+ private:
+  std::vector<DeviceGramProblem> p_;
+  std::vector<double> tmp_;
+};
+
+// What the device conversion kernels produce, built on the host from a canonical CSR of B.
+struct HostArrays {
+  std::vector<int32_t> idx, idxT;
+  std::vector<float> val32, valT32;
+  std::vector<double> val64, valT64;
+  std::vector<int64_t> bnd;
+  std::vector<uint32_t> nout;
+};
+
+void bitmap_host(const int64_t* rb, const int64_t* re, const int32_t* idx, int64_t rows, int64_t nw,
+                 std::vector<uint32_t>* out) {
+  out->assign(static_cast<size_t>(rows * nw), 0u);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t p = rb[r]; p < re[r]; ++p) (*out)[r * nw + (idx[p] >> 5)] |= 1u << (idx[p] & 31);
+}
+
+}  // namespace
+
+std::vector<LayerSpectra> layer_spectra_host_emulation(const std::vector<CsrView>& layers,
+                                                       const LayerSpectraOptions& opt, const std::string& route) {
+  const int nl = static_cast<int>(layers.size());
+  std::vector<LayerPlan> plans(nl);
+  std::vector<HostArrays> H(nl);
+  std::vector<LayerArrays> A(nl);
+  for (int i = 0; i < nl; ++i) {
+    const CsrView& a = layers[i];
+    std::vector<int64_t> rdeg(a.n_rows), cdeg(a.n_cols, 0);
+    for (int64_t r = 0; r < a.n_rows; ++r) rdeg[r] = a.indptr[r + 1] - a.indptr[r];
+    for (int64_t p = 0; p < a.nnz(); ++p) ++cdeg[a.indices[p]];
+    LayerPlan& P = plans[i];
+    P = make_plan(rdeg, cdeg, opt.subgraphs, opt.min_nodes);
+    std::vector<int32_t> cp_of(a.n_cols);
+    for (int64_t cp = 0; cp < a.n_cols; ++cp) cp_of[P.perm.empty() ? cp : P.perm[cp]] = static_cast<int32_t>(cp);
+    HostArrays& h = H[i];
+    const int32_t vt = a.vtype == ValueType::Float32 ? kValF32 : a.vtype == ValueType::Float64 ? kValF64 : kValNone;
+    const int64_t nnz = a.nnz();
+    h.idx.resize(nnz);
+    h.idxT.resize(nnz);
+    if (vt == kValF32) h.val32.resize(nnz), h.valT32.resize(nnz);
+    if (vt == kValF64) h.val64.resize(nnz), h.valT64.resize(nnz);
+    double wmax = 0.0;
+    std::vector<int64_t> fillT(P.ptrT.begin(), P.ptrT.end() - 1);
+    std::vector<std::pair<int32_t, int64_t>> row;  // (permuted column, source entry)
+    for (int64_t r = 0; r < a.n_rows; ++r) {  // B' rows: entries sorted by permuted column
+      row.clear();
+      for (int64_t p = a.indptr[r]; p < a.indptr[r + 1]; ++p) row.push_back({cp_of[a.indices[p]], p});
+      std::sort(row.begin(), row.end());
+      int64_t q = P.ptr[r];
+      for (const auto& [cp, p] : row) {
+        const double v = std::fabs(a.value(p));
+        wmax = std::max(wmax, v);
+        const int64_t qt = fillT[cp]++;  // rows visited ascending: B'ᵀ rows come out sorted
+        h.idx[q] = cp;
+        h.idxT[qt] = static_cast<int32_t>(r);
+        if (vt == kValF32) h.val32[q] = h.valT32[qt] = static_cast<float>(v);
+        if (vt == kValF64) h.val64[q] = h.valT64[qt] = v;
+        ++q;
+      }
+    }
+    const size_t G = P.groups.size();
+    if (G) {
+      h.bnd.assign((G + 1) * a.n_rows, 0);
+      h.nout.assign(G, 0);
+      for (int64_t r = 0; r < a.n_rows; ++r) {
+        int64_t p = P.ptr[r], prev = 0;
+        for (size_t q = 0; q <= G; ++q) {
+          while (p < P.ptr[r + 1] && h.idx[p] < P.gstart[q]) ++p;
+          h.bnd[q * a.n_rows + r] = p;
+          if (q > 0 && p > prev) ++h.nout[q - 1];
+          prev = p;
+        }
+      }
+    }
+    LayerArrays& L = A[i];
+    L.n_rows = a.n_rows;
+    L.n_cols = a.n_cols;
+    L.ptr = P.ptr.data();
+    L.idx = h.idx.data();
+    L.ptrT = P.ptrT.data();
+    L.idxT = h.idxT.data();
+    L.val = vt == kValF32 ? static_cast<const void*>(h.val32.data()) : h.val64.data();
+    L.valT = vt == kValF32 ? static_cast<const void*>(h.valT32.data()) : h.valT64.data();
+    L.bnd = h.bnd.data();
+    L.vtype = vt;
+    L.wmax = wmax;
+  }
+  std::vector<DeviceGramProblem> probs;
+  std::vector<ProblemSlot> slots;
+  std::vector<LayerSpectra> res;
+  build_problems(A, plans, opt, &probs, &slots, &res);
+  for (int i = 0; i < nl; ++i)
+    for (size_t q = 0; q < plans[i].groups.size(); ++q) res[i].subgraphs[q].n_out = H[i].nout[q];
+  std::vector<std::vector<uint32_t>> bitmaps;
+  bitmaps.reserve(2 * probs.size());
+  for (size_t j = 0; j < probs.size(); ++j) {
+    DeviceGramProblem& G = probs[j];
+    if (!slots[j].whole_layer_pattern() || !want_bitmap(route, G.nnz, G.L, G.s)) continue;
+    G.route = kRouteBitmap;
+    G.nw1 = (G.s + 31) / 32;
+    G.nw2 = (G.L + 31) / 32;
+    bitmaps.emplace_back();
+    bitmap_host(G.p1b, G.p1e, G.p1i, G.L, G.nw1, &bitmaps.back());
+    G.bm1 = bitmaps.back().data();
+    bitmaps.emplace_back();
+    bitmap_host(G.p2b, G.p2e, G.p2i, G.s, G.nw2, &bitmaps.back());
+    G.bm2 = bitmaps.back().data();
+  }
+  if (probs.empty()) return res;
+  HostGramStepBatch op(std::move(probs));
+  std::vector<SolveInfo> infos;
+  const std::vector<std::vector<double>> sig = lanczos_topk_sv_batch(op, opt.solve, &infos);
+  assemble(slots, sig, infos, opt.solve.k, &res);
+  return res;
+}
+
+}  // namespace cuda
+}  // namespace fspai
