@@ -197,6 +197,66 @@ def test_spectra_host_layers_go_to_the_cpu_core():
     np.testing.assert_allclose(res[1]["sv"], [3, 0], atol=1e-7)
 
 
+# ----------------------------------------------------------------------------- host emulation (CPU)
+# _core._cuda_host_emulation runs the CUDA path's host logic (degree groups, column order, CSR
+# slices per subgraph, orientation, value scaling, the shared driver, result assembly) with a host
+# twin of the GPU step kernels. Only the device kernels themselves are left for the GPU tests.
+def _emulated(layers, weighted, route="csr", **kw):
+    return _core._cuda_host_emulation([ly.core_tuple(weighted) for ly in layers], route=route, **kw)
+
+
+def _host_case(shape, density, seed, wdtype=np.float32, scale=1.0):
+    rng = np.random.default_rng(seed)
+    m = rng.random(shape) < density
+    w = (rng.standard_normal(shape) * scale).astype(wdtype)
+    return to_layer(m, w, name=f"l{seed}")
+
+
+@pytest.mark.parametrize("route", ["csr", "bitmap", "auto"])
+@pytest.mark.parametrize("shape,density", [((64, 288), 0.1), ((300, 40), 0.3), ((128, 512), 0.5),
+                                           ((10, 3, 3, 3), 0.6), ((256, 2304), 0.01)])
+def test_host_emulation_matches_cpu(route, shape, density):
+    ly = _host_case(shape, density, seed=len(shape) * 100 + int(density * 100))
+    _compare(_emulated([ly], True, route), _core.layer_spectra([ly.core_tuple(True)]), weighted=True)
+
+
+@pytest.mark.parametrize("k,min_nodes,subgraphs", [(1, 2, True), (3, 3, True), (2, 2, False)])
+def test_host_emulation_batch_options(k, min_nodes, subgraphs):
+    layers = [_host_case((48, 200), 0.08, seed=s, wdtype=np.float64 if s % 2 else np.float32) for s in range(6)]
+    kw = dict(k=k, min_nodes=min_nodes, subgraphs=subgraphs)
+    _compare(_emulated(layers, True, **kw), _core.layer_spectra([ly.core_tuple(True) for ly in layers], **kw),
+             weighted=True)
+    pat = _emulated(layers, False, **kw)
+    _compare(pat, _core.layer_spectra([ly.core_tuple(False) for ly in layers], **kw), weighted=False)
+    assert all(r["wsv"] is None for r in pat)
+    if not subgraphs:  # weighted only (pattern=False), as batch_singular_values asks
+        wonly = _emulated(layers, True, pattern=False, **kw)
+        assert all(r["sv"] is None for r in wonly)
+        _compare([dict(r, sv=None) for r in _emulated(layers, True, **kw)], wonly, weighted=True)
+
+
+def test_host_emulation_edge_cases():
+    cases = [np.zeros((5, 7), bool), np.ones((3, 40), bool), np.eye(6, 9, dtype=bool), np.eye(1, 4, 1, dtype=bool),
+             np.zeros((0, 4), bool)]
+    layers = [to_layer(c, name=f"e{i}") for i, c in enumerate(cases)]
+    for k in (1, 3):
+        _compare(_emulated(layers, False, k=k), _core.layer_spectra([ly.core_tuple(False) for ly in layers], k=k),
+                 weighted=False)
+
+
+def test_host_emulation_weight_scale_covariance():
+    base = _emulated([_host_case((40, 120), 0.2, 7, np.float64)], True, subgraphs=False)[0]["wsv"]
+    for c in (1e-150, 1e150):
+        got = _emulated([_host_case((40, 120), 0.2, 7, np.float64, scale=c)], True, subgraphs=False)[0]["wsv"]
+        np.testing.assert_allclose(got, base * c, rtol=1e-7)
+
+
+def test_host_emulation_rejects_bad_route():
+    ly = _host_case((4, 6), 0.5, 1)
+    with pytest.raises(ValueError, match="route"):
+        _emulated([ly], True, route="gpu")
+
+
 # ----------------------------------------------------------------------------- GPU (vs CPU)
 KEYS_SUB = ("sub_degree", "sub_n_in", "sub_n_out", "sub_nnz")
 
