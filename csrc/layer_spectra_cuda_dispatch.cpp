@@ -328,6 +328,47 @@ void register_cuda_bindings(py::module_& m) {
       "with a host twin of the GPU step kernels, on host CSR layers; same result layout as layer_spectra.");
 
   m.def(
+      "_cuda_debug_apply",
+      [](py::list layers, bool subgraphs, int min_nodes, bool pattern, uint64_t seed) -> py::list {
+#ifdef FSPAI_WITH_CUDA
+        std::vector<cuda::DeviceLayer> L = device_layers(layers);
+        LayerSpectraOptions o;
+        o.subgraphs = subgraphs;
+        o.min_nodes = min_nodes;
+        o.pattern = pattern;
+        std::vector<cuda::DebugApply> res;
+        {
+          py::gil_scoped_release release;
+          res = cuda::debug_apply(L, o, seed);
+        }
+        py::list out;
+        for (const auto& D : res) {
+          py::dict d;
+          d["layer"] = D.layer;
+          d["group"] = D.group;
+          d["weighted"] = D.weighted;
+          d["s"] = D.s;
+          d["scale"] = D.scale;
+          d["route"] = D.route;
+          d["x1"] = vec(D.x1);
+          d["y1"] = vec(D.y1);
+          d["x2"] = vec(D.x2);
+          d["y2"] = vec(D.y2);
+          d["half_norm"] = D.half_norm;
+          out.append(d);
+        }
+        return out;
+#else
+        (void)layers, (void)subgraphs, (void)min_nodes, (void)pattern, (void)seed;
+        not_compiled();
+#endif
+      },
+      py::arg("layers"), py::arg("subgraphs") = true, py::arg("min_nodes") = 2, py::arg("pattern") = true,
+      py::arg("seed") = 0,
+      "TESTING ONLY: one batched GPU Gram step of every problem of a device batch (each problem twice), "
+      "with its slot (layer, group, weighted), scale and half norm; see test_cuda.py.");
+
+  m.def(
       "cuda_step_stats",
       [](bool reset) {
 #ifdef FSPAI_WITH_CUDA

@@ -331,6 +331,56 @@ def test_layer_spectra_matches_cpu(route, shape, density):
         _device.set_route("auto")
 
 
+def _step_reference(D, m2d, a2d, sub_columns, subgraphs):
+    """Dense float64 (y1, y2, half_norm, |y| bound) of one _cuda_debug_apply entry."""
+    A = a2d if D["weighted"] else m2d.astype(np.float64)
+    if D["group"] >= 0:
+        C = A[:, sub_columns[D["group"]]]
+    else:
+        cols = np.concatenate(list(sub_columns) + [np.zeros(0, np.int64)]).astype(np.int64) if subgraphs else None
+        if cols is not None:
+            rest = np.setdiff1d(np.arange(A.shape[1]), cols)
+            A = A[:, np.concatenate([cols, rest])]
+        C = A if A.shape[1] <= A.shape[0] else A.T
+    c = D["scale"]
+    y1, y2 = (c * c * (C.T @ (C @ x)) for x in (D["x1"], D["x2"]))
+    bound = c * c * (np.abs(C).T @ (np.abs(C) @ np.abs(D["x1"])))
+    return y1, y2, float(np.linalg.norm(c * (C @ D["x1"]))), bound
+
+
+@gpu
+@pytest.mark.parametrize("route", ["csr", "bitmap"])
+def test_step_kernels_match_dense_reference(route):
+    """Each GPU Gram step (one batched launch pair, ids repeated) against a dense float64 product:
+    pinpoints a kernel error to the problem kind (layer/subgraph, pattern/weighted, orientation)."""
+    specs = [((64, 288), 0.1, "float32"), ((300, 40), 0.3, "float64"), ((10, 3, 3, 3), 0.6, "float32"),
+             ((96, 1000), 0.02, "float64"), ((33, 65), 0.5, "float16")]
+    pairs = [_pair(shape, d, seed=i, weight_dtype=wd) for i, (shape, d, wd) in enumerate(specs)]
+    dev = [_device.to_device_layer(m, w, name=f"l{i}") for i, (m, w) in enumerate(pairs)]
+    host = [to_layer(m.cpu().numpy(), w.float().cpu().numpy() if w.dtype == TORCH.float16 else w.cpu().numpy())
+            for m, w in pairs]
+    cpu = _core.layer_spectra([h.core_tuple(True) for h in host])
+    _device.set_route(route)
+    try:
+        got = _core._cuda_debug_apply([d.core_tuple(True) for d in dev], subgraphs=True, min_nodes=2, seed=3)
+    finally:
+        _device.set_route("auto")
+    assert len(got) == sum(2 * (1 + len(c["sub_degree"])) - (h.nnz == 0) * 2 for c, h in zip(cpu, host))
+    kinds = set()
+    for D in got:
+        m, w = pairs[D["layer"]]
+        m2d = m.reshape(m.shape[0], -1).cpu().numpy()
+        a2d = np.abs(w.float().reshape(m.shape[0], -1).cpu().numpy().astype(np.float64) if w.dtype != TORCH.float64
+                     else w.reshape(m.shape[0], -1).cpu().numpy()) * m2d
+        y1, y2, hn, bound = _step_reference(D, m2d, a2d, cpu[D["layer"]]["sub_columns"], True)
+        what = f"layer {D['layer']} group {D['group']} weighted {D['weighted']} route {D['route']}"
+        assert np.all(np.abs(D["y1"] - y1) <= 1e-12 * bound + 1e-300), what
+        assert np.allclose(D["y2"], y2, rtol=1e-12, atol=1e-12 * float(bound.max())), what
+        assert D["half_norm"] == pytest.approx(hn, rel=1e-12, abs=1e-300), what
+        kinds.add((D["group"] >= 0, D["weighted"], D["route"]))
+    assert (False, False, "bitmap" if route == "bitmap" else "csr") in kinds
+
+
 @gpu
 @pytest.mark.parametrize("mask_dtype", ["bool", "uint8", "int32", "float16", "float32", "float64"])
 @pytest.mark.parametrize("weight_dtype", ["float16", "bfloat16", "float32", "float64"])

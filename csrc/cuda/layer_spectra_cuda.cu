@@ -237,7 +237,10 @@ unsigned grid_threads(int64_t threads) {
 
 struct Stream {
   cudaStream_t s = nullptr;
-  Stream() { check(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), "cudaStreamCreate"); }
+  Stream() = default;
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+  void create() { check(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), "cudaStreamCreate"); }
   ~Stream() {
     if (s) cudaStreamDestroy(s);
   }
@@ -435,26 +438,44 @@ std::vector<DeviceDegrees> device_degrees(const std::vector<DeviceLayer>& layers
   check(cudaSetDevice(dev), "cudaSetDevice");
   check(cudaDeviceSynchronize(), "wait for the producer of the inputs");  // inputs may be in flight elsewhere
   Stream st;
+  st.create();
   DeviceBuffer counts;
   return count_layers(layers, st.s, counts).deg;
 }
 
-std::vector<LayerSpectra> layer_spectra_cuda(const std::vector<DeviceLayer>& layers, const LayerSpectraOptions& opt) {
+namespace {
+
+// Everything a batch needs on the device, ready for the step operator (the members own the
+// device memory the problem descriptors point into).
+struct Prepared {
+  Stream st;  // declared first: destroyed last
+  DeviceBuffer counts, arena;
+  std::vector<DeviceBuffer> bitmaps;
+  std::vector<LayerPlan> plans;
+  std::vector<DeviceGramProblem> probs;
+  std::vector<ProblemSlot> slots;
+  std::vector<LayerSpectra> res;
+  int dev = 0;
+};
+
+void prepare(const std::vector<DeviceLayer>& layers, const LayerSpectraOptions& opt, Prepared& PB) {
   const int nl = static_cast<int>(layers.size());
-  if (nl == 0) return {};
   if (opt.solve.k < 1) throw std::invalid_argument("k must be >= 1");
   if (opt.subgraphs && opt.min_nodes < 1) throw std::invalid_argument("min_nodes must be >= 1");
   check_shapes(layers);
   const int dev = common_device(layers);
+  PB.dev = dev;
   check(cudaSetDevice(dev), "cudaSetDevice");
   check(cudaDeviceSynchronize(), "wait for the producer of the inputs");
-  Stream st;
-  DeviceBuffer counts;
+  PB.st.create();
+  Stream& st = PB.st;
+  DeviceBuffer& counts = PB.counts;
   CountResult CR = count_layers(layers, st.s, counts);
   std::vector<ConvLayer>& conv = CR.conv;
 
   // ---- plans (host, gram_plan.h) and one device arena: the uploaded part first
-  std::vector<LayerPlan> plans(nl);
+  std::vector<LayerPlan>& plans = PB.plans;
+  plans.resize(nl);
   for (int i = 0; i < nl; ++i) plans[i] = make_plan(CR.deg[i].row, CR.deg[i].col, opt.subgraphs, opt.min_nodes);
   Layout lay;
   struct Off { size_t ptr, ptrT, perm, gstart, idx, idxT, val, valT, bnd, nout; };
@@ -485,8 +506,8 @@ std::vector<LayerSpectra> layer_spectra_cuda(const std::vector<DeviceLayer>& lay
   for (int i = 0; i < nl; ++i) group_off[i + 1] = group_off[i] + plans[i].groups.size();
   const size_t o_nout = lay.take(group_off[nl] * 4);
   for (int i = 0; i < nl; ++i) off[i].nout = o_nout + group_off[i] * 4;
-  DeviceBuffer arena(lay.bytes);
-  char* base = arena.as<char>();
+  PB.arena.resize(lay.bytes);
+  char* base = PB.arena.as<char>();
   std::vector<char> up(upload_end, 0);
   std::vector<int64_t> row_off(nl + 1, 0), col_off(nl + 1, 0);
   std::vector<LayerArrays> arrays(nl);
@@ -543,12 +564,12 @@ std::vector<LayerSpectra> layer_spectra_cuda(const std::vector<DeviceLayer>& lay
   }
 
   // ---- problems (shared host logic), bitmaps for the whole-layer pattern problems that want them
-  std::vector<DeviceGramProblem> probs;
-  std::vector<ProblemSlot> slots;
-  std::vector<LayerSpectra> res;
+  std::vector<DeviceGramProblem>& probs = PB.probs;
+  std::vector<ProblemSlot>& slots = PB.slots;
+  std::vector<LayerSpectra>& res = PB.res;
   build_problems(arrays, plans, opt, &probs, &slots, &res);
   const std::string route = get_route();
-  std::vector<DeviceBuffer> bitmaps;
+  std::vector<DeviceBuffer>& bitmaps = PB.bitmaps;
   for (size_t j = 0; j < probs.size(); ++j) {
     DeviceGramProblem& G = probs[j];
     if (!slots[j].whole_layer_pattern() || !want_bitmap(route, G.nnz, G.L, G.s)) continue;
@@ -568,14 +589,74 @@ std::vector<LayerSpectra> layer_spectra_cuda(const std::vector<DeviceLayer>& lay
   check(cudaStreamSynchronize(st.s), "CSR conversion");
   for (int i = 0; i < nl; ++i)
     for (size_t q = 0; q < plans[i].groups.size(); ++q) res[i].subgraphs[q].n_out = nout[group_off[i] + q];
-  if (probs.empty()) return res;
+}
 
-  CudaGramStepBatch op(std::move(probs), dev, st.s);
+}  // namespace
+
+std::vector<LayerSpectra> layer_spectra_cuda(const std::vector<DeviceLayer>& layers, const LayerSpectraOptions& opt) {
+  if (layers.empty()) return {};
+  Prepared PB;
+  prepare(layers, opt, PB);
+  if (PB.probs.empty()) return PB.res;
+  CudaGramStepBatch op(PB.probs, PB.dev, PB.st.s);
   std::vector<SolveInfo> infos;
   // The shared driver returns σ of the unscaled problems (it undoes scale()), descending.
   const std::vector<std::vector<double>> sig = lanczos_topk_sv_batch(op, opt.solve, &infos);
-  assemble(slots, sig, infos, opt.solve.k, &res);
-  return res;
+  assemble(PB.slots, sig, infos, opt.solve.k, &PB.res);
+  return std::move(PB.res);
+}
+
+std::vector<DebugApply> debug_apply(const std::vector<DeviceLayer>& layers, const LayerSpectraOptions& opt,
+                                    uint64_t seed) {
+  std::vector<DebugApply> out;
+  if (layers.empty()) return out;
+  Prepared PB;
+  prepare(layers, opt, PB);
+  const int n = static_cast<int>(PB.probs.size());
+  if (n == 0) return out;
+  CudaGramStepBatch op(PB.probs, PB.dev, PB.st.s);
+  out.resize(n);
+  uint64_t state = seed * 0x9E3779B97F4A7C15ULL + 1;
+  auto uniform = [&state]() {  // splitmix64 -> [-1, 1)
+    uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return static_cast<double>((z ^ (z >> 31)) >> 11) * 0x1.0p-53 * 2.0 - 1.0;
+  };
+  // one batched apply with every problem twice (ids repeat, as the driver's several starts do)
+  std::vector<int> ids;
+  std::vector<const double*> xs;
+  std::vector<double*> ys;
+  for (int i = 0; i < n; ++i) {
+    DebugApply& D = out[i];
+    D.layer = PB.slots[i].layer;
+    D.group = PB.slots[i].group;
+    D.weighted = PB.slots[i].weighted;
+    D.s = op.dim(i);
+    D.scale = op.scale(i);
+    D.route = PB.probs[i].route == kRouteBitmap ? "bitmap" : "csr";
+    D.x1.resize(D.s);
+    D.x2.resize(D.s);
+    for (double& v : D.x1) v = uniform();
+    for (double& v : D.x2) v = uniform();
+    D.y1.assign(D.s, 0.0);
+    D.y2.assign(D.s, 0.0);
+  }
+  for (int i = 0; i < n; ++i) {
+    ids.push_back(i);
+    xs.push_back(out[i].x1.data());
+    ys.push_back(out[i].y1.data());
+  }
+  for (int i = n - 1; i >= 0; --i) {
+    ids.push_back(i);
+    xs.push_back(out[i].x2.data());
+    ys.push_back(out[i].y2.data());
+  }
+  op.apply(static_cast<int>(ids.size()), ids.data(), xs.data(), ys.data());
+  std::vector<double> norms(n);
+  if (!op.half_norms(n, ids.data(), xs.data(), norms.data())) throw std::runtime_error("half_norms unsupported");
+  for (int i = 0; i < n; ++i) out[i].half_norm = norms[i];
+  return out;
 }
 
 }  // namespace cuda

@@ -81,5 +81,20 @@ std::vector<DeviceDegrees> device_degrees(const std::vector<DeviceLayer>& layers
 // live on one device.
 std::vector<LayerSpectra> layer_spectra_cuda(const std::vector<DeviceLayer>& layers, const LayerSpectraOptions& opt);
 
+// Diagnostics for the one-shot GPU check: every Gram problem of a batch applied ONCE by the GPU
+// step operator (one batched launch pair, each problem twice with different x) plus half_norms
+// of x1, so a test can compare the kernels with a dense reference problem by problem.
+struct DebugApply {
+  int layer = 0, group = -1;
+  bool weighted = false;
+  int64_t s = 0;
+  double scale = 1.0;  // y = scale² · G x
+  std::string route;
+  std::vector<double> x1, y1, x2, y2;
+  double half_norm = 0.0;  // ‖scale · C x1‖
+};
+std::vector<DebugApply> debug_apply(const std::vector<DeviceLayer>& layers, const LayerSpectraOptions& opt,
+                                    uint64_t seed);
+
 }  // namespace cuda
 }  // namespace fspai
