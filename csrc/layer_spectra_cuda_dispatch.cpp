@@ -328,6 +328,29 @@ void register_cuda_bindings(py::module_& m) {
       "with a host twin of the GPU step kernels, on host CSR layers; same result layout as layer_spectra.");
 
   m.def(
+      "cuda_weighted_group_degrees",
+      [](py::object layer, std::vector<std::vector<int32_t>> groups) -> py::list {
+#ifdef FSPAI_WITH_CUDA
+        py::list one;
+        one.append(layer);
+        std::vector<cuda::DeviceLayer> L = device_layers(one);
+        std::vector<std::array<int64_t, 3>> r;
+        {
+          py::gil_scoped_release release;
+          r = cuda::weighted_group_degrees(L[0], groups);
+        }
+        py::list out;
+        for (const auto& t : r) out.append(py::make_tuple(t[0], t[1], t[2]));
+        return out;
+#else
+        (void)layer, (void)groups;
+        not_compiled();
+#endif
+      },
+      py::arg("layer"), py::arg("groups"),
+      "Per column group: (E_w, n_in_w, n_out_w) of the nonzero pattern of |W ⊙ M| within the group, on the device.");
+
+  m.def(
       "_cuda_debug_apply",
       [](py::list layers, bool subgraphs, int min_nodes, bool pattern, uint64_t seed) -> py::list {
 #ifdef FSPAI_WITH_CUDA

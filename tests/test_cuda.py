@@ -419,6 +419,20 @@ def test_k_and_edge_cases(k):
 
 
 @gpu
+def test_weighted_group_degrees_on_device():
+    m, w = _pair((70, 260), 0.15, seed=9)
+    w[::3] = 0.0  # exact zeros: the weighted pattern differs from the mask's
+    dev = _device.to_device_layer(m, w)
+    host = to_layer(m.cpu().numpy(), w.cpu().numpy())
+    groups = [np.asarray(c) for c in _core.layer_spectra([host.core_tuple(True)])[0]["sub_columns"]]
+    got = dev.weighted_group_degrees(groups)
+    b = m.cpu().numpy() & (w.cpu().numpy() != 0)
+    for g, cols in enumerate(groups):
+        sub = b[:, cols]
+        assert got[g] == (int(sub.sum()), int(sub.any(axis=0).sum()), int(sub.any(axis=1).sum()))
+
+
+@gpu
 def test_weight_scale_covariance():
     m, w = _pair((80, 300), 0.2, seed=11, weight_dtype="float64")
     base = _device.spectra([_device.to_device_layer(m, w)], True, subgraphs=False)[0]["wsv"]

@@ -19,6 +19,7 @@
 #include <cuda_fp16.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -226,6 +227,25 @@ __global__ void group_bounds_kernel(const ConvLayer* __restrict__ layers, const 
     Lr.bnd[static_cast<int64_t>(q) * Lr.n_rows + r] = p;
     if (q > 0 && p > prev) atomicAdd(Lr.nout + (q - 1), 1u);
     prev = p;
+  }
+}
+
+// Warp per row: edges of the nonzero pattern of |W ⊙ M| inside each column group (group_of[c],
+// −1: none), and which rows / columns they touch (byte flags; equal-value races are benign).
+__global__ void weighted_groups_kernel(ConvLayer L, const int32_t* __restrict__ group_of,
+                                       unsigned long long* __restrict__ edges, uint8_t* __restrict__ rowflag,
+                                       uint8_t* __restrict__ colflag) {
+  const int64_t r = (static_cast<int64_t>(blockIdx.x) * kBlock + threadIdx.x) >> 5;
+  const int lane = threadIdx.x & 31;
+  if (r >= L.n_rows) return;
+  for (int64_t c = lane; c < L.n_cols; c += 32) {
+    const int32_t g = group_of[c];
+    if (g < 0) continue;
+    if (load_elem(L.m, L.mt, r * L.msr + c * L.msc) == 0.0) continue;
+    if (load_elem(L.w, L.wt, r * L.wsr + c * L.wsc) == 0.0) continue;
+    atomicAdd(edges + g, 1ull);
+    rowflag[static_cast<int64_t>(g) * L.n_rows + r] = 1;
+    colflag[c] = 1;
   }
 }
 
@@ -604,6 +624,64 @@ std::vector<LayerSpectra> layer_spectra_cuda(const std::vector<DeviceLayer>& lay
   const std::vector<std::vector<double>> sig = lanczos_topk_sv_batch(op, opt.solve, &infos);
   assemble(PB.slots, sig, infos, opt.solve.k, &PB.res);
   return std::move(PB.res);
+}
+
+std::vector<std::array<int64_t, 3>> weighted_group_degrees(const DeviceLayer& layer,
+                                                          const std::vector<std::vector<int32_t>>& groups) {
+  const std::vector<DeviceLayer> one{layer};
+  check_shapes(one);
+  if (!layer.has_weight) throw std::invalid_argument("weighted_group_degrees needs a weight");
+  const int dev = common_device(one);
+  check(cudaSetDevice(dev), "cudaSetDevice");
+  check(cudaDeviceSynchronize(), "wait for the producer of the inputs");
+  const int64_t n_rows = layer.mask.n_rows, n_cols = layer.mask.n_cols;
+  const size_t G = groups.size();
+  std::vector<int32_t> group_of(n_cols, -1);
+  for (size_t g = 0; g < G; ++g)
+    for (int32_t c : groups[g]) {
+      if (c < 0 || c >= n_cols) throw std::invalid_argument("group column out of range");
+      group_of[c] = static_cast<int32_t>(g);
+    }
+  Stream st;
+  st.create();
+  Layout lay;
+  const size_t o_g = lay.take(n_cols * 4), o_e = lay.take(G * 8), o_r = lay.take(G * n_rows), o_c = lay.take(n_cols);
+  DeviceBuffer buf(lay.bytes);
+  char* base = buf.as<char>();
+  check(cudaMemsetAsync(base + o_e, 0, lay.bytes - o_e, st.s), "memset");
+  if (n_cols) check(cudaMemcpyAsync(base + o_g, group_of.data(), n_cols * 4, cudaMemcpyHostToDevice, st.s), "upload");
+  ConvLayer C;
+  std::memset(&C, 0, sizeof(C));
+  C.m = reinterpret_cast<const void*>(layer.mask.data);
+  C.mt = static_cast<int32_t>(layer.mask.dtype);
+  C.msr = layer.mask.stride_row;
+  C.msc = layer.mask.stride_col;
+  C.w = reinterpret_cast<const void*>(layer.weight.data);
+  C.wt = static_cast<int32_t>(layer.weight.dtype);
+  C.wsr = layer.weight.stride_row;
+  C.wsc = layer.weight.stride_col;
+  C.n_rows = n_rows;
+  C.n_cols = n_cols;
+  if (n_rows > 0 && G > 0) {
+    weighted_groups_kernel<<<grid_threads(n_rows * 32), kBlock, 0, st.s>>>(
+        C, reinterpret_cast<const int32_t*>(base + o_g), reinterpret_cast<unsigned long long*>(base + o_e),
+        reinterpret_cast<uint8_t*>(base + o_r), reinterpret_cast<uint8_t*>(base + o_c));
+    check(cudaGetLastError(), "weighted groups launch");
+  }
+  std::vector<unsigned long long> e(G);
+  std::vector<uint8_t> rf(G * n_rows), cf(n_cols);
+  if (G) check(cudaMemcpyAsync(e.data(), base + o_e, G * 8, cudaMemcpyDeviceToHost, st.s), "download");
+  if (!rf.empty()) check(cudaMemcpyAsync(rf.data(), base + o_r, rf.size(), cudaMemcpyDeviceToHost, st.s), "download");
+  if (n_cols) check(cudaMemcpyAsync(cf.data(), base + o_c, n_cols, cudaMemcpyDeviceToHost, st.s), "download");
+  check(cudaStreamSynchronize(st.s), "weighted group degrees");
+  std::vector<std::array<int64_t, 3>> out(G);
+  for (size_t g = 0; g < G; ++g) {
+    int64_t n_in = 0, n_out = 0;
+    for (int32_t c : groups[g]) n_in += cf[c];
+    for (int64_t r = 0; r < n_rows; ++r) n_out += rf[g * n_rows + r];
+    out[g] = {static_cast<int64_t>(e[g]), n_in, n_out};
+  }
+  return out;
 }
 
 std::vector<DebugApply> debug_apply(const std::vector<DeviceLayer>& layers, const LayerSpectraOptions& opt,

@@ -10,6 +10,7 @@
 // and the Lanczos s-length vectors cross the bus. The eigen-solver is the shared CPU driver
 // (lanczos_topk_batch); this file supplies its step operator (a GramStepBatch).
 #pragma once
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -80,6 +81,12 @@ std::vector<DeviceDegrees> device_degrees(const std::vector<DeviceLayer>& layers
 // weighted spectra are computed for layers with a weight (unless none has one). All layers must
 // live on one device.
 std::vector<LayerSpectra> layer_spectra_cuda(const std::vector<DeviceLayer>& layers, const LayerSpectraOptions& opt);
+
+// Per column group (original column ids): (edges, inputs touched, outputs touched) of the nonzero
+// pattern of |W ⊙ M| restricted to the group's columns: the weighted-IMDB validity counts, on the
+// device (the host path computes them from its CSR). One dense pass over the layer.
+std::vector<std::array<int64_t, 3>> weighted_group_degrees(const DeviceLayer& layer,
+                                                          const std::vector<std::vector<int32_t>>& groups);
 
 // Diagnostics for the one-shot GPU check: every Gram problem of a batch applied ONCE by the GPU
 // step operator (one batched launch pair, each problem twice with different x) plus half_norms

@@ -274,6 +274,23 @@ class DeviceLayer:
         self.n_cols = mask.n_cols
         self._deg: Optional[dict] = None
 
+    @property
+    def stored_shape(self) -> tuple:
+        """(n_rows, n_cols): a device layer stores every row and column (nothing is dropped)."""
+        return (self.n_rows, self.n_cols)
+
+    def original_columns(self, cols: np.ndarray) -> np.ndarray:
+        """Stored column indices → input column indices (the identity here)."""
+        return np.asarray(cols)
+
+    def weighted_group_degrees(self, groups: Sequence) -> list:
+        """Per column group: ``(E_w, n_in_w, n_out_w)`` of the nonzero pattern of ``|W ⊙ M|``
+        restricted to the group's columns, computed on the device (one pass over the layer)."""
+        if self.values is None:
+            raise ValueError(f"{self.name}: weighted group degrees need a weight")
+        groups = [np.asarray(g, dtype=np.int32).tolist() for g in groups]
+        return [tuple(t) for t in _core.cuda_weighted_group_degrees(self.core_tuple(True), groups)]
+
     def core_tuple(self, weighted: bool = True) -> tuple:
         w = self.values.descriptor() if (weighted and self.values is not None) else None
         return (self.mask.descriptor(), w)
