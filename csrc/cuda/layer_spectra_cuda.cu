@@ -289,9 +289,11 @@ int common_device(const std::vector<DeviceLayer>& layers) {
       throw std::invalid_argument("layer " + std::to_string(i) + ": all masks and weights must be on one CUDA device (cuda:" +
                                   std::to_string(dev) + ")");
   }
-  const CudaInfo info = cuda_info();
-  if (info.device_count == 0) throw std::runtime_error("fspai CUDA path: " + info.status + " on this machine");
-  const int n = info.device_count;
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0) {
+    cudaGetLastError();
+    throw std::runtime_error("fspai CUDA path: " + cuda_info().status + " on this machine");
+  }
   if (dev < 0 || dev >= n)
     throw std::invalid_argument("CUDA device " + std::to_string(dev) + " does not exist (" + std::to_string(n) +
                                 " visible)");
