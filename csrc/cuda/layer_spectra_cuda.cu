@@ -615,17 +615,49 @@ void prepare(const std::vector<DeviceLayer>& layers, const LayerSpectraOptions& 
 
 }  // namespace
 
-std::vector<LayerSpectra> layer_spectra_cuda(const std::vector<DeviceLayer>& layers, const LayerSpectraOptions& opt) {
-  if (layers.empty()) return {};
+namespace {
+
+// Host memory the driver's Lanczos bases may take for one layer (an upper estimate: every
+// problem's dimension, two starts, 64 basis vectors): the batch is cut into chunks under a
+// budget so that thousands of candidate networks never exhaust host memory.
+double host_estimate(const DeviceLayer& L, const LayerSpectraOptions& opt) {
+  const double dims = static_cast<double>(std::min(L.mask.n_rows, L.mask.n_cols)) +
+                      (opt.subgraphs ? static_cast<double>(L.mask.n_cols) : 0.0);
+  const double starts = std::max(2, std::max(opt.solve.starts, opt.solve.k));
+  return dims * starts * 64.0 * 8.0 * (L.has_weight ? 2.0 : 1.0);
+}
+
+constexpr double kHostBudget = 2.0 * 1024 * 1024 * 1024;
+
+std::vector<LayerSpectra> solve_chunk(const std::vector<DeviceLayer>& layers, const LayerSpectraOptions& opt) {
   Prepared PB;
   prepare(layers, opt, PB);
-  if (PB.probs.empty()) return PB.res;
+  if (PB.probs.empty()) return std::move(PB.res);
   CudaGramStepBatch op(PB.probs, PB.dev, PB.st.s);
   std::vector<SolveInfo> infos;
   // The shared driver returns σ of the unscaled problems (it undoes scale()), descending.
   const std::vector<std::vector<double>> sig = lanczos_topk_sv_batch(op, opt.solve, &infos);
   assemble(PB.slots, sig, infos, opt.solve.k, &PB.res);
   return std::move(PB.res);
+}
+
+}  // namespace
+
+std::vector<LayerSpectra> layer_spectra_cuda(const std::vector<DeviceLayer>& layers, const LayerSpectraOptions& opt) {
+  std::vector<LayerSpectra> out;
+  out.reserve(layers.size());
+  size_t i = 0;
+  while (i < layers.size()) {  // consecutive chunks under the host-memory budget (one launch pair per round each)
+    size_t j = i + 1;
+    double est = host_estimate(layers[i], opt);
+    while (j < layers.size() && est + host_estimate(layers[j], opt) <= kHostBudget) est += host_estimate(layers[j++], opt);
+    const std::vector<DeviceLayer> chunk(layers.begin() + static_cast<std::ptrdiff_t>(i),
+                                         layers.begin() + static_cast<std::ptrdiff_t>(j));
+    std::vector<LayerSpectra> r = solve_chunk(chunk, opt);
+    for (LayerSpectra& x : r) out.push_back(std::move(x));
+    i = j;
+  }
+  return out;
 }
 
 std::vector<std::array<int64_t, 3>> weighted_group_degrees(const DeviceLayer& layer,
