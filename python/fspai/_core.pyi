@@ -73,3 +73,25 @@ def cuda_step_stats(reset: bool = False) -> dict[str, Any]:
 
 def cuda_set_route(route: str) -> None:
     """'auto', 'csr' or 'bitmap': route of the GPU pattern Gram steps (process-wide)."""
+
+def cuda_weighted_group_degrees(layer: _DeviceLayer, groups: list[list[int]]) -> list[tuple[int, int, int]]:
+    """Per column group: (E_w, n_in_w, n_out_w) of the nonzero pattern of |W ⊙ M| within the group."""
+
+def _cuda_host_emulation(
+    layers: list[_CsrTuple],
+    k: int = 2,
+    tol: float = 1e-5,
+    seed: int = 0,
+    threads: int = 0,
+    subgraphs: bool = True,
+    min_nodes: int = 2,
+    max_basis: int = 0,
+    dense_max: int = 96,
+    pattern: bool = True,
+    route: str = "auto",
+) -> list[dict[str, Any]]:
+    """TESTING ONLY: the CUDA path's host logic with a host twin of the GPU step kernels."""
+
+def _cuda_debug_apply(layers: list[_DeviceLayer], subgraphs: bool = True, min_nodes: int = 2, pattern: bool = True,
+                      seed: int = 0) -> list[dict[str, Any]]:
+    """TESTING ONLY: one batched GPU Gram step of every problem of a device batch."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
+import functools
 from typing import Any, Optional, Sequence
 
 import numpy as np
@@ -49,13 +50,16 @@ def cuda_info() -> dict:
     return dict(_core.cuda_info())
 
 
+@functools.lru_cache(maxsize=None)
 def compiled() -> bool:
     """Whether the compiled core has the CUDA kernels (``FSPAI_CUDA=ON`` build)."""
     return bool(_core.cuda_info()["compiled"])
 
 
+@functools.lru_cache(maxsize=None)
 def available() -> bool:
-    """Whether CUDA kernels are compiled in AND a CUDA device can be used on this machine."""
+    """Whether CUDA kernels are compiled in AND a CUDA device can be used on this machine
+    (asked once per process: the answer cannot change while it runs)."""
     info = _core.cuda_info()
     return bool(info["compiled"]) and int(info["device_count"]) > 0
 
