@@ -194,6 +194,16 @@ class FakeDLPack:
         return new(ctypes.addressof(self._managed), b"dltensor", None)
 
 
+class FailingDLPack(FakeDLPack):
+    def __dlpack__(self, stream=None):
+        raise RuntimeError("sparse tensors cannot be exported")
+
+
+def test_dlpack_export_failure_is_a_type_error():
+    with pytest.raises(TypeError, match="cannot be exported as a dense CUDA array"):
+        _device.describe(FailingDLPack((3, 5), code=6, bits=8), "mask", "fc")
+
+
 def test_dlpack_capsule_path():
     x = FakeDLPack((16, 4, 3, 3), code=4, bits=16, device=(2, 3), offset=64)  # bfloat16 conv weight
     assert _device.is_device_array(x)

@@ -238,7 +238,11 @@ def parse_dltensor(t: _DLTensor, owner: Any, what: str, name: str) -> DeviceMatr
 
 
 def _from_dlpack(x: Any, what: str, name: str) -> DeviceMatrix:
-    capsule = x.__dlpack__()
+    try:
+        capsule = x.__dlpack__()
+    except Exception as exc:  # e.g. sparse or quantized tensors
+        raise TypeError(f"{name}: {what} ({type(x).__name__}) cannot be exported as a dense CUDA array "
+                        f"({exc}); pass a dense tensor") from exc
     addr = _capsule_pointer(capsule)
     if not addr:
         raise TypeError(f"{name}: {what}.__dlpack__() did not return a DLPack tensor capsule")
