@@ -5,9 +5,11 @@
 // semantics, sequential summation order).
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <stdexcept>
 
+#include "cuda/gram_lane.h"
 #include "cuda/gram_plan.h"
 #include "gram_step.h"
 
@@ -164,29 +166,61 @@ void assemble(const std::vector<ProblemSlot>& slots, const std::vector<std::vect
   }
 }
 
+StepMeta build_step_meta(const std::vector<DeviceGramProblem>& problems, int count, const int* ids) {
+  StepMeta M;
+  M.meta.assign(2 * static_cast<size_t>(count + 1) + 3 * static_cast<size_t>(count), 0);
+  int64_t* w1off = M.meta.data();
+  int64_t* w2off = w1off + count + 1;
+  int64_t* prob = w2off + count + 1;
+  int64_t* xoff = prob + count;
+  int64_t* toff = xoff + count;
+  for (int t = 0; t < count; ++t) {
+    const DeviceGramProblem& P = problems.at(static_cast<size_t>(ids[t]));
+    w1off[t] = M.w1;
+    w2off[t] = M.w2;
+    M.w1 += warps_for(P, 1);
+    M.w2 += warps_for(P, 2);
+    prob[t] = ids[t];
+    xoff[t] = M.xlen;
+    toff[t] = M.tlen;
+    M.xlen += P.s;
+    M.tlen += P.L;
+  }
+  w1off[count] = M.w1;
+  w2off[count] = M.w2;
+  return M;
+}
+
 // ---------------------------------------------------------------- host emulation
 namespace {
 
-double value_at(const void* v, int32_t vtype, int64_t p) {
-  if (vtype == kValF32) return static_cast<const float*>(v)[p];
-  if (vtype == kValF64) return static_cast<const double*>(v)[p];
-  return 1.0;
-}
-
-// Host twin of row_pass() in gram_step_cuda.cu.
-void row_pass_host(const int64_t* rb, const int64_t* re, const int32_t* ri, const void* rv, int32_t c0,
-                   int32_t vtype, double vscale, int64_t rows, const uint32_t* bm, int64_t nw, int32_t route,
-                   const double* in, double* out) {
-  for (int64_t r = 0; r < rows; ++r) {
-    double acc = 0.0;
-    if (route == kRouteBitmap) {
-      for (int64_t w = 0; w < nw; ++w)
-        for (uint32_t b = bm[r * nw + w]; b; b &= b - 1) acc += in[w * 32 + __builtin_ctz(b)];
-    } else {
-      for (int64_t p = rb[r]; p < re[r]; ++p)
-        acc += (vtype == kValNone ? 1.0 : value_at(rv, vtype, p) * vscale) * in[ri[p] - c0];
+// Host twin of gram_phase<Phase> in gram_step_cuda.cu: every warp of the phase, in order, with
+// the same task table, lane partial sums (gram_lane.h) and shuffle-reduction order.
+void emulate_phase(const std::vector<DeviceGramProblem>& probs, const StepMeta& M, int count, int phase,
+                   const double* x, double* tmp, double* y) {
+  const int64_t* meta = M.meta.data();
+  const int64_t* woff = meta + (phase == 1 ? 0 : count + 1);
+  const int64_t* prob = meta + 2 * (count + 1);
+  const int64_t* xoff = prob + count;
+  const int64_t* toff = xoff + count;
+  const int64_t total = phase == 1 ? M.w1 : M.w2;
+  for (int64_t warp = 0; warp < total; ++warp) {
+    const int t = find_task(woff, count, warp);
+    const DeviceGramProblem& P = probs[static_cast<size_t>(prob[t])];
+    const int64_t wl = warp - woff[t];
+    const double* in = phase == 1 ? x + xoff[t] : tmp + toff[t];
+    double* out = phase == 1 ? tmp + toff[t] : y + xoff[t];
+    double acc[32];
+    int64_t row[32];
+    for (int lane = 0; lane < 32; ++lane) {
+      const LanePart lp = lane_partial(P, phase, in, wl, lane);
+      acc[lane] = lp.acc;
+      row[lane] = lp.row;
     }
-    out[r] = acc;
+    const int width = reduce_width(P, phase);
+    gram_warp_reduce_host(acc, width);
+    for (int lane = 0; lane < 32; lane += width)
+      if (row[lane] >= 0) out[row[lane]] = acc[lane];
   }
 }
 
@@ -198,32 +232,44 @@ class HostGramStepBatch final : public GramStepBatch {
   const char* route() const override { return "cuda_host_emulation"; }
   double scale(int i) const override { return p_.at(i).vscale; }
   void apply(int count, const int* ids, const double* const* x, double* const* y) override {
-    for (int t = 0; t < count; ++t) {
-      const DeviceGramProblem& P = p_.at(ids[t]);
-      tmp_.assign(P.L, 0.0);
-      row_pass_host(P.p1b, P.p1e, P.p1i, P.p1v, P.p1c0, P.vtype, P.vscale, P.L, P.bm1, P.nw1, P.route, x[t],
-                    tmp_.data());
-      row_pass_host(P.p2b, P.p2e, P.p2i, P.p2v, 0, P.vtype, P.vscale, P.s, P.bm2, P.nw2, P.route, tmp_.data(), y[t]);
-    }
+    const StepMeta M = stage(count, ids, x);
+    emulate_phase(p_, M, count, 1, xs_.data(), ts_.data(), ys_.data());
+    emulate_phase(p_, M, count, 2, xs_.data(), ts_.data(), ys_.data());
+    const int64_t* xoff = M.meta.data() + 2 * (count + 1) + count;
+    for (int t = 0; t < count; ++t) std::copy_n(ys_.data() + xoff[t], p_[ids[t]].s, y[t]);
   }
   bool half_norms(int count, const int* ids, const double* const* x, double* out) override {
-    for (int t = 0; t < count; ++t) {
-      const DeviceGramProblem& P = p_.at(ids[t]);
-      tmp_.assign(P.L, 0.0);
-      row_pass_host(P.p1b, P.p1e, P.p1i, P.p1v, P.p1c0, P.vtype, P.vscale, P.L, P.bm1, P.nw1, P.route, x[t],
-                    tmp_.data());
+    const StepMeta M = stage(count, ids, x);
+    emulate_phase(p_, M, count, 1, xs_.data(), ts_.data(), ys_.data());
+    const int64_t* toff = M.meta.data() + 2 * (count + 1) + 2 * count;
+    for (int t = 0; t < count; ++t) {  // same order as CudaGramStepBatch::half_norms
+      const double* v = ts_.data() + toff[t];
+      const int64_t L = p_[ids[t]].L;
       double amax = 0.0, ss = 0.0;
-      for (double v : tmp_) amax = std::max(amax, std::fabs(v));
+      for (int64_t r = 0; r < L; ++r) amax = std::max(amax, std::fabs(v[r]));
       if (amax > 0.0)
-        for (double v : tmp_) ss += (v / amax) * (v / amax);
+        for (int64_t r = 0; r < L; ++r) ss += (v[r] / amax) * (v[r] / amax);
       out[t] = amax * std::sqrt(ss);
     }
     return true;
   }
 
  private:
+  StepMeta stage(int count, const int* ids, const double* const* x) {
+    StepMeta M = build_step_meta(p_, count, ids);
+    // NaN-filled like uninitialised device memory: a row the kernels' mapping missed poisons the
+    // result instead of silently reading 0.
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    xs_.assign(static_cast<size_t>(M.xlen), 0.0);
+    ts_.assign(static_cast<size_t>(std::max<int64_t>(M.tlen, 1)), nan);
+    ys_.assign(static_cast<size_t>(std::max<int64_t>(M.xlen, 1)), nan);
+    const int64_t* xoff = M.meta.data() + 2 * (count + 1) + count;
+    for (int t = 0; t < count; ++t) std::copy_n(x[t], p_[ids[t]].s, xs_.data() + xoff[t]);
+    return M;
+  }
+  std::vector<double> xs_, ts_, ys_;
+
   std::vector<DeviceGramProblem> p_;
-  std::vector<double> tmp_;
 };
 
 // What the device conversion kernels produce, built on the host from a canonical CSR of B.

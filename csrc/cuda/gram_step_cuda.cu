@@ -1,6 +1,7 @@
 // Batched Gram step kernels (y = CᵀC x for many problems in one launch pair). See
 // gram_step_cuda.cuh for the data layout and the determinism argument.
 #include "gram_step_cuda.cuh"
+#include "gram_lane.h"
 
 #include <chrono>
 #include <mutex>
@@ -74,69 +75,8 @@ namespace {
 constexpr int kBlock = 256;
 constexpr unsigned kFull = 0xffffffffu;
 
-__device__ __forceinline__ double load_val(const void* v, int32_t vtype, int64_t p) {
-  if (vtype == kValF32) return static_cast<double>(__ldg(static_cast<const float*>(v) + p));
-  if (vtype == kValF64) return __ldg(static_cast<const double*>(v) + p);
-  return 1.0;
-}
-
-// Largest t with off[t] <= w (off[0] = 0, off is non-decreasing, w < off[count]).
-__device__ __forceinline__ int find_task(const int64_t* off, int count, int64_t w) {
-  int lo = 0, hi = count;
-  while (hi - lo > 1) {
-    const int mid = (lo + hi) >> 1;
-    if (__ldg(off + mid) <= w) lo = mid;
-    else hi = mid;
-  }
-  return lo;
-}
-
-__device__ __forceinline__ double warp_sum(double a) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) a += __shfl_xor_sync(kFull, a, o);
-  return a;
-}
-
-// One row pass for the warp-slice `wl` of a problem (rows_out rows). CSR: `lanes` lanes per row,
-// 32/lanes rows per warp; bitmap: one row per warp.
-__device__ __forceinline__ void row_pass(const int64_t* rb, const int64_t* re, const int32_t* ri, const void* rv,
-                                         int32_t c0, int32_t lanes, int32_t vtype, int64_t rows_out,
-                                         const uint32_t* bm, int64_t nw, int32_t route, double vscale,
-                                         const double* in, double* out, int64_t wl, int lane) {
-  if (route == kRouteBitmap) {
-    const int64_t r = wl;
-    const uint32_t* row = bm + r * nw;
-    double acc = 0.0;
-    for (int64_t w = lane; w < nw; w += 32) {
-      uint32_t b = __ldg(row + w);
-      const double* xb = in + w * 32;
-      while (b) {
-        const int i = __ffs(b) - 1;
-        acc += xb[i];
-        b &= b - 1;
-      }
-    }
-    acc = warp_sum(acc);
-    if (lane == 0) out[r] = acc;
-    return;
-  }
-  const int rows_per_warp = 32 / lanes;
-  const int64_t r = wl * rows_per_warp + lane / lanes;
-  const int sub = lane & (lanes - 1);
-  double acc = 0.0;
-  if (r < rows_out) {
-    const int64_t b = __ldg(rb + r), e = __ldg(re + r);
-    if (vtype == kValNone) {
-      for (int64_t p = b + sub; p < e; p += lanes) acc += in[__ldg(ri + p) - c0];
-    } else {
-      for (int64_t p = b + sub; p < e; p += lanes) acc += (load_val(rv, vtype, p) * vscale) * in[__ldg(ri + p) - c0];
-    }
-  }
-  for (int o = lanes >> 1; o > 0; o >>= 1) acc += __shfl_down_sync(kFull, acc, o, lanes);
-  if (sub == 0 && r < rows_out) out[r] = acc;
-}
-
-// meta layout (int64): w1off[count+1] | w2off[count+1] | prob[count] | xoff[count] | toff[count]
+// One warp per warp slice of a task (gram_lane.h): task lookup, lane partial sums, and a
+// fixed-order shuffle reduction within each row's lanes. meta: see gram_lane.h.
 template <int Phase>
 __global__ void __launch_bounds__(kBlock) gram_phase(const DeviceGramProblem* __restrict__ probs,
                                                      const int64_t* __restrict__ meta, int count,
@@ -152,12 +92,12 @@ __global__ void __launch_bounds__(kBlock) gram_phase(const DeviceGramProblem* __
   const int t = find_task(woff, count, warp);
   const DeviceGramProblem& P = probs[__ldg(prob + t)];
   const int64_t wl = warp - __ldg(woff + t);
-  if (Phase == 1)
-    row_pass(P.p1b, P.p1e, P.p1i, P.p1v, P.p1c0, P.lanes1, P.vtype, P.L, P.bm1, P.nw1, P.route, P.vscale,
-             x + __ldg(xoff + t), tmp + __ldg(toff + t), wl, lane);
-  else
-    row_pass(P.p2b, P.p2e, P.p2i, P.p2v, 0, P.lanes2, P.vtype, P.s, P.bm2, P.nw2, P.route, P.vscale,
-             tmp + __ldg(toff + t), y + __ldg(xoff + t), wl, lane);
+  const double* in = Phase == 1 ? x + __ldg(xoff + t) : tmp + __ldg(toff + t);
+  double* out = Phase == 1 ? tmp + __ldg(toff + t) : y + __ldg(xoff + t);
+  LanePart lp = lane_partial(P, Phase, in, wl, lane);
+  const int width = reduce_width(P, Phase);
+  for (int o = width >> 1; o > 0; o >>= 1) lp.acc += __shfl_down_sync(kFull, lp.acc, o, width);
+  if ((lane & (width - 1)) == 0 && lp.row >= 0) out[lp.row] = lp.acc;
 }
 
 __global__ void bitmap_kernel(const int64_t* __restrict__ rb, const int64_t* __restrict__ re,
@@ -172,13 +112,6 @@ __global__ void bitmap_kernel(const int64_t* __restrict__ rb, const int64_t* __r
     const int64_t c = idx[p] - c0;
     atomicOr(row + (c >> 5), 1u << (c & 31));  // OR is order-independent: deterministic
   }
-}
-
-inline int64_t warps_for(const DeviceGramProblem& P, int phase) {
-  const int64_t rows = phase == 1 ? P.L : P.s;
-  if (P.route == kRouteBitmap) return rows;
-  const int64_t per = 32 / (phase == 1 ? P.lanes1 : P.lanes2);
-  return (rows + per - 1) / per;
 }
 
 inline unsigned grid_for(int64_t warps) {
@@ -229,50 +162,30 @@ double CudaGramStepBatch::bytes_per_round_estimate(int i) const {
 
 void CudaGramStepBatch::stage(int count, const int* ids, const double* const* x, int64_t* xlen_out,
                               int64_t* tlen_out) {
-  const int n = size();
-  // Task table: offsets of every vector in the packed x / t buffers and warp prefixes.
-  const size_t meta_len = 2 * static_cast<size_t>(count + 1) + 3 * static_cast<size_t>(count);
-  int64_t xlen = 0, tlen = 0;
-  for (int t = 0; t < count; ++t) {
-    if (ids[t] < 0 || ids[t] >= n) throw std::out_of_range("CudaGramStepBatch: problem id out of range");
-    xlen += host_[ids[t]].s;
-    tlen += host_[ids[t]].L;
-  }
-  meta_bytes_ = ((meta_len * sizeof(int64_t)) + 15) / 16 * 16;
-  const size_t stage_bytes = meta_bytes_ + static_cast<size_t>(xlen) * sizeof(double);
+  for (int t = 0; t < count; ++t)
+    if (ids[t] < 0 || ids[t] >= size()) throw std::out_of_range("CudaGramStepBatch: problem id out of range");
+  const StepMeta M = build_step_meta(host_, count, ids);  // task table shared with the host emulation
+  meta_bytes_ = (M.meta.size() * sizeof(int64_t) + 15) / 16 * 16;
+  const size_t stage_bytes = meta_bytes_ + static_cast<size_t>(M.xlen) * sizeof(double);
   hstage_.reserve(stage_bytes);
   int64_t* meta = hstage_.as<int64_t>();
-  int64_t* w1off = meta;
-  int64_t* w2off = meta + count + 1;
-  int64_t* prob = meta + 2 * (count + 1);
-  int64_t* xoff = prob + count;
-  int64_t* toff = xoff + count;
+  std::memcpy(meta, M.meta.data(), M.meta.size() * sizeof(int64_t));
+  const int64_t* xoff = meta + 2 * (count + 1) + count;
+  const int64_t* toff = xoff + count;
   double* xs = reinterpret_cast<double*>(reinterpret_cast<char*>(meta) + meta_bytes_);
-  xoff_.resize(count);
-  toff_.resize(count);
-  int64_t xo = 0, to = 0, w1 = 0, w2 = 0;
-  for (int t = 0; t < count; ++t) {
-    const DeviceGramProblem& P = host_[ids[t]];
-    w1off[t] = w1;
-    w2off[t] = w2;
-    w1 += warps_for(P, 1);
-    w2 += warps_for(P, 2);
-    prob[t] = ids[t];
-    xoff[t] = xoff_[t] = xo;
-    toff[t] = toff_[t] = to;
-    std::memcpy(xs + xo, x[t], static_cast<size_t>(P.s) * sizeof(double));
-    xo += P.s;
-    to += P.L;
-  }
-  w1off[count] = w1_ = w1;
-  w2off[count] = w2_ = w2;
+  xoff_.assign(xoff, xoff + count);
+  toff_.assign(toff, toff + count);
+  for (int t = 0; t < count; ++t)
+    std::memcpy(xs + xoff[t], x[t], static_cast<size_t>(host_[ids[t]].s) * sizeof(double));
+  w1_ = M.w1;
+  w2_ = M.w2;
   check(cudaSetDevice(device_), "cudaSetDevice");
   stage_.resize(stage_bytes);
-  tmp_.resize(static_cast<size_t>(std::max<int64_t>(tlen, 1)) * sizeof(double));
-  yd_.resize(static_cast<size_t>(std::max<int64_t>(xlen, 1)) * sizeof(double));
+  tmp_.resize(static_cast<size_t>(std::max<int64_t>(M.tlen, 1)) * sizeof(double));
+  yd_.resize(static_cast<size_t>(std::max<int64_t>(M.xlen, 1)) * sizeof(double));
   check(cudaMemcpyAsync(stage_.as<void>(), meta, stage_bytes, cudaMemcpyHostToDevice, stream_), "upload x");
-  *xlen_out = xlen;
-  *tlen_out = tlen;
+  *xlen_out = M.xlen;
+  *tlen_out = M.tlen;
 }
 
 void CudaGramStepBatch::launch(int phase, int count) {
