@@ -290,12 +290,29 @@ void bitmap_host(const int64_t* rb, const int64_t* re, const int32_t* idx, int64
 
 }  // namespace
 
-std::vector<LayerSpectra> layer_spectra_host_emulation(const std::vector<CsrView>& layers,
-                                                       const LayerSpectraOptions& opt, const std::string& route) {
+namespace {
+
+// The host emulation's counterpart of the device conversion (owning every array the problem
+// descriptors point into).
+struct HostPrepared {
+  std::vector<LayerPlan> plans;
+  std::vector<HostArrays> H;
+  std::vector<LayerArrays> A;
+  std::vector<DeviceGramProblem> probs;
+  std::vector<ProblemSlot> slots;
+  std::vector<LayerSpectra> res;
+  std::vector<std::vector<uint32_t>> bitmaps;
+};
+
+void prepare_host(const std::vector<CsrView>& layers, const LayerSpectraOptions& opt, const std::string& route,
+                  HostPrepared& HP) {
   const int nl = static_cast<int>(layers.size());
-  std::vector<LayerPlan> plans(nl);
-  std::vector<HostArrays> H(nl);
-  std::vector<LayerArrays> A(nl);
+  std::vector<LayerPlan>& plans = HP.plans;
+  std::vector<HostArrays>& H = HP.H;
+  std::vector<LayerArrays>& A = HP.A;
+  plans.resize(nl);
+  H.resize(nl);
+  A.resize(nl);
   for (int i = 0; i < nl; ++i) {
     const CsrView& a = layers[i];
     std::vector<int64_t> rdeg(a.n_rows), cdeg(a.n_cols, 0);
@@ -358,13 +375,13 @@ std::vector<LayerSpectra> layer_spectra_host_emulation(const std::vector<CsrView
     L.vtype = vt;
     L.wmax = wmax;
   }
-  std::vector<DeviceGramProblem> probs;
-  std::vector<ProblemSlot> slots;
-  std::vector<LayerSpectra> res;
+  std::vector<DeviceGramProblem>& probs = HP.probs;
+  std::vector<ProblemSlot>& slots = HP.slots;
+  std::vector<LayerSpectra>& res = HP.res;
   build_problems(A, plans, opt, &probs, &slots, &res);
   for (int i = 0; i < nl; ++i)
     for (size_t q = 0; q < plans[i].groups.size(); ++q) res[i].subgraphs[q].n_out = H[i].nout[q];
-  std::vector<std::vector<uint32_t>> bitmaps;
+  std::vector<std::vector<uint32_t>>& bitmaps = HP.bitmaps;
   bitmaps.reserve(2 * probs.size());
   for (size_t j = 0; j < probs.size(); ++j) {
     DeviceGramProblem& G = probs[j];
@@ -379,12 +396,75 @@ std::vector<LayerSpectra> layer_spectra_host_emulation(const std::vector<CsrView
     bitmap_host(G.p2b, G.p2e, G.p2i, G.s, G.nw2, &bitmaps.back());
     G.bm2 = bitmaps.back().data();
   }
-  if (probs.empty()) return res;
-  HostGramStepBatch op(std::move(probs));
+}
+
+}  // namespace
+
+std::vector<LayerSpectra> layer_spectra_host_emulation(const std::vector<CsrView>& layers,
+                                                       const LayerSpectraOptions& opt, const std::string& route) {
+  HostPrepared HP;
+  prepare_host(layers, opt, route, HP);
+  if (HP.probs.empty()) return std::move(HP.res);
+  HostGramStepBatch op(HP.probs);
   std::vector<SolveInfo> infos;
   const std::vector<std::vector<double>> sig = lanczos_topk_sv_batch(op, opt.solve, &infos);
-  assemble(slots, sig, infos, opt.solve.k, &res);
-  return res;
+  assemble(HP.slots, sig, infos, opt.solve.k, &HP.res);
+  return std::move(HP.res);
+}
+
+std::vector<DebugApply> debug_apply_op(GramStepBatch& op, const std::vector<ProblemSlot>& slots,
+                                       const std::vector<DeviceGramProblem>& probs, uint64_t seed) {
+  const int n = op.size();
+  std::vector<DebugApply> out(n);
+  uint64_t state = seed * 0x9E3779B97F4A7C15ULL + 1;
+  auto uniform = [&state]() {  // splitmix64 -> [-1, 1)
+    uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return static_cast<double>((z ^ (z >> 31)) >> 11) * 0x1.0p-53 * 2.0 - 1.0;
+  };
+  std::vector<int> ids;
+  std::vector<const double*> xs;
+  std::vector<double*> ys;
+  for (int i = 0; i < n; ++i) {
+    DebugApply& D = out[i];
+    D.layer = slots[i].layer;
+    D.group = slots[i].group;
+    D.weighted = slots[i].weighted;
+    D.s = op.dim(i);
+    D.scale = op.scale(i);
+    D.route = probs[i].route == kRouteBitmap ? "bitmap" : "csr";
+    D.x1.resize(D.s);
+    D.x2.resize(D.s);
+    for (double& v : D.x1) v = uniform();
+    for (double& v : D.x2) v = uniform();
+    D.y1.assign(D.s, 0.0);
+    D.y2.assign(D.s, 0.0);
+  }
+  for (int i = 0; i < n; ++i) {  // one batched step, every problem twice (ids repeat as in the driver)
+    ids.push_back(i);
+    xs.push_back(out[i].x1.data());
+    ys.push_back(out[i].y1.data());
+  }
+  for (int i = n - 1; i >= 0; --i) {
+    ids.push_back(i);
+    xs.push_back(out[i].x2.data());
+    ys.push_back(out[i].y2.data());
+  }
+  if (n == 0) return out;
+  op.apply(static_cast<int>(ids.size()), ids.data(), xs.data(), ys.data());
+  std::vector<double> norms(n);
+  if (!op.half_norms(n, ids.data(), xs.data(), norms.data())) throw std::runtime_error("half_norms unsupported");
+  for (int i = 0; i < n; ++i) out[i].half_norm = norms[i];
+  return out;
+}
+
+std::vector<DebugApply> debug_apply_host_emulation(const std::vector<CsrView>& layers, const LayerSpectraOptions& opt,
+                                                   const std::string& route, uint64_t seed) {
+  HostPrepared HP;
+  prepare_host(layers, opt, route, HP);
+  HostGramStepBatch op(HP.probs);
+  return debug_apply_op(op, HP.slots, HP.probs, seed);
 }
 
 }  // namespace cuda

@@ -35,7 +35,7 @@ namespace fspai {
 
 namespace {
 
-[[noreturn]] void not_compiled() {
+[[noreturn, maybe_unused]] void not_compiled() {
   throw std::runtime_error(
       "fspai was not compiled with CUDA: rebuild with `FSPAI_CUDA=ON pip install .` on a machine with nvcc");
 }
@@ -60,7 +60,7 @@ py::array_t<double> vec(const std::vector<double>& v) {
   return a;
 }
 
-py::array_t<int64_t> ivec(const std::vector<int64_t>& v) {
+[[maybe_unused]] py::array_t<int64_t> ivec(const std::vector<int64_t>& v) {
   py::array_t<int64_t> a(static_cast<py::ssize_t>(v.size()));
   std::copy(v.begin(), v.end(), a.mutable_data());
   return a;
@@ -105,6 +105,26 @@ py::dict spectra_dict(const LayerSpectra& L, int k) {
   d["sub_wsv"] = wsv;
   d["sub_columns"] = cols;
   return d;
+}
+
+py::list debug_list(const std::vector<cuda::DebugApply>& res) {
+  py::list out;
+  for (const auto& D : res) {
+    py::dict d;
+    d["layer"] = D.layer;
+    d["group"] = D.group;
+    d["weighted"] = D.weighted;
+    d["s"] = D.s;
+    d["scale"] = D.scale;
+    d["route"] = D.route;
+    d["x1"] = vec(D.x1);
+    d["y1"] = vec(D.y1);
+    d["x2"] = vec(D.x2);
+    d["y2"] = vec(D.y2);
+    d["half_norm"] = D.half_norm;
+    out.append(d);
+  }
+  return out;
 }
 
 #ifdef FSPAI_WITH_CUDA
@@ -364,23 +384,7 @@ void register_cuda_bindings(py::module_& m) {
           py::gil_scoped_release release;
           res = cuda::debug_apply(L, o, seed);
         }
-        py::list out;
-        for (const auto& D : res) {
-          py::dict d;
-          d["layer"] = D.layer;
-          d["group"] = D.group;
-          d["weighted"] = D.weighted;
-          d["s"] = D.s;
-          d["scale"] = D.scale;
-          d["route"] = D.route;
-          d["x1"] = vec(D.x1);
-          d["y1"] = vec(D.y1);
-          d["x2"] = vec(D.x2);
-          d["y2"] = vec(D.y2);
-          d["half_norm"] = D.half_norm;
-          out.append(d);
-        }
-        return out;
+        return debug_list(res);
 #else
         (void)layers, (void)subgraphs, (void)min_nodes, (void)pattern, (void)seed;
         not_compiled();
@@ -390,6 +394,33 @@ void register_cuda_bindings(py::module_& m) {
       py::arg("seed") = 0,
       "TESTING ONLY: one batched GPU Gram step of every problem of a device batch (each problem twice), "
       "with its slot (layer, group, weighted), scale and half norm; see test_cuda.py.");
+
+  m.def(
+      "_cuda_host_debug_apply",
+      [](py::list layers, bool subgraphs, int min_nodes, bool pattern, const std::string& route, uint64_t seed) {
+        std::vector<HostCsr> keep;
+        std::vector<CsrView> views;
+        keep.reserve(layers.size());
+        for (size_t i = 0; i < layers.size(); ++i) {
+          keep.push_back(host_csr(layers[i], "layer " + std::to_string(i)));
+          views.push_back(keep.back().view);
+        }
+        if (route != "auto" && route != "csr" && route != "bitmap")
+          throw std::invalid_argument("route must be 'auto', 'csr' or 'bitmap'");
+        LayerSpectraOptions o;
+        o.subgraphs = subgraphs;
+        o.min_nodes = min_nodes;
+        o.pattern = pattern;
+        std::vector<cuda::DebugApply> res;
+        {
+          py::gil_scoped_release release;
+          res = cuda::debug_apply_host_emulation(views, o, route, seed);
+        }
+        return debug_list(res);
+      },
+      py::arg("layers"), py::arg("subgraphs") = true, py::arg("min_nodes") = 2, py::arg("pattern") = true,
+      py::arg("route") = "auto", py::arg("seed") = 0,
+      "TESTING ONLY (every build): _cuda_debug_apply on host CSR layers through the host emulation.");
 
   m.def(
       "cuda_step_stats",

@@ -393,30 +393,18 @@ def _step_reference(D, m2d, a2d, sub_columns, subgraphs):
     return y1, y2, float(np.linalg.norm(c * (C @ D["x1"]))), bound
 
 
-@gpu
-@pytest.mark.parametrize("route", ["csr", "bitmap"])
-def test_step_kernels_match_dense_reference(route):
-    """Each GPU Gram step (one batched launch pair, ids repeated) against a dense float64 product:
-    pinpoints a kernel error to the problem kind (layer/subgraph, pattern/weighted, orientation)."""
-    specs = [((64, 288), 0.1, "float32"), ((300, 40), 0.3, "float64"), ((10, 3, 3, 3), 0.6, "float32"),
-             ((96, 1000), 0.02, "float64"), ((33, 65), 0.5, "float16")]
-    pairs = [_pair(shape, d, seed=i, weight_dtype=wd) for i, (shape, d, wd) in enumerate(specs)]
-    dev = [_device.to_device_layer(m, w, name=f"l{i}") for i, (m, w) in enumerate(pairs)]
-    host = [HostLayer(m.cpu().numpy(), w.float().cpu().numpy() if w.dtype == TORCH.float16 else w.cpu().numpy())
-            for m, w in pairs]
+STEP_SPECS = [((64, 288), 0.1, "float32"), ((300, 40), 0.3, "float64"), ((10, 3, 3, 3), 0.6, "float32"),
+              ((96, 1000), 0.02, "float64"), ((33, 65), 0.5, "float16")]
+
+
+def _check_steps(got, dense, route):
+    """`got` from _cuda_debug_apply / _cuda_host_debug_apply; dense[i] = (m2d, |W|·m2d float64)."""
+    host = [HostLayer(m2d, a2d) for m2d, a2d in dense]
     cpu = _core.layer_spectra([h.core_tuple(True) for h in host])
-    _device.set_route(route)
-    try:
-        got = _core._cuda_debug_apply([d.core_tuple(True) for d in dev], subgraphs=True, min_nodes=2, seed=3)
-    finally:
-        _device.set_route("auto")
     assert len(got) == sum(2 * (1 + len(c["sub_degree"])) - (h.nnz == 0) * 2 for c, h in zip(cpu, host))
     kinds = set()
     for D in got:
-        m, w = pairs[D["layer"]]
-        m2d = m.reshape(m.shape[0], -1).cpu().numpy()
-        a2d = np.abs(w.float().reshape(m.shape[0], -1).cpu().numpy().astype(np.float64) if w.dtype != TORCH.float64
-                     else w.reshape(m.shape[0], -1).cpu().numpy()) * m2d
+        m2d, a2d = dense[D["layer"]]
         y1, y2, hn, bound = _step_reference(D, m2d, a2d, cpu[D["layer"]]["sub_columns"], True)
         what = f"layer {D['layer']} group {D['group']} weighted {D['weighted']} route {D['route']}"
         assert np.all(np.abs(D["y1"] - y1) <= 1e-12 * bound + 1e-300), what
@@ -424,6 +412,41 @@ def test_step_kernels_match_dense_reference(route):
         assert D["half_norm"] == pytest.approx(hn, rel=1e-12, abs=1e-300), what
         kinds.add((D["group"] >= 0, D["weighted"], D["route"]))
     assert (False, False, "bitmap" if route == "bitmap" else "csr") in kinds
+    assert (True, True, "csr") in kinds
+
+
+@pytest.mark.parametrize("route", ["csr", "bitmap"])
+def test_host_step_twin_matches_dense_reference(route):
+    """The host twin of the step kernels (same lane code, gram_lane.h) against dense products:
+    also checks the reference the GPU test below uses."""
+    rng = np.random.default_rng(0)
+    dense = []
+    for shape, d, wd in STEP_SPECS:
+        m2d = rng.random(shape).reshape(shape[0], -1) < d
+        w = rng.standard_normal(m2d.shape).astype(wd)
+        dense.append((m2d, np.abs(w.astype(np.float64)) * m2d))
+    layers = [HostLayer(m2d, a2d) for m2d, a2d in dense]
+    got = _core._cuda_host_debug_apply([h.core_tuple(True) for h in layers], route=route, seed=3)
+    _check_steps(got, dense, route)
+
+
+@gpu
+@pytest.mark.parametrize("route", ["csr", "bitmap"])
+def test_step_kernels_match_dense_reference(route):
+    """Each GPU Gram step (one batched launch pair, ids repeated) against a dense float64 product:
+    pinpoints a kernel error to the problem kind (layer/subgraph, pattern/weighted, orientation)."""
+    pairs = [_pair(shape, d, seed=i, weight_dtype=wd) for i, (shape, d, wd) in enumerate(STEP_SPECS)]
+    dev = [_device.to_device_layer(m, w, name=f"l{i}") for i, (m, w) in enumerate(pairs)]
+    dense = []
+    for m, w in pairs:
+        m2d = m.reshape(m.shape[0], -1).cpu().numpy()
+        dense.append((m2d, np.abs(w.reshape(m.shape[0], -1).double().cpu().numpy()) * m2d))
+    _device.set_route(route)
+    try:
+        got = _core._cuda_debug_apply([d.core_tuple(True) for d in dev], subgraphs=True, min_nodes=2, seed=3)
+    finally:
+        _device.set_route("auto")
+    _check_steps(got, dense, route)
 
 
 @gpu

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "gram_step.h"
 #include "layer_spectra.h"
 
 namespace fspai {
@@ -121,6 +122,23 @@ void assemble(const std::vector<ProblemSlot>& slots, const std::vector<std::vect
 // same driver. `route` as for want_bitmap.
 std::vector<LayerSpectra> layer_spectra_host_emulation(const std::vector<CsrView>& layers,
                                                        const LayerSpectraOptions& opt, const std::string& route);
+
+// Diagnostics: every Gram problem of a batch applied ONCE by a step operator (one batched call,
+// each problem twice with different x, as the driver's several starts do) plus half_norms of x1,
+// so a test can compare the step with a dense reference problem by problem.
+struct DebugApply {
+  int layer = 0, group = -1;
+  bool weighted = false;
+  int64_t s = 0;
+  double scale = 1.0;  // y = scale² · G x
+  std::string route;
+  std::vector<double> x1, y1, x2, y2;
+  double half_norm = 0.0;  // ‖scale · C x1‖
+};
+std::vector<DebugApply> debug_apply_op(GramStepBatch& op, const std::vector<ProblemSlot>& slots,
+                                       const std::vector<DeviceGramProblem>& probs, uint64_t seed);
+std::vector<DebugApply> debug_apply_host_emulation(const std::vector<CsrView>& layers, const LayerSpectraOptions& opt,
+                                                   const std::string& route, uint64_t seed);
 
 }  // namespace cuda
 }  // namespace fspai

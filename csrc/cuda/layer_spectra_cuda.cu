@@ -720,55 +720,12 @@ std::vector<std::array<int64_t, 3>> weighted_group_degrees(const DeviceLayer& la
 
 std::vector<DebugApply> debug_apply(const std::vector<DeviceLayer>& layers, const LayerSpectraOptions& opt,
                                     uint64_t seed) {
-  std::vector<DebugApply> out;
-  if (layers.empty()) return out;
+  if (layers.empty()) return {};
   Prepared PB;
   prepare(layers, opt, PB);
-  const int n = static_cast<int>(PB.probs.size());
-  if (n == 0) return out;
+  if (PB.probs.empty()) return {};
   CudaGramStepBatch op(PB.probs, PB.dev, PB.st.s);
-  out.resize(n);
-  uint64_t state = seed * 0x9E3779B97F4A7C15ULL + 1;
-  auto uniform = [&state]() {  // splitmix64 -> [-1, 1)
-    uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return static_cast<double>((z ^ (z >> 31)) >> 11) * 0x1.0p-53 * 2.0 - 1.0;
-  };
-  // one batched apply with every problem twice (ids repeat, as the driver's several starts do)
-  std::vector<int> ids;
-  std::vector<const double*> xs;
-  std::vector<double*> ys;
-  for (int i = 0; i < n; ++i) {
-    DebugApply& D = out[i];
-    D.layer = PB.slots[i].layer;
-    D.group = PB.slots[i].group;
-    D.weighted = PB.slots[i].weighted;
-    D.s = op.dim(i);
-    D.scale = op.scale(i);
-    D.route = PB.probs[i].route == kRouteBitmap ? "bitmap" : "csr";
-    D.x1.resize(D.s);
-    D.x2.resize(D.s);
-    for (double& v : D.x1) v = uniform();
-    for (double& v : D.x2) v = uniform();
-    D.y1.assign(D.s, 0.0);
-    D.y2.assign(D.s, 0.0);
-  }
-  for (int i = 0; i < n; ++i) {
-    ids.push_back(i);
-    xs.push_back(out[i].x1.data());
-    ys.push_back(out[i].y1.data());
-  }
-  for (int i = n - 1; i >= 0; --i) {
-    ids.push_back(i);
-    xs.push_back(out[i].x2.data());
-    ys.push_back(out[i].y2.data());
-  }
-  op.apply(static_cast<int>(ids.size()), ids.data(), xs.data(), ys.data());
-  std::vector<double> norms(n);
-  if (!op.half_norms(n, ids.data(), xs.data(), norms.data())) throw std::runtime_error("half_norms unsupported");
-  for (int i = 0; i < n; ++i) out[i].half_norm = norms[i];
-  return out;
+  return debug_apply_op(op, PB.slots, PB.probs, seed);
 }
 
 }  // namespace cuda

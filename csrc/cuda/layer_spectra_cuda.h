@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "cuda/gram_plan.h"
 #include "layer_spectra.h"
 
 namespace fspai {
@@ -88,18 +89,7 @@ std::vector<LayerSpectra> layer_spectra_cuda(const std::vector<DeviceLayer>& lay
 std::vector<std::array<int64_t, 3>> weighted_group_degrees(const DeviceLayer& layer,
                                                           const std::vector<std::vector<int32_t>>& groups);
 
-// Diagnostics for the one-shot GPU check: every Gram problem of a batch applied ONCE by the GPU
-// step operator (one batched launch pair, each problem twice with different x) plus half_norms
-// of x1, so a test can compare the kernels with a dense reference problem by problem.
-struct DebugApply {
-  int layer = 0, group = -1;
-  bool weighted = false;
-  int64_t s = 0;
-  double scale = 1.0;  // y = scale² · G x
-  std::string route;
-  std::vector<double> x1, y1, x2, y2;
-  double half_norm = 0.0;  // ‖scale · C x1‖
-};
+// Diagnostics for the one-shot GPU check (DebugApply: gram_plan.h).
 std::vector<DebugApply> debug_apply(const std::vector<DeviceLayer>& layers, const LayerSpectraOptions& opt,
                                     uint64_t seed);
 
