@@ -95,3 +95,7 @@ def _cuda_host_emulation(
 def _cuda_debug_apply(layers: list[_DeviceLayer], subgraphs: bool = True, min_nodes: int = 2, pattern: bool = True,
                       seed: int = 0) -> list[dict[str, Any]]:
     """TESTING ONLY: one batched GPU Gram step of every problem of a device batch."""
+
+def _cuda_host_debug_apply(layers: list[_CsrTuple], subgraphs: bool = True, min_nodes: int = 2, pattern: bool = True,
+                           route: str = "auto", seed: int = 0) -> list[dict[str, Any]]:
+    """TESTING ONLY: _cuda_debug_apply on host CSR layers through the host emulation."""
