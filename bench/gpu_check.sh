@@ -85,7 +85,7 @@ echo "benchmark exit status: $BENCH"
 if [ "$(elapsed)" -lt 400 ] && command -v compute-sanitizer >/dev/null; then
   step "compute-sanitizer memcheck (a few GPU tests)"
   timeout $(( 470 - $(elapsed) )) compute-sanitizer --tool memcheck --log-file "$OUTDIR/sanitizer.log" \
-    "$PY" -m pytest tests/test_cuda.py -q -x -p no:cacheprovider -k "matches_cpu and 64 or batch_of or edge_cases" \
+    "$PY" -m pytest tests/test_cuda.py -q -x -p no:cacheprovider -k "step_kernels or batch_of or edge_cases or group_degrees" \
     && echo "memcheck: clean" || echo "memcheck: FAILED or unsupported (see sanitizer.log)"
 else
   echo "compute-sanitizer skipped (time or tool)"
