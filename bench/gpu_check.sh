@@ -28,7 +28,9 @@ step "environment"
 git log -1 --oneline 2>/dev/null || true
 nvidia-smi -L || die "nvidia-smi failed: no GPU visible"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv || true
+command -v nvcc >/dev/null || export PATH="$PATH:/usr/local/cuda/bin"
 command -v nvcc >/dev/null && nvcc --version | tail -2 || die "nvcc not found"
+export CUDACXX="${CUDACXX:-$(command -v nvcc)}"
 "$PY" - <<'EOF' || die "python packages missing (see above)"
 import importlib, sys
 print(sys.version.split()[0], sys.executable)
