@@ -4,6 +4,8 @@
 // operator is the host twin of the GPU kernels in csrc/cuda/gram_step_cuda.cu (same descriptor
 // semantics, sequential summation order).
 #include <algorithm>
+#include <chrono>
+#include <mutex>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -15,6 +17,27 @@
 
 namespace fspai {
 namespace cuda {
+
+namespace {
+std::mutex g_stats_mutex;
+StepStats g_stats;
+}  // namespace
+
+void record_step(int64_t vectors, double seconds, int64_t h2d, int64_t d2h) {
+  std::lock_guard<std::mutex> lock(g_stats_mutex);
+  g_stats.rounds += 1;
+  g_stats.vectors += vectors;
+  g_stats.seconds += seconds;
+  g_stats.bytes_h2d += h2d;
+  g_stats.bytes_d2h += d2h;
+}
+
+StepStats step_stats(bool reset) {
+  std::lock_guard<std::mutex> lock(g_stats_mutex);
+  StepStats s = g_stats;
+  if (reset) g_stats = StepStats();
+  return s;
+}
 
 int32_t lanes_for(int64_t nnz, int64_t rows) {
   if (rows <= 0) return 1;
@@ -232,11 +255,13 @@ class HostGramStepBatch final : public GramStepBatch {
   const char* route() const override { return "cuda_host_emulation"; }
   double scale(int i) const override { return p_.at(i).vscale; }
   void apply(int count, const int* ids, const double* const* x, double* const* y) override {
+    const auto t0 = std::chrono::steady_clock::now();
     const StepMeta M = stage(count, ids, x);
     emulate_phase(p_, M, count, 1, xs_.data(), ts_.data(), ys_.data());
     emulate_phase(p_, M, count, 2, xs_.data(), ts_.data(), ys_.data());
     const int64_t* xoff = M.meta.data() + 2 * (count + 1) + count;
     for (int t = 0; t < count; ++t) std::copy_n(ys_.data() + xoff[t], p_[ids[t]].s, y[t]);
+    record_step(count, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 0, 0);
   }
   bool half_norms(int count, const int* ids, const double* const* x, double* out) override {
     const StepMeta M = stage(count, ids, x);

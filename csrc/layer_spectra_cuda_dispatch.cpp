@@ -425,7 +425,6 @@ void register_cuda_bindings(py::module_& m) {
   m.def(
       "cuda_step_stats",
       [](bool reset) {
-#ifdef FSPAI_WITH_CUDA
         const cuda::StepStats s = cuda::step_stats(reset);
         py::dict d;
         d["rounds"] = s.rounds;
@@ -434,14 +433,10 @@ void register_cuda_bindings(py::module_& m) {
         d["bytes_h2d"] = s.bytes_h2d;
         d["bytes_d2h"] = s.bytes_d2h;
         return d;
-#else
-        (void)reset;
-        not_compiled();
-#endif
       },
       py::arg("reset") = false,
-      "Counters of the GPU step operator since the last reset: rounds (launch pairs), vectors, seconds "
-      "inside the step (staging, transfers, kernels), bytes_h2d, bytes_d2h.");
+      "Counters of the GPU step operator (and of its host twin in _cuda_host_emulation) since the last reset: "
+      "rounds (launch pairs), vectors, seconds inside the step (staging, transfers, kernels), bytes_h2d, bytes_d2h.");
 
   m.def(
       "cuda_set_route",

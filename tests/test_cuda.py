@@ -295,6 +295,14 @@ def test_host_emulation_weight_scale_covariance():
         np.testing.assert_allclose(got, base * c, rtol=1e-7)
 
 
+def test_step_counters_count_the_host_twin():
+    _core.cuda_step_stats(reset=True)
+    _emulated([_host_case((30, 90), 0.2, 4)], True, subgraphs=False)
+    st = _core.cuda_step_stats(reset=True)
+    assert st["rounds"] > 0 and st["vectors"] >= 2 * st["rounds"] and st["seconds"] > 0
+    assert _core.cuda_step_stats()["rounds"] == 0
+
+
 def test_host_emulation_rejects_bad_route():
     ly = _host_case((4, 6), 0.5, 1)
     with pytest.raises(ValueError, match="route"):

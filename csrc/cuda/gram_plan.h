@@ -47,6 +47,19 @@ struct DeviceGramProblem {
   double vscale = 1.0;             // c (a power of two): see GramStepBatch::scale
 };
 
+// Process-wide counters of the GPU step operator and of its host twin (for benchmarks: how much of
+// a solve is the step, transfers included, and how much is the host-side driver).
+struct StepStats {
+  int64_t rounds = 0;          // apply() calls (one launch pair each)
+  int64_t vectors = 0;         // Gram applications (sum of `count`)
+  double seconds = 0.0;        // wall time inside apply(), staging + transfers + kernels
+  int64_t bytes_h2d = 0, bytes_d2h = 0;
+};
+StepStats step_stats(bool reset);
+
+// Adds one apply() to the counters.
+void record_step(int64_t vectors, double seconds, int64_t h2d, int64_t d2h);
+
 // Lanes per row for a pass with `nnz` entries over `rows` rows: the power of two nearest the
 // mean row length, clamped to [1, 32].
 int32_t lanes_for(int64_t nnz, int64_t rows);

@@ -50,27 +50,6 @@ void PinnedBuffer::reserve(size_t bytes) {
 }
 
 namespace {
-std::mutex g_stats_mutex;
-StepStats g_stats;
-}  // namespace
-
-void record_step(int64_t vectors, double seconds, int64_t h2d, int64_t d2h) {
-  std::lock_guard<std::mutex> lock(g_stats_mutex);
-  g_stats.rounds += 1;
-  g_stats.vectors += vectors;
-  g_stats.seconds += seconds;
-  g_stats.bytes_h2d += h2d;
-  g_stats.bytes_d2h += d2h;
-}
-
-StepStats step_stats(bool reset) {
-  std::lock_guard<std::mutex> lock(g_stats_mutex);
-  StepStats s = g_stats;
-  if (reset) g_stats = StepStats();
-  return s;
-}
-
-namespace {
 
 constexpr int kBlock = 256;
 constexpr unsigned kFull = 0xffffffffu;

@@ -58,8 +58,6 @@ class PinnedBuffer {
   size_t n_ = 0;
 };
 
-// Adds one apply() to the process-wide StepStats (layer_spectra_cuda.h).
-void record_step(int64_t vectors, double seconds, int64_t h2d, int64_t d2h);
 
 // Bit rows of a CSR slice: out[r * nw + (c − c0) / 32] has bit (c − c0) % 32 set for every entry
 // c of row r. `out` (rows × nw words) is zeroed here. Asynchronous on `stream`.

@@ -53,16 +53,6 @@ struct DeviceDegrees {
 void set_route(const std::string& route);
 std::string get_route();
 
-// Process-wide counters of the GPU step operator (for benchmarks: how much of a solve is the
-// device step, transfers included, and how much is the host-side driver).
-struct StepStats {
-  int64_t rounds = 0;          // apply() calls (one launch pair each)
-  int64_t vectors = 0;         // Gram applications (sum of `count`)
-  double seconds = 0.0;        // wall time inside apply(), staging + transfers + kernels
-  int64_t bytes_h2d = 0, bytes_d2h = 0;
-};
-StepStats step_stats(bool reset);
-
 struct CudaInfo {
   bool compiled = true;
   int runtime_version = 0;   // CUDA runtime the extension was built with (e.g. 13000)
