@@ -146,8 +146,6 @@ void build_problems(const std::vector<LayerArrays>& arrays, const std::vector<La
       add(G, -1);
     }
     for (size_t q = 0; q < P.groups.size(); ++q) {
-      // Gram over the group's columns: C = B'[:, start:start+size] (rows: all outputs; outputs
-      // without an edge into the group add nothing), a slice of B' and B'ᵀ.
       const DegreeGroup& g = P.groups[q];
       SubgraphSpectra& S = R.subgraphs[q];
       S.degree = g.degree;
@@ -155,21 +153,23 @@ void build_problems(const std::vector<LayerArrays>& arrays, const std::vector<La
       S.nnz = g.degree * g.size;
       if (do_p) S.sv = zeros;
       if (do_w) S.wsv = zeros;
+      // Gram on the smaller of (group columns, all outputs): the group's rows of B' are the slices
+      // [bnd_q[r], bnd_{q+1}[r]) (column ids offset by the group start), its columns are rows
+      // start..start+size of B'ᵀ.
+      const int64_t* rb = A.bnd + q * A.n_rows;
+      const int64_t* re = A.bnd + (q + 1) * A.n_rows;
+      const int64_t* cb = A.ptrT + g.start;
       DeviceGramProblem G;
-      G.p1b = A.bnd + q * A.n_rows;
-      G.p1e = A.bnd + (q + 1) * A.n_rows;
-      G.p1i = A.idx;
-      G.p1v = A.val;
-      G.p1c0 = g.start;
-      G.L = A.n_rows;
-      G.p2b = A.ptrT + g.start;
-      G.p2e = G.p2b + 1;
-      G.p2i = A.idxT;
-      G.p2v = A.valT;
-      G.s = g.size;
       G.nnz = S.nnz;
-      G.lanes1 = lanes_for(S.nnz, A.n_rows);
-      G.lanes2 = lanes_for(S.nnz, g.size);
+      if (g.size <= A.n_rows) {  // C = B'[:, group] (L = outputs, s = group columns)
+        G.p1b = rb, G.p1e = re, G.p1i = A.idx, G.p1v = A.val, G.p1c0 = g.start, G.L = A.n_rows;
+        G.p2b = cb, G.p2e = cb + 1, G.p2i = A.idxT, G.p2v = A.valT, G.p2c0 = 0, G.s = g.size;
+      } else {  // C = B'[:, group]ᵀ (L = group columns, s = outputs; outputs without an edge add zeros)
+        G.p1b = cb, G.p1e = cb + 1, G.p1i = A.idxT, G.p1v = A.valT, G.p1c0 = 0, G.L = g.size;
+        G.p2b = rb, G.p2e = re, G.p2i = A.idx, G.p2v = A.val, G.p2c0 = g.start, G.s = A.n_rows;
+      }
+      G.lanes1 = lanes_for(S.nnz, G.L);
+      G.lanes2 = lanes_for(S.nnz, G.s);
       add(G, static_cast<int>(q));
     }
   }

@@ -387,8 +387,9 @@ def test_layer_spectra_matches_cpu(route, shape, density):
 def _step_reference(D, m2d, a2d, sub_columns, subgraphs):
     """Dense float64 (y1, y2, half_norm, |y| bound) of one _cuda_debug_apply entry."""
     A = a2d if D["weighted"] else m2d.astype(np.float64)
-    if D["group"] >= 0:
+    if D["group"] >= 0:  # Gram on the smaller of (group columns, all outputs)
         C = A[:, sub_columns[D["group"]]]
+        C = C if C.shape[1] <= C.shape[0] else C.T
     else:
         cols = np.concatenate(list(sub_columns) + [np.zeros(0, np.int64)]).astype(np.int64) if subgraphs else None
         if cols is not None:

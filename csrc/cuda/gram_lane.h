@@ -100,7 +100,7 @@ FSPAI_HD LanePart lane_partial(const DeviceGramProblem& P, int phase, const doub
   const int64_t* re = one ? P.p1e : P.p2e;
   const int32_t* ri = one ? P.p1i : P.p2i;
   const void* rv = one ? P.p1v : P.p2v;
-  const int32_t c0 = one ? P.p1c0 : 0;
+  const int32_t c0 = one ? P.p1c0 : P.p2c0;
   const int64_t b = lane_load(rb + r), e = lane_load(re + r);
   if (P.vtype == kValNone) {
     for (int64_t p = b + sub; p < e; p += lanes) acc += lane_load(in + (lane_load(ri + p) - c0));

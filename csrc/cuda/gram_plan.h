@@ -22,7 +22,7 @@ enum : int32_t { kValNone = 0, kValF32 = 1, kValF64 = 2 };
 // One Gram problem G = CᵀC (dimension s; C has L rows), as two row passes over arrays in one
 // memory space (device for the kernels, host for the emulation):
 //   phase 1:  t[r] = Σ_{p ∈ [p1b[r], p1e[r])} c·v1[p] · x[p1i[p] − p1c0]      r < L   (t = c·C x)
-//   phase 2:  y[j] = Σ_{p ∈ [p2b[j], p2e[j])} c·v2[p] · t[p2i[p]]              j < s   (y = c·Cᵀ t)
+//   phase 2:  y[j] = Σ_{p ∈ [p2b[j], p2e[j])} c·v2[p] · t[p2i[p] − p2c0]       j < s   (y = c·Cᵀ t)
 // (v ≡ 1 for pattern problems). Route bitmap (pattern only): bm1 holds C as bit rows (L × nw1
 // words, bit j of row r = C[r, j]) and bm2 holds Cᵀ (s × nw2 words).
 // POD: copied to the device as is.
@@ -40,7 +40,7 @@ struct DeviceGramProblem {
   int64_t L = 0, s = 0;
   int64_t nw1 = 0, nw2 = 0;
   int64_t nnz = 0;
-  int32_t p1c0 = 0;
+  int32_t p1c0 = 0, p2c0 = 0;
   int32_t lanes1 = 1, lanes2 = 1;  // lanes per row (power of two ≤ 32), fixed per problem
   int32_t vtype = kValNone;        // kValNone: the 0/1 pattern (values ignored)
   int32_t route = kRouteCsr;
