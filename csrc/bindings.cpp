@@ -22,6 +22,13 @@
 namespace py = pybind11;
 using namespace fspai;
 
+// ---- CUDA hook (csrc/layer_spectra_cuda_dispatch.cpp; present in every build)
+namespace fspai {
+void register_cuda_bindings(py::module_& m);
+void add_cuda_build_info(py::dict& d);
+}  // namespace fspai
+// ---- end CUDA hook
+
 namespace {
 
 // Holds references to the numpy buffers while the GIL is released.
@@ -270,6 +277,7 @@ PYBIND11_MODULE(_core, m) {
       py::arg("indptr"), py::arg("indices"), py::arg("values"), py::arg("n_rows"), py::arg("n_cols"), py::arg("X"),
       py::arg("route") = "", py::arg("weighted") = false, py::arg("threads") = 1, py::arg("repeat") = 1,
       "Test/benchmark hook (private): Y = CᵀC X through a CPU step operator; returns (Y, s/apply, build s, route).");
+  register_cuda_bindings(m);  // CUDA hook: cuda_info, cuda_degrees, cuda_layer_spectra, cuda_set_route
 
   m.def("build_info", []() {
     py::dict d;
@@ -282,11 +290,7 @@ PYBIND11_MODULE(_core, m) {
     d["openmp"] = false;
     d["threads"] = 1;
 #endif
-#ifdef FSPAI_WITH_CUDA
-    d["cuda"] = true;
-#else
-    d["cuda"] = false;
-#endif
+    add_cuda_build_info(d);  // CUDA hook: cuda, cuda_version, cuda_architectures, cuda_devices, cuda_status
     d["hardware_concurrency"] = std::thread::hardware_concurrency();
     return d;
   });

@@ -66,3 +66,62 @@ def cuda_step_stats(reset: bool = False) -> dict[str, Any]: ...
 def cuda_set_route(route: str) -> None: ...
 
 def build_info() -> dict[str, Any]: ...
+
+# ---- CUDA path (csrc/layer_spectra_cuda_dispatch.cpp; every build has these, a build without
+# CUDA raises RuntimeError("fspai was not compiled with CUDA ...") from all but cuda_info).
+# A device layer is (mask_desc, weight_desc | None), desc = (data_ptr, dtype_code, n_rows, n_cols,
+# stride_row, stride_col, device) as built by fspai._device.
+_DeviceDesc = tuple[int, int, int, int, int, int, int]
+_DeviceLayer = tuple[_DeviceDesc, Optional[_DeviceDesc]]
+
+def cuda_info() -> dict[str, Any]:
+    """compiled, runtime_version, driver_version, device_count, status, devices, architectures (never raises)."""
+
+def cuda_layer_spectra(
+    layers: list[_DeviceLayer],
+    k: int = 2,
+    tol: float = 1e-5,
+    seed: int = 0,
+    threads: int = 0,
+    subgraphs: bool = True,
+    min_nodes: int = 2,
+    max_basis: int = 0,
+    dense_max: int = 96,
+    pattern: bool = True,
+) -> list[dict[str, Any]]:
+    """layer_spectra for device layers: same keyword arguments, same per-layer dicts."""
+
+def cuda_degrees(layers: list[_DeviceLayer]) -> list[dict[str, Any]]:
+    """Row/column degrees (row, col; wrow, wcol of |W ⊙ M| or None) computed on the device."""
+
+def cuda_step_stats(reset: bool = False) -> dict[str, Any]:
+    """rounds, vectors, seconds, bytes_h2d, bytes_d2h of the GPU step operator since the last reset."""
+
+def cuda_set_route(route: str) -> None:
+    """'auto', 'csr' or 'bitmap': route of the GPU pattern Gram steps (process-wide)."""
+
+def cuda_weighted_group_degrees(layer: _DeviceLayer, groups: list[list[int]]) -> list[tuple[int, int, int]]:
+    """Per column group: (E_w, n_in_w, n_out_w) of the nonzero pattern of |W ⊙ M| within the group."""
+
+def _cuda_host_emulation(
+    layers: list[_CsrTuple],
+    k: int = 2,
+    tol: float = 1e-5,
+    seed: int = 0,
+    threads: int = 0,
+    subgraphs: bool = True,
+    min_nodes: int = 2,
+    max_basis: int = 0,
+    dense_max: int = 96,
+    pattern: bool = True,
+    route: str = "auto",
+) -> list[dict[str, Any]]:
+    """TESTING ONLY: the CUDA path's host logic with a host twin of the GPU step kernels."""
+
+def _cuda_debug_apply(layers: list[_DeviceLayer], subgraphs: bool = True, min_nodes: int = 2, pattern: bool = True,
+                      seed: int = 0) -> list[dict[str, Any]]:
+    """TESTING ONLY: one batched GPU Gram step of every problem of a device batch."""
+
+def _cuda_host_debug_apply(layers: list[_CsrTuple], subgraphs: bool = True, min_nodes: int = 2, pattern: bool = True,
+                           route: str = "auto", seed: int = 0) -> list[dict[str, Any]]:
+    """TESTING ONLY: _cuda_debug_apply on host CSR layers through the host emulation."""
