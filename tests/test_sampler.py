@@ -67,7 +67,7 @@ def test_network_rule_is_all_or_nothing_on_mean_norm():
 
 
 def test_nan_scores_never_win():
-    from fspai.sampler import _scores_array
+    from fspai.sampler.rules import scores_array as _scores_array
     sc = _scores_array([np.array([np.nan, 0, 5, 0]), np.array([1.0, 0, 1, 0])])
     assert sc[0, 0] == -np.inf
     best = S((0, 0, 0, 0), (0, 0, 0, 0))
@@ -198,8 +198,12 @@ def test_sampler_saves_snapshots_with_coordinates(tmp_path):
 
 def test_invalid_arguments():
     m = _stub_model()
-    with pytest.raises(ValueError, match="unknown base PaI method"):
+    with pytest.raises(ValueError, match="unknown PaI method"):
         FullSpectrumSampler(m, "obd", 0.1)
+    with pytest.raises(TypeError, match="populaton"):
+        FullSpectrumSampler(m, "random", 0.1, populaton=5)
+    with pytest.raises(TypeError, match="population"):
+        FullSpectrumSampler(m, "random", 0.1, population="5")
     with pytest.raises(ValueError, match="density"):
         FullSpectrumSampler(m, "random", 1.5)
     with pytest.raises(ValueError, match="needs training data"):
@@ -271,13 +275,13 @@ def test_candidate_t_is_independent_of_generation_order(digits, method):
     b = FullSpectrumSampler(_mlp(), method, 0.1, data=digits.train_loader, seed=5,
                             prune_options=opts, candidate_batches=1)
     for s in (a, b):
-        s._names = list(M.prunable_parameters(s.model))
-    c3 = a._candidate(3)
-    a._candidate(1)
-    b._candidate(1)
-    b._candidate(2)
-    assert all(torch.equal(c3[n], b._candidate(3)[n]) for n in c3)
-    assert any(not torch.equal(c3[n], a._candidate(2)[n]) for n in c3)
+        s.maker.bind({n: p.detach() != 0 for n, p in M.prunable_parameters(s.model).items()})
+    c3 = a.maker.candidate(3)
+    a.maker.candidate(1)
+    b.maker.candidate(1)
+    b.maker.candidate(2)
+    assert all(torch.equal(c3[n], b.maker.candidate(3)[n]) for n in c3)
+    assert any(not torch.equal(c3[n], a.maker.candidate(2)[n]) for n in c3)
 
 
 def test_same_seed_same_result_different_seed_differs(digits):
