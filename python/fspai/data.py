@@ -18,7 +18,7 @@ import pickle
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -269,6 +269,44 @@ def _subset(arr: Dict[str, Any], train_size: Optional[int], test_size: Optional[
     return arr
 
 
+#: Options of :func:`load` for every dataset, and the dataset-specific ones, with their types.
+_COMMON_OPTIONS: Dict[str, Tuple[type, ...]] = {
+    "root": (str, os.PathLike), "batch_size": (int,), "test_batch_size": (int,), "seed": (int,),
+    "num_workers": (int,), "train_size": (int,), "test_size": (int,), "drop_last": (bool,)}
+_DATASET_OPTIONS: Dict[str, Dict[str, Tuple[type, ...]]] = {
+    "mnist1d": {"num_samples": (int,), "generation_seed": (int,), "train_split": (float, int),
+                "cache": (bool,)},
+    "digits": {"test_fraction": (float, int), "split_seed": (int,)},
+    "cifar10": {"augment": (bool,)},
+    "cifar100": {"augment": (bool,)},
+}
+
+
+def _key(name: str) -> str:
+    return str(name).lower().replace("-", "").replace("_", "")
+
+
+def check_options(name: str, options: Mapping[str, Any]) -> None:
+    """``TypeError`` for an option :func:`load` does not take for dataset ``name`` or a value of
+    the wrong type; ``ValueError`` for an unknown dataset or a non-positive size."""
+    key = _key(name)
+    if key not in _DATASET_OPTIONS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {list(DATASETS)}")
+    known = {**_COMMON_OPTIONS, **_DATASET_OPTIONS[key]}
+    for k, v in options.items():
+        if k not in known:
+            raise TypeError(f"unknown option {k!r} for dataset {name!r}; known: {sorted(known)}")
+        if v is None and k in ("root", "test_batch_size", "train_size", "test_size"):
+            continue
+        types = known[k]
+        if isinstance(v, bool) and bool not in types or not isinstance(v, types):
+            raise TypeError(f"data option {k!r} must be "
+                            f"{' or '.join(t.__name__ for t in types)}, got {v!r}")
+        if k in ("batch_size", "test_batch_size", "train_size", "test_size", "num_samples") \
+                and v < 1:
+            raise ValueError(f"data option {k!r} must be >= 1, got {v}")
+
+
 def load(name: str, *, root: Optional[Union[str, os.PathLike]] = None, batch_size: int = 128,
          test_batch_size: Optional[int] = None, seed: int = 0, num_workers: int = 0,
          train_size: Optional[int] = None, test_size: Optional[int] = None,
@@ -287,7 +325,10 @@ def load(name: str, *, root: Optional[Union[str, os.PathLike]] = None, batch_siz
     * cifar10/cifar100: ``augment=True`` (random crop with 4-pixel padding and horizontal flip on
       the training set).
     """
-    key = name.lower().replace("-", "").replace("_", "")
+    check_options(name, {"batch_size": batch_size, "test_batch_size": test_batch_size,
+                         "seed": seed, "num_workers": num_workers, "train_size": train_size,
+                         "test_size": test_size, "drop_last": drop_last, **options})
+    key = _key(name)
     tb = test_batch_size or batch_size
     if key == "mnist1d":
         arr = mnist1d_arrays(root=root, **options)

@@ -73,6 +73,12 @@ def imp(model: nn.Module, data: Any, density: float, *, rounds: int, rewind_to: 
         raise ValueError(f"rounds must be an integer >= 1, got {rounds!r}")
     if isinstance(rewind_to, bool) or not isinstance(rewind_to, int) or rewind_to < 0:
         raise ValueError(f"rewind_to must be >= 0, got {rewind_to}")
+    cfg = train_options.get("config")
+    if steps is None and epochs is None and (cfg is None or (cfg.steps is None and
+                                                             cfg.epochs is None)):
+        raise ValueError("imp needs the training length of each round: steps= or epochs=")
+    if steps is not None and rewind_to > steps:
+        raise ValueError(f"rewind_to={rewind_to} is beyond the {steps} training steps")
     train_options.setdefault("progress", False)
     user_callbacks = list(train_options.pop("callbacks", None) or ())
     work = copy.deepcopy(unwrap(model))
