@@ -5,7 +5,8 @@ Inputs may be numpy arrays, torch tensors (any device) or scipy.sparse matrices;
 passes through one conversion point, :mod:`fspai._convert`.
 
 Submodules that need PyTorch (``masks``, ``pai``, ``models``, ``data``, ``train``, ``sampler``,
-``experiment``) are imported lazily, so ``import fspai`` works without torch.
+``experiment``, ...) are imported lazily on first attribute access, so ``import fspai`` and
+``from fspai import *`` work without torch and never import it.
 """
 from __future__ import annotations
 
@@ -35,7 +36,8 @@ from ._core_loader import build_info
 
 _LAZY_SUBMODULES = (
     "masks", "pai", "models", "data", "train", "sampler", "experiment", "cli", "conventions",
-    "_reference",
+    "_reference", "selection", "scoring", "checkpoint", "distributed", "lottery", "weights",
+    "history", "dst", "plots",
 )
 
 __all__ = [
@@ -43,8 +45,7 @@ __all__ = [
     "singular_values", "batch_singular_values", "spectral_radius", "ramanujan_gap", "weighted_gap", "regular_decomposition",
     "imdb", "narc", "coordinate", "coordinates", "distance", "layer_metrics", "model_metrics",
     "RamanujanGap", "RegularSubgraph", "SolveInfo", "ImdbResult", "Coordinate", "LayerMetrics", "MetricsTable",
-    *_LAZY_SUBMODULES,
-]
+]  # the lazy submodules are not listed: ``from fspai import *`` must not import torch
 
 
 def __getattr__(name: str):

@@ -187,14 +187,38 @@ def _cifar_folder(name: str, root: Optional[Union[str, os.PathLike]]) -> Path:
     return folder
 
 
+#: The only globals a CIFAR batch pickle may name: numpy's array/dtype reconstruction (both
+#: numpy 1 and 2 module paths; pickle protocols 2-5) and the bytes codec of protocol-2 pickles
+#: written by Python 3. Nothing else can be constructed while reading a CIFAR file.
+_CIFAR_GLOBALS = frozenset({
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+})
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """``pickle.Unpickler`` that builds only dicts, lists, str/bytes/int/float and numpy
+    arrays: any other global (a function to call, a class to build) is refused."""
+
+    def find_class(self, module: str, name: str):
+        if (module, name) in _CIFAR_GLOBALS:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name}: a CIFAR batch file "
+                                     "holds only arrays, lists, strings and numbers")
+
+
 def _unpickle(path: Path) -> Dict[str, Any]:
     """A CIFAR pickle with its keys as ``str`` (the originals are Python 2 pickles whose keys
-    load as bytes)."""
+    load as bytes), read with :class:`_CifarUnpickler` (never runs code from the file)."""
     try:
         with open(path, "rb") as f:
-            d = pickle.load(f, encoding="bytes")
+            d = _CifarUnpickler(f, encoding="bytes").load()
     except Exception as e:
         raise ValueError(f"{path}: cannot read CIFAR batch file: {e}") from e
+    if isinstance(d, dict) and any(isinstance(v, np.ndarray) and v.dtype.hasobject
+                                   for v in d.values()):
+        raise ValueError(f"{path}: CIFAR arrays must be numeric, found an object array")
     if not isinstance(d, dict):
         raise ValueError(f"{path}: expected a pickled dict, got {type(d).__name__}")
     return {(k.decode() if isinstance(k, bytes) else str(k)): v for k, v in d.items()}

@@ -195,7 +195,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"fspai {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    # metrics -------------------------------------------------------------------------------
+    _add_metrics(sub)
+    _add_prune(sub)
+    _add_train(sub)
+    _add_experiment(sub)
+    return parser
+
+
+def _add_metrics(sub) -> None:
+    """The ``fspai metrics`` subcommand: per-layer metrics of a mask file or checkpoint."""
     p = sub.add_parser(
         "metrics", formatter_class=_Formatter,
         help="per-layer spectral metrics of a mask file or checkpoint",
@@ -215,7 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write a per-layer bar chart (.png, .pdf or .svg)")
     _add_common(p)
 
-    # prune ---------------------------------------------------------------------------------
+
+def _add_prune(sub) -> None:
+    """The ``fspai prune`` subcommand: PaI, the sampler or IMP."""
     p = sub.add_parser(
         "prune", formatter_class=_Formatter,
         help="make a pruning mask (PaI method, Full-Spectrum sampler, or IMP/LTH)",
@@ -272,7 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--lr", type=_positive, default=0.1, help="learning rate of IMP training")
     _add_common(p)
 
-    # train ---------------------------------------------------------------------------------
+
+def _add_train(sub) -> None:
+    """The ``fspai train`` subcommand: training."""
     p = sub.add_parser(
         "train", formatter_class=_Formatter,
         help="train a (masked) model and report test accuracy",
@@ -300,7 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_data(p)
     _add_common(p)
 
-    # experiment ----------------------------------------------------------------------------
+
+def _add_experiment(sub) -> None:
+    """The ``fspai experiment`` subcommand: the grid experiment."""
     p = sub.add_parser(
         "experiment", formatter_class=_Formatter,
         help="PaI baselines vs Full-Spectrum sampler vs LTH: table, correlations, plots",
@@ -338,7 +352,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--print-config", action="store_true",
                    help="print the resolved configuration (TOML) and exit")
     _add_common(p, experiment=True)
-    return parser
+
+
 
 
 # --------------------------------------------------------------------------------------------
