@@ -82,10 +82,13 @@ class _Context:
         model.load_state_dict(self._theta[seed])
         return model
 
-    def train(self, model, masks, seed: int, **options):
+    def train(self, model, masks, seed: int, *, evaluate_each_epoch: bool = False, **options):
+        """``fit`` with the run's training config; test-set evaluation during training only
+        when asked (units are evaluated once at the end)."""
+        data = self.bundle if evaluate_each_epoch else self.bundle.train_loader
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            return fit(model, self.bundle, masks=masks, config=self.train_cfg, seed=seed,
+            return fit(model, data, masks=masks, config=self.train_cfg, seed=seed,
                        device=self.device, progress=False, **options)
 
     def evaluate(self, model) -> Dict[str, float]:
@@ -223,7 +226,7 @@ def _lth(ctx: _Context, unit: Unit):
     t0 = time.perf_counter()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(unit.seed)
-        res = imp(model, ctx.bundle, unit.density, rounds=lth["rounds"],
+        res = imp(model, ctx.bundle.train_loader, unit.density, rounds=lth["rounds"],
                   rewind_to=lth["rewind_steps"], seed=unit.seed, train_final=False,
                   config=ctx.train_cfg, steps=steps, epochs=epochs, device=ctx.device)
     elapsed = time.perf_counter() - t0
@@ -245,7 +248,8 @@ def _run_set(ctx: _Context) -> Dict[str, Any]:
     masks, _ = _baseline_masks(ctx, sc["method"], density, seed)
     model = ctx.theta(seed)
     t0 = time.perf_counter()
-    hist = ctx.train(model, masks, seed, steps=steps, epochs=epochs, sparse="set",
+    hist = ctx.train(model, masks, seed, evaluate_each_epoch=True, steps=steps, epochs=epochs,
+                     sparse="set",
                      set_update_every=sc["update_every"], set_prune_rate=sc["prune_rate"],
                      record_metrics=True, metrics_convention=e["convention"])
     ev = ctx.evaluate(model)
