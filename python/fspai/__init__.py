@@ -5,8 +5,7 @@ Inputs may be numpy arrays, torch tensors (any device) or scipy.sparse matrices;
 passes through one conversion point, :mod:`fspai._convert`.
 
 Submodules that need PyTorch (``masks``, ``pai``, ``models``, ``data``, ``train``, ``sampler``,
-``experiment``, ...) are imported lazily on first attribute access, so ``import fspai`` and
-``from fspai import *`` work without torch and never import it.
+``experiment``) are imported lazily, so ``import fspai`` works without torch.
 """
 from __future__ import annotations
 
@@ -45,7 +44,7 @@ __all__ = [
     "singular_values", "batch_singular_values", "spectral_radius", "ramanujan_gap", "weighted_gap", "regular_decomposition",
     "imdb", "narc", "coordinate", "coordinates", "distance", "layer_metrics", "model_metrics",
     "RamanujanGap", "RegularSubgraph", "SolveInfo", "ImdbResult", "Coordinate", "LayerMetrics", "MetricsTable",
-]  # the lazy submodules are not listed: ``from fspai import *`` must not import torch
+]  # the lazy (torch-side) submodules are not in __all__: `from fspai import *` must not import torch
 
 
 def __getattr__(name: str):

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
+from ._jsonio import atomic_write
 from ._torch_utils import cache_dir
 
 __all__ = ["DataBundle", "load", "DATASETS", "mnist1d_arrays", "digits_arrays", "cifar_arrays",
@@ -115,10 +116,7 @@ def mnist1d_arrays(num_samples: int = 5000, *, generation_seed: int = 42, train_
     out = {"x": d["x"].astype(np.float32), "y": d["y"].astype(np.int64),
            "x_test": d["x_test"].astype(np.float32), "y_test": d["y_test"].astype(np.int64)}
     if cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp.npz")
-        np.savez(tmp, **out)
-        os.replace(tmp, path)
+        atomic_write(path, lambda f: np.savez(f, **out))
         log.info("cached MNIST-1D (%d samples) at %s", num_samples, path)
     return out
 

@@ -209,18 +209,20 @@ class TrainConfig:
                             f"{sorted(set(_FLAT) | top)}")
         base = base or cls()
         values = as_dict(base)
-        groups = {g: as_dict(values[g]) for g in _GROUPS}
+        groups = {}
+        for g, cls_g in _GROUPS.items():
+            start = options.get(g, getattr(base, g))
+            if not isinstance(start, cls_g):
+                raise TypeError(f"train.{g} must be a {cls_g.__name__}, got {start!r}")
+            groups[g] = as_dict(start)
         for k, v in options.items():
             if k in _FLAT:
                 g, name = _FLAT[k]
                 groups[g][name] = v
-            else:
+            elif k not in _GROUPS:
                 values[k] = v
         for g, cls_g in _GROUPS.items():
-            if not isinstance(values[g], cls_g):
-                raise TypeError(f"train.{g} must be a {cls_g.__name__}")
-            if values[g] is getattr(base, g):
-                values[g] = build(cls_g, groups[g], f"train.{g}")
+            values[g] = build(cls_g, groups[g], f"train.{g}")
         return build(cls, values, "train")
 
 

@@ -324,8 +324,11 @@ def _check_values(cfg: Dict[str, Any]) -> None:
     if not (0 < cfg["set"]["prune_rate"] < 1):
         raise ConfigError("set.prune_rate must be in (0, 1)")
     sd = cfg["set"]["density"]
-    if sd is not None and not (0 < sd <= 1):
-        raise ConfigError("set.density must be in (0, 1]")
+    if sd is not None:
+        try:
+            cfg["set"]["density"] = check_density(sd, "set.density")
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(str(exc)) from None
     tr = cfg["train"]
     if tr.get("steps") is None and tr.get("epochs") is None:
         raise ConfigError("train needs steps or epochs")

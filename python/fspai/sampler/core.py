@@ -23,7 +23,7 @@ from .._vocab import DATA_METHODS, check_density, check_method, check_scope
 from ..distributed import (all_gather_objects, broadcast_bool, broadcast_masks,
                            broadcast_module, dist_info)
 from ..masks import prunable_parameters, realised_density, save_masks
-from ..metrics import coordinates
+from ..metrics import Coordinate, coordinates
 from ..weights import prepare_weights
 from .candidates import CandidateMaker
 from .rules import BUDGETS, RULES, LayerScore, layer_score, replay, scores_array
@@ -32,7 +32,7 @@ __all__ = ["FullSpectrumSampler", "SamplerConfig", "SamplerResult", "Snapshot"]
 
 log = logging.getLogger("fspai.sampler")
 
-_IDX_NORM = 4
+_IDX_NORM = len(Coordinate.AXES)     # score rows: the Coordinate axes, then the norm
 Masks = Dict[str, torch.Tensor]
 
 

@@ -1,4 +1,4 @@
-"""The Full-Spectrum sampler's acceptance rules: pure functions on per-layer scores (numpy only).
+"""The Full-Spectrum sampler's acceptance rules: pure functions on per-layer scores (numpy).
 
 A layer's score row is ``(delta_r, weighted_gap, imdb, weighted_imdb, norm)`` -- the four axes
 of :class:`fspai.Coordinate` (``Coordinate.AXES``) and its L2 norm. The rules:
@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Sequence, Tuple
 
 import numpy as np
+
+from ..metrics import Coordinate
 
 __all__ = ["RULES", "BUDGETS", "LayerScore", "accept_layers", "accept_network", "replay",
            "candidate_seed", "scores_array", "layer_score", "STREAM_PRUNE", "STREAM_BATCHES",
@@ -106,7 +108,10 @@ def scores_array(coords: Sequence[Any]) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 # the acceptance rules (pure functions on per-layer scores)
 # --------------------------------------------------------------------------------------------
-_IDX_DELTA_R, _IDX_IMDB, _IDX_NORM = 0, 2, 4
+# columns of a score row: the Coordinate axes in their order, then the norm
+_IDX_DELTA_R = Coordinate.AXES.index("delta_r")
+_IDX_IMDB = Coordinate.AXES.index("imdb")
+_IDX_NORM = len(Coordinate.AXES)
 
 
 def accept_layers(best: np.ndarray, cand: np.ndarray, rule: str = "layer") -> np.ndarray:
