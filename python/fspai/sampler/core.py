@@ -158,7 +158,7 @@ class FullSpectrumSampler:
     ``model``, ``method``, ``density``, ``data`` and the hooks (``baseline``, ``scorer``,
     ``generator``, ``group``) are arguments; every other option is a field of
     :class:`SamplerConfig`, given as ``config=`` and/or keywords (unknown names raise
-    ``TypeError``).
+    ``TypeError``), and is read back as ``sampler.cfg``.
 
     Parameters
     ----------
@@ -236,12 +236,6 @@ class FullSpectrumSampler:
                                     device=c.device, generator=generator)
         self.scorer = scorer or (lambda m, w: coordinates(m, w, convention=c.convention))
         self._weights_ready = False
-
-    def __getattr__(self, name: str) -> Any:    # the options read as attributes (sampler.seed)
-        cfg = self.__dict__.get("cfg")
-        if cfg is not None and name in as_dict(cfg):
-            return getattr(cfg, name)
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def config(self) -> Dict[str, Any]:
         """The options as JSON data (``weights`` as its name or path)."""
