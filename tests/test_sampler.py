@@ -381,3 +381,43 @@ def test_two_gloo_processes_equal_one_process(tmp_path):
         assert shard["masks"] == one["masks"]
         assert shard["scores"] == one["scores"]
     assert one["history"], "the test needs at least one accepted candidate"
+
+
+# --------------------------------------------------------------------------------------------
+# the sampler scores and selects with the library's own code
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("method, opts, scorer", [
+    ("grasp", {"temperature": 50.0}, lambda sc: sc.Grasp(temperature=50.0)),
+    ("synflow", {"rounds": 2}, lambda sc: sc.SynFlow(bias="zero")),
+    ("synflow", {"rounds": 2, "synflow_bias": "abs"}, lambda sc: sc.SynFlow(bias="abs")),
+    ("snip", {}, lambda sc: sc.Snip()),
+])
+def test_budget_saliency_is_the_library_scorer_with_the_prune_options(digits, method, opts,
+                                                                      scorer):
+    from fspai import scoring
+    from fspai.sampler.rules import STREAM_RANK
+
+    s = FullSpectrumSampler(_mlp(), method, 0.1, data=digits.train_loader, seed=2,
+                            prune_options=opts, candidate_batches=1, noise=0.0)
+    names = list(M.prunable_parameters(s.model))
+    s.maker.bind({n: torch.ones(p.shape, dtype=torch.bool)
+                  for n, p in M.prunable_parameters(s.model).items()})
+    got = s.maker.saliency(3)
+    data = s.maker._candidate_batches(3) if method != "synflow" else None
+    want = scoring.score(s.model, scorer(scoring), data,
+                         seed=candidate_seed(2, 3, STREAM_RANK))
+    assert all(torch.equal(got[n], want[n].float()) for n in names)
+
+
+def test_random_candidates_are_selection_random_masks():
+    from fspai import selection
+    from fspai.sampler.rules import STREAM_PRUNE
+
+    net = _mlp()
+    s = FullSpectrumSampler(net, "random", 0.2, seed=4)
+    shapes = {n: tuple(p.shape) for n, p in M.prunable_parameters(net).items()}
+    s.maker.bind({n: torch.ones(sh, dtype=torch.bool) for n, sh in shapes.items()})
+    want = selection.random_masks(shapes, 0.2, seed=candidate_seed(4, 5, STREAM_PRUNE))
+    got = s.maker.candidate(5)
+    assert all(torch.equal(got[n], want[n]) for n in shapes)
