@@ -261,6 +261,9 @@ def test_plot_suffix_and_cuda_on_cpu_are_usage_errors(capsys, tmp_path, monkeypa
         code, _, err = run(capsys, "train", "--dataset", "digits", "--device", "cuda",
                            "--steps", "2")
         assert code == 2 and "cuda" in one_line_error(err).lower()
+        code, _, err = run(capsys, "experiment", "--quick", "--device", "cuda", "--out", "runs")
+        assert code == 2 and "cuda" in err.strip().splitlines()[-1].lower()
+        assert not (tmp_path / "runs").exists()
 
 
 def test_experiment_type_error_creates_no_run_directory(capsys, tmp_path, monkeypatch):

@@ -309,8 +309,8 @@ def run_experiment(config: Union[None, str, Path, Mapping[str, Any]] = None, *,
     t0 = time.perf_counter()
     cfg = load_config(config, preset=preset, overrides=overrides)
     run_dir = run_dir_for(cfg, out)
+    ctx = _Context(cfg, run_dir, progress)        # checks the device before any file is written
     run_dir.mkdir(parents=True, exist_ok=True)
-    ctx = _Context(cfg, run_dir, progress)
     units = plan_units(cfg)
     atomic_write_text(run_dir / "config.toml", to_toml(cfg))
     write_json(run_dir / "config.json", cfg)
