@@ -285,3 +285,14 @@ def test_train_checkpoint_is_read_by_metrics(capsys, tmp_path, monkeypatch):
     code, out, err = run(capsys, "metrics", "t.pt", "--format", "csv")
     assert code == 0, err
     assert out.count("\n") == 3                  # header + 2 layers
+
+
+def test_metrics_reads_a_fit_checkpoint(capsys, tmp_path, digits):
+    from fspai import models, pai, train
+
+    net = models.build("mlp", 10, input_shape=digits.input_shape, hidden=(16,), seed=0)
+    train.fit(net, digits, masks=pai.prune(net, "random", 0.3), steps=4, progress=False,
+              checkpoint_dir=tmp_path / "run")
+    code, out, err = run(capsys, "metrics", str(tmp_path / "run" / "last.pt"), "--format", "csv")
+    assert code == 0, err
+    assert out.count("\n") == 3

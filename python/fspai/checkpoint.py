@@ -27,7 +27,7 @@ from ._jsonio import atomic_write, jsonable
 from .masks import plain_state_dict
 
 __all__ = ["FORMAT", "VERSION", "Checkpoint", "save_checkpoint", "load_checkpoint",
-           "load_weights"]
+           "load_state", "load_weights"]
 
 FORMAT = "fspai.checkpoint"
 VERSION = 2
@@ -46,7 +46,7 @@ class Checkpoint:
     masks: Optional[Dict[str, torch.Tensor]] = None
     meta: Dict[str, Any] = field(default_factory=dict)
     training: Optional[Dict[str, Any]] = None
-    version: int = VERSION
+    version: Optional[int] = VERSION
     path: Optional[Path] = None
 
     @property
@@ -124,18 +124,25 @@ def load_checkpoint(path: PathLike) -> Checkpoint:
     return _convert(path, _read(path))
 
 
-def load_weights(path: PathLike) -> Dict[str, torch.Tensor]:
-    """A plain state dict from an fspai checkpoint or from a torch file holding a state dict
-    (bare, or under ``"state_dict"``/``"model_state_dict"``/``"model"``); weights only."""
+def load_state(path: PathLike) -> Checkpoint:
+    """Like :func:`load_checkpoint`, but also accepts a torch file holding a plain state dict
+    (bare, or under ``"state_dict"``/``"model_state_dict"``/``"model"``), returned as a
+    :class:`Checkpoint` with ``version=None`` and no masks or training state."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"weights checkpoint not found: {path}")
+        raise FileNotFoundError(f"checkpoint not found: {path}")
     obj = _read(path)
     if isinstance(obj, dict) and obj.get("format") == FORMAT:
-        return _convert(path, obj).state_dict
+        return _convert(path, obj)
     if isinstance(obj, dict):
         for key in ("state_dict", "model_state_dict", "model"):
             if isinstance(obj.get(key), dict):
                 obj = obj[key]
                 break
-    return _tensors(path, obj, "the file")
+    return Checkpoint(_tensors(path, obj, "the file"), version=None, path=path)
+
+
+def load_weights(path: PathLike) -> Dict[str, torch.Tensor]:
+    """The plain state dict of an fspai checkpoint or of a torch state-dict file
+    (:func:`load_state`)."""
+    return load_state(path).state_dict

@@ -61,9 +61,10 @@ def _build_model(args, bundle, device):
 
 
 def _read_masks_or_checkpoint(path: str) -> Tuple[Dict[str, Any], Optional[Dict[str, Any]], str]:
-    """(masks, weights or None, kind) from a mask file or any checkpoint fspai reads."""
+    """(masks, weights or None, kind) from a mask file, an fspai checkpoint or a state dict."""
+    import torch
     from .. import masks as _masks
-    from ..checkpoint import FORMAT, load_checkpoint, load_weights
+    from ..checkpoint import load_state
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"file not found: {p}")
@@ -73,24 +74,16 @@ def _read_masks_or_checkpoint(path: str) -> Tuple[Dict[str, Any], Optional[Dict[
         return _masks.load_masks(p), None, "mask file"
     if p.suffix.lower() == ".npz":
         return _masks.load_masks(p, require_sidecar=False), None, "mask file"
-    try:
-        ck = load_checkpoint(p)
-    except ValueError as exc:
-        if FORMAT in str(exc) and "not an fspai checkpoint" not in str(exc):
-            raise
-        sd = load_weights(p)          # a bare state dict (or a dict of bool masks)
-        if sd and all(v.dtype.is_floating_point is False and v.dtype == v.bool().dtype
-                      for v in sd.values()):
-            return dict(sd), None, "mask file"
-        masks, weights = _masks.masks_and_weights(sd)
-        if not masks:
-            raise UsageError(f"{p}: no prunable (>= 2-D) weight tensors found") from None
-        return masks, weights, "state dict"
+    ck = load_state(p)
+    if ck.state_dict and all(v.dtype == torch.bool for v in ck.state_dict.values()):
+        return dict(ck.state_dict), None, "mask file"      # a bare dict of masks
     masks, weights = _masks.masks_and_weights(ck.state_dict)
     if ck.masks:
         masks = dict(ck.masks)
         weights = {k: weights[k] for k in masks if k in weights}
-    return masks, weights, "checkpoint"
+    if not masks:
+        raise UsageError(f"{p}: no prunable (>= 2-D) weight tensors found")
+    return masks, weights, "checkpoint" if ck.version is not None else "state dict"
 
 
 def _write_table(table, fmt: str) -> str:
