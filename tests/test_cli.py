@@ -69,7 +69,15 @@ def test_python_dash_m_and_no_command():
 @pytest.mark.parametrize("argv, needle", [
     (["metrics", "missing.pt"], "file not found"),
     (["metrics"], "needs the path"),
-    (["prune", "--density", "0", "--output", "x.pt"], "density must be in (0, 1]"),
+    (["prune", "--density", "0", "--output", "x.pt"], "must be in (0, 1]"),
+    (["train", "--lr", "nan"], "finite"),
+    (["train", "--lr", "0"], "> 0"),
+    (["prune", "--hidden", "0,0", "--output", "x.pt"], "positive integers"),
+    (["experiment", "-O", "train.lr='fast'"], "lr"),
+    (["experiment", "-O", "train.lrr=0.1"], "lrr"),
+    (["experiment", "-O", "pai.rouns=3"], "rouns"),
+    (["experiment", "-O", "data.batch_size=1.5"], "batch_size"),
+    (["experiment", "-O", "model.hidden=[0,0]"], "hidden"),
     (["prune", "--method", "obd", "--output", "x.pt"], "invalid choice"),
     (["prune", "--method", "snip"], "needs --output"),
     (["train", "--masks", "nope.pt"], "mask file not found"),
@@ -106,7 +114,7 @@ def test_runtime_failure_exits_1(capsys, tmp_path, monkeypatch):
     def boom(args):
         raise RuntimeError("the device fell over\nsecond line")
 
-    monkeypatch.setitem(cli._COMMANDS, "metrics", boom)
+    monkeypatch.setitem(cli.COMMANDS, "metrics", boom)
     code, _, err = run(capsys, "metrics", "x.pt")
     assert code == 1
     assert one_line_error(err) == "fspai metrics: error: RuntimeError: the device fell over"
@@ -237,3 +245,54 @@ enabled = false
     assert Path(out.strip().splitlines()[-1].split("run directory: ")[1]) != run_dir
     code, out, err = run(capsys, *argv, "--population", "3", "--print-config")
     assert code == 0 and "[sampler]" in out and "population = 3" in out
+
+
+def test_plot_suffix_and_cuda_on_cpu_are_usage_errors(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, "prune", "--method", "random", "--density", "0.2",
+                       "--dataset", "digits", "--hidden", "16", "--output", "m.pt")
+    assert code == 0, err
+    code, _, err = run(capsys, "metrics", "m.pt", "--plot", "out.txt")
+    assert code == 2 and ".png" in one_line_error(err)
+    assert not (tmp_path / "out.txt").exists()
+    code, _, err = run(capsys, "metrics", "m.pt", "--plot", "out.svg", "-q")
+    assert code == 0 and (tmp_path / "out.svg").read_bytes().lstrip().startswith(b"<?xml")
+    if not torch.cuda.is_available():
+        code, _, err = run(capsys, "train", "--dataset", "digits", "--device", "cuda",
+                           "--steps", "2")
+        assert code == 2 and "cuda" in one_line_error(err).lower()
+        code, _, err = run(capsys, "experiment", "--quick", "--device", "cuda", "--out", "runs")
+        assert code == 2 and "cuda" in err.strip().splitlines()[-1].lower()
+        assert not (tmp_path / "runs").exists()
+
+
+def test_experiment_type_error_creates_no_run_directory(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, "experiment", "--quick", "--out", str(tmp_path / "runs"),
+                       "-O", "train.momentum='high'")
+    assert code == 2 and "momentum" in one_line_error(err)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_train_checkpoint_is_read_by_metrics(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, "prune", "--method", "random", "--density", "0.3",
+                       "--dataset", "digits", "--hidden", "16", "--output", "m.pt", "-q")
+    assert code == 0, err
+    code, _, err = run(capsys, "train", "--masks", "m.pt", "--dataset", "digits", "--hidden",
+                       "16", "--steps", "3", "--output", "t.pt", "-q")
+    assert code == 0, err
+    code, out, err = run(capsys, "metrics", "t.pt", "--format", "csv")
+    assert code == 0, err
+    assert out.count("\n") == 3                  # header + 2 layers
+
+
+def test_metrics_reads_a_fit_checkpoint(capsys, tmp_path, digits):
+    from fspai import models, pai, train
+
+    net = models.build("mlp", 10, input_shape=digits.input_shape, hidden=(16,), seed=0)
+    train.fit(net, digits, masks=pai.prune(net, "random", 0.3), steps=4, progress=False,
+              checkpoint_dir=tmp_path / "run")
+    code, out, err = run(capsys, "metrics", str(tmp_path / "run" / "last.pt"), "--format", "csv")
+    assert code == 0, err
+    assert out.count("\n") == 3

@@ -85,7 +85,7 @@ def test_ddp_set_two_processes_agree(tmp_path):
     assert h0["epochs"] and no_time(h0["epochs"]) == no_time(h1["epochs"])
     assert h0["epochs"][-1]["test_acc"] > 0.3                       # it learned something
     # only rank 0 writes checkpoints; it holds both ranks' RNG states
-    ck = torch.load(tmp_path / "ckpt" / "last.pt", weights_only=True)
+    ck = torch.load(tmp_path / "ckpt" / "last.pt", weights_only=True)["training"]
     assert ck["step"] == 36 and isinstance(ck["rng"], list) and len(ck["rng"]) == 2
     # fspai metrics are recorded on rank 0 only (when the metrics core is built)
     assert not h1["metrics"]

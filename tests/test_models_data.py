@@ -149,9 +149,9 @@ def test_from_tensors():
 # CIFAR from a local folder (small files in the exact layout)
 # ---------------------------------------------------------------------------------------------
 
-def _write(path, obj):
+def _write(path, obj, protocol=2):        # the real files are protocol-2 pickles
     with open(path, "wb") as f:
-        pickle.dump(obj, f)
+        pickle.dump(obj, f, protocol=protocol)
 
 
 def _fake_cifar10(root, per_batch=6):
@@ -228,3 +228,30 @@ def test_cifar_corrupt_batch(tmp_path):
     (folder / "test_batch").write_bytes(b"\x80\x04garbage")
     with pytest.raises(ValueError, match="test_batch"):
         data.load("cifar10", root=tmp_path)
+
+
+class _Exploit:
+    """A pickle payload that would run a command when unpickled by ``pickle.load``."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        import os
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize("protocol", [2, 5])
+def test_cifar_loader_never_runs_code_from_a_batch_file(tmp_path, protocol):
+    folder = _fake_cifar10(tmp_path)
+    marker = tmp_path / "pwned"
+    _write(folder / "data_batch_1", {b"labels": [0], b"data": _Exploit(marker)}, protocol)
+    with pytest.raises(ValueError, match="data_batch_1.*refusing to load"):
+        data.load("cifar10", root=tmp_path)
+    assert not marker.exists()
+    # the same folder with honest arrays (either pickle protocol) loads
+    rng = np.random.default_rng(0)
+    _write(folder / "data_batch_1", {b"labels": [1, 2],
+                                     b"data": rng.integers(0, 256, (2, 3072), dtype=np.uint8)},
+           protocol)
+    assert len(data.load("cifar10", root=tmp_path, augment=False).train_loader.dataset) == 26

@@ -13,7 +13,7 @@ nn = torch.nn
 F = torch.nn.functional
 
 from fspai import masks as M  # noqa: E402
-from fspai import models, pai  # noqa: E402
+from fspai import models, pai, selection  # noqa: E402
 
 ALL = list(pai.METHODS)
 
@@ -200,8 +200,9 @@ def test_synflow_single_round_is_path_norm_score():
 
 def test_synflow_defaults_100_rounds_exponential(monkeypatch):
     calls = []
-    real = pai._synflow_scores
-    monkeypatch.setattr(pai, "_synflow_scores", lambda *a: calls.append(1) or real(*a))
+    from fspai import scoring
+    real = scoring.SynFlow.__call__
+    monkeypatch.setattr(scoring.SynFlow, "__call__", lambda *a: calls.append(1) or real(*a))
     pai.prune(conv_net(), "synflow", 0.1)
     assert len(calls) == 100
     sched = pai._schedule(0.01, 100, "exponential")
@@ -276,7 +277,7 @@ def test_apportion_is_exact_and_capped(sizes, density):
     caps = {f"l{i}": s for i, s in enumerate(sizes)}
     target = round(density * sum(sizes))
     ideal = {k: density * v for k, v in caps.items()}
-    counts = pai._apportion(ideal, caps, target)
+    counts = selection._apportion(ideal, caps, target)
     assert sum(counts.values()) == target
     assert all(0 <= counts[k] <= caps[k] and abs(counts[k] - ideal[k]) < 1 + 1e-9 for k in caps)
 

@@ -67,7 +67,7 @@ def test_network_rule_is_all_or_nothing_on_mean_norm():
 
 
 def test_nan_scores_never_win():
-    from fspai.sampler import _scores_array
+    from fspai.sampler.rules import scores_array as _scores_array
     sc = _scores_array([np.array([np.nan, 0, 5, 0]), np.array([1.0, 0, 1, 0])])
     assert sc[0, 0] == -np.inf
     best = S((0, 0, 0, 0), (0, 0, 0, 0))
@@ -198,8 +198,12 @@ def test_sampler_saves_snapshots_with_coordinates(tmp_path):
 
 def test_invalid_arguments():
     m = _stub_model()
-    with pytest.raises(ValueError, match="unknown base PaI method"):
+    with pytest.raises(ValueError, match="unknown PaI method"):
         FullSpectrumSampler(m, "obd", 0.1)
+    with pytest.raises(TypeError, match="populaton"):
+        FullSpectrumSampler(m, "random", 0.1, populaton=5)
+    with pytest.raises(TypeError, match="population"):
+        FullSpectrumSampler(m, "random", 0.1, population="5")
     with pytest.raises(ValueError, match="density"):
         FullSpectrumSampler(m, "random", 1.5)
     with pytest.raises(ValueError, match="needs training data"):
@@ -271,13 +275,13 @@ def test_candidate_t_is_independent_of_generation_order(digits, method):
     b = FullSpectrumSampler(_mlp(), method, 0.1, data=digits.train_loader, seed=5,
                             prune_options=opts, candidate_batches=1)
     for s in (a, b):
-        s._names = list(M.prunable_parameters(s.model))
-    c3 = a._candidate(3)
-    a._candidate(1)
-    b._candidate(1)
-    b._candidate(2)
-    assert all(torch.equal(c3[n], b._candidate(3)[n]) for n in c3)
-    assert any(not torch.equal(c3[n], a._candidate(2)[n]) for n in c3)
+        s.maker.bind({n: p.detach() != 0 for n, p in M.prunable_parameters(s.model).items()})
+    c3 = a.maker.candidate(3)
+    a.maker.candidate(1)
+    b.maker.candidate(1)
+    b.maker.candidate(2)
+    assert all(torch.equal(c3[n], b.maker.candidate(3)[n]) for n in c3)
+    assert any(not torch.equal(c3[n], a.maker.candidate(2)[n]) for n in c3)
 
 
 def test_same_seed_same_result_different_seed_differs(digits):
@@ -377,3 +381,43 @@ def test_two_gloo_processes_equal_one_process(tmp_path):
         assert shard["masks"] == one["masks"]
         assert shard["scores"] == one["scores"]
     assert one["history"], "the test needs at least one accepted candidate"
+
+
+# --------------------------------------------------------------------------------------------
+# the sampler scores and selects with the library's own code
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("method, opts, scorer", [
+    ("grasp", {"temperature": 50.0}, lambda sc: sc.Grasp(temperature=50.0)),
+    ("synflow", {"rounds": 2}, lambda sc: sc.SynFlow(bias="zero")),
+    ("synflow", {"rounds": 2, "synflow_bias": "abs"}, lambda sc: sc.SynFlow(bias="abs")),
+    ("snip", {}, lambda sc: sc.Snip()),
+])
+def test_budget_saliency_is_the_library_scorer_with_the_prune_options(digits, method, opts,
+                                                                      scorer):
+    from fspai import scoring
+    from fspai.sampler.rules import STREAM_RANK
+
+    s = FullSpectrumSampler(_mlp(), method, 0.1, data=digits.train_loader, seed=2,
+                            prune_options=opts, candidate_batches=1, noise=0.0)
+    names = list(M.prunable_parameters(s.model))
+    s.maker.bind({n: torch.ones(p.shape, dtype=torch.bool)
+                  for n, p in M.prunable_parameters(s.model).items()})
+    got = s.maker.saliency(3)
+    data = s.maker._candidate_batches(3) if method != "synflow" else None
+    want = scoring.score(s.model, scorer(scoring), data,
+                         seed=candidate_seed(2, 3, STREAM_RANK))
+    assert all(torch.equal(got[n], want[n].float()) for n in names)
+
+
+def test_random_candidates_are_selection_random_masks():
+    from fspai import selection
+    from fspai.sampler.rules import STREAM_PRUNE
+
+    net = _mlp()
+    s = FullSpectrumSampler(net, "random", 0.2, seed=4)
+    shapes = {n: tuple(p.shape) for n, p in M.prunable_parameters(net).items()}
+    s.maker.bind({n: torch.ones(sh, dtype=torch.bool) for n, sh in shapes.items()})
+    want = selection.random_masks(shapes, 0.2, seed=candidate_seed(4, 5, STREAM_PRUNE))
+    got = s.maker.candidate(5)
+    assert all(torch.equal(got[n], want[n]) for n in shapes)

@@ -156,7 +156,7 @@ def test_resume_after_crash_and_early_stop(digits, tmp_path):
 
     with pytest.raises(RuntimeError, match="simulated"):
         _run("set-sgd", digits, checkpoint_dir=tmp_path, checkpoint_every=5, callbacks=[crash])
-    assert train.load_checkpoint(tmp_path)["step"] == 15           # last.pt
+    assert train.load_checkpoint(tmp_path).step == 15           # last.pt
     resumed, _ = _run("set-sgd", digits, checkpoint_dir=tmp_path, checkpoint_every=5,
                       resume=True)
     assert states_equal(ref, resumed)
@@ -164,7 +164,7 @@ def test_resume_after_crash_and_early_stop(digits, tmp_path):
     # a callback returning True stops cleanly (checkpoint written), resume finishes the run
     stop_dir = tmp_path / "stop"
     _, h = _run("set-sgd", digits, checkpoint_dir=stop_dir, callbacks=[lambda s: s.step == 22])
-    assert train.load_checkpoint(stop_dir)["step"] == 22
+    assert train.load_checkpoint(stop_dir).step == 22
     assert not h.epochs                                   # stopped inside the first epoch
     resumed2, _ = _run("set-sgd", digits, resume=stop_dir)
     assert states_equal(ref, resumed2)
@@ -173,8 +173,11 @@ def test_resume_after_crash_and_early_stop(digits, tmp_path):
 def test_checkpoint_contents_and_corruption(digits, tmp_path):
     net, _ = _run("fixed-adam-multistep", digits, checkpoint_dir=tmp_path)
     ck = torch.load(tmp_path / "last.pt", weights_only=True)          # safe to load
-    assert ck["step"] == 40 and set(ck["masks"]) == set(M.prunable_parameters(net))
-    assert {"model", "optimizer", "scheduler", "rng", "history"} <= set(ck)
+    assert ck["training"]["step"] == 40 and ck["version"] == 2 and set(ck["masks"]) == set(M.prunable_parameters(net))
+    assert {"state_dict", "masks", "meta", "training"} <= set(ck)
+    assert {"optimizer", "scheduler", "rng", "history"} <= set(ck["training"])
+    # plain names: the weights load into a freshly built (unmasked) model
+    mlp().load_state_dict(ck["state_dict"])
     bad = tmp_path / "bad.pt"
     bad.write_bytes((tmp_path / "last.pt").read_bytes()[:100])
     with pytest.raises(ValueError, match="bad.pt"):
@@ -293,3 +296,52 @@ def test_fit_does_not_need_a_fresh_model_copy(digits):
     train.fit(a, digits, steps=8, progress=False)
     train.fit(b, digits, steps=8, progress=False)
     assert states_equal(a, b)
+
+
+# ---------------------------------------------------------------------------------------------
+# One checkpoint schema; the 0.1 layouts still load
+# ---------------------------------------------------------------------------------------------
+
+def test_old_checkpoint_layouts_load_and_others_name_the_schema(tmp_path):
+    from fspai import checkpoint as C
+
+    net = mlp()
+    M.apply_masks(net, pai.prune(net, "random", 0.3, seed=0))
+    masks = M.extract_masks(net)
+    plain = M.plain_state_dict(net)
+    # fit's 0.1 layout: {"format", "version": 1, "model": <masked state dict>, training keys}
+    v1 = {"format": "fspai.checkpoint", "version": 1, "step": 3, "total_steps": 5,
+          "model": net.state_dict(), "masks": masks, "optimizer": {}, "scheduler": {},
+          "rng": {}, "accum": {}, "history": {}, "config": {}}
+    torch.save(v1, tmp_path / "v1.pt")
+    ck = C.load_checkpoint(tmp_path / "v1.pt")
+    assert ck.version == 1 and ck.step == 3 and set(ck.state_dict) == set(plain)
+    assert all(torch.equal(ck.state_dict[k], plain[k]) for k in plain)
+    # the 0.1 CLI layout: {"format", "state_dict": ..., "model": "<name>"}
+    cli = {"format": "fspai.checkpoint", "model": "mlp", "dataset": "digits", "seed": 0,
+           "state_dict": plain, "masks": masks}
+    torch.save(cli, tmp_path / "cli.pt")
+    ck = C.load_checkpoint(tmp_path / "cli.pt")
+    assert ck.meta["model"] == "mlp" and ck.training is None and set(ck.masks) == set(masks)
+    # the current one round-trips
+    C.save_checkpoint(tmp_path / "v2.pt", net.state_dict(), masks=masks, meta={"model": "mlp"})
+    ck = C.load_checkpoint(tmp_path / "v2.pt")
+    assert ck.version == 2 and all(torch.equal(ck.state_dict[k], plain[k]) for k in plain)
+    assert C.load_weights(tmp_path / "v1.pt").keys() == plain.keys()
+    for obj, name in (({"format": "fspai.checkpoint", "version": 7}, "v7"),
+                      ({"format": "other"}, "other"), ([1, 2], "list")):
+        torch.save(obj, tmp_path / f"{name}.pt")
+        with pytest.raises(ValueError, match="fspai.checkpoint"):
+            C.load_checkpoint(tmp_path / f"{name}.pt")
+
+
+def test_bad_training_options_are_rejected_before_training(digits):
+    net = mlp()
+    with pytest.raises(ValueError, match="lr"):
+        train.fit(net, digits, steps=2, lr=float("nan"), progress=False)
+    with pytest.raises(TypeError, match="lr"):
+        train.fit(net, digits, steps=2, lr="fast", progress=False)
+    with pytest.raises(TypeError, match="frobnicate"):
+        train.fit(net, digits, steps=2, frobnicate=1, progress=False)
+    with pytest.raises(ValueError, match="set_init"):
+        train.fit_set(net, digits, density=0.1, init="snip", steps=2, progress=False)

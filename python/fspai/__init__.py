@@ -37,6 +37,7 @@ from .conventions import Convention
 
 _LAZY_SUBMODULES = (
     "masks", "pai", "models", "data", "train", "sampler", "experiment", "cli", "_reference",
+    "selection", "scoring", "checkpoint", "distributed", "lottery", "weights", "history", "dst", "plots",
 )
 
 __all__ = [

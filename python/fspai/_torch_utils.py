@@ -1,7 +1,7 @@
-"""Small helpers shared by the PyTorch layer (masks, PaI, training).
+"""Small helpers shared by the PyTorch layer (masks, PaI, training): wrappers, devices, seeds.
 
 Nothing here is public API; import it from :mod:`fspai.masks`, :mod:`fspai.pai` or
-:mod:`fspai.train` instead.
+:mod:`fspai.train` instead. Distributed helpers live in :mod:`fspai.distributed`.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import torch.nn as nn
 
 __all__ = [
     "unwrap", "seed_everything", "get_rng_state", "set_rng_state", "model_device",
-    "cache_dir", "is_distributed", "rank", "world_size",
+    "cache_dir", "resolve_device",
 ]
 
 
@@ -25,6 +25,31 @@ def unwrap(model: nn.Module) -> nn.Module:
     while isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
         model = model.module
     return model
+
+
+def resolve_device(device: Any) -> torch.device:
+    """``device`` (a ``torch.device``, a string such as ``"cpu"``/``"cuda:1"``, or None for the
+    CPU) as a ``torch.device`` this process can use; ``ValueError`` with the reason otherwise
+    (e.g. ``"cuda"`` on a CPU-only PyTorch build)."""
+    if device is None:
+        return torch.device("cpu")
+    if isinstance(device, bool) or not isinstance(device, (str, torch.device)):
+        raise TypeError(f"device must be a string such as 'cpu' or 'cuda:0', got {device!r}")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError) as exc:
+        raise ValueError(f"unknown device {device!r} ({exc})") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            why = ("this PyTorch build has no CUDA support" if torch.version.cuda is None
+                   else "no CUDA GPU is visible")
+            raise ValueError(f"device {str(device)!r} requested but {why}; use device='cpu'")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"device {str(device)!r}: only {torch.cuda.device_count()} CUDA "
+                             "device(s) visible")
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device {str(device)!r} requested but MPS is not available")
+    return dev
 
 
 def model_device(model: nn.Module) -> torch.device:
@@ -79,15 +104,3 @@ def cache_dir() -> Path:
     """fspai's data/cache folder: ``$FSPAI_DATA`` if set, else ``~/.cache/fspai``."""
     env = os.environ.get("FSPAI_DATA")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "fspai"
-
-
-def is_distributed() -> bool:
-    return torch.distributed.is_available() and torch.distributed.is_initialized()
-
-
-def rank() -> int:
-    return torch.distributed.get_rank() if is_distributed() else 0
-
-
-def world_size() -> int:
-    return torch.distributed.get_world_size() if is_distributed() else 1

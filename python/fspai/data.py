@@ -18,12 +18,13 @@ import pickle
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
+from ._jsonio import atomic_write
 from ._torch_utils import cache_dir
 
 __all__ = ["DataBundle", "load", "DATASETS", "mnist1d_arrays", "digits_arrays", "cifar_arrays",
@@ -115,10 +116,7 @@ def mnist1d_arrays(num_samples: int = 5000, *, generation_seed: int = 42, train_
     out = {"x": d["x"].astype(np.float32), "y": d["y"].astype(np.int64),
            "x_test": d["x_test"].astype(np.float32), "y_test": d["y_test"].astype(np.int64)}
     if cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp.npz")
-        np.savez(tmp, **out)
-        os.replace(tmp, path)
+        atomic_write(path, lambda f: np.savez(f, **out))
         log.info("cached MNIST-1D (%d samples) at %s", num_samples, path)
     return out
 
@@ -187,14 +185,38 @@ def _cifar_folder(name: str, root: Optional[Union[str, os.PathLike]]) -> Path:
     return folder
 
 
+#: The only globals a CIFAR batch pickle may name: numpy's array/dtype reconstruction (both
+#: numpy 1 and 2 module paths; pickle protocols 2-5) and the bytes codec of protocol-2 pickles
+#: written by Python 3. Nothing else can be constructed while reading a CIFAR file.
+_CIFAR_GLOBALS = frozenset({
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+})
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """``pickle.Unpickler`` that builds only dicts, lists, str/bytes/int/float and numpy
+    arrays: any other global (a function to call, a class to build) is refused."""
+
+    def find_class(self, module: str, name: str):
+        if (module, name) in _CIFAR_GLOBALS:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name}: a CIFAR batch file "
+                                     "holds only arrays, lists, strings and numbers")
+
+
 def _unpickle(path: Path) -> Dict[str, Any]:
     """A CIFAR pickle with its keys as ``str`` (the originals are Python 2 pickles whose keys
-    load as bytes)."""
+    load as bytes), read with :class:`_CifarUnpickler` (never runs code from the file)."""
     try:
         with open(path, "rb") as f:
-            d = pickle.load(f, encoding="bytes")
+            d = _CifarUnpickler(f, encoding="bytes").load()
     except Exception as e:
         raise ValueError(f"{path}: cannot read CIFAR batch file: {e}") from e
+    if isinstance(d, dict) and any(isinstance(v, np.ndarray) and v.dtype.hasobject
+                                   for v in d.values()):
+        raise ValueError(f"{path}: CIFAR arrays must be numeric, found an object array")
     if not isinstance(d, dict):
         raise ValueError(f"{path}: expected a pickled dict, got {type(d).__name__}")
     return {(k.decode() if isinstance(k, bytes) else str(k)): v for k, v in d.items()}
@@ -269,6 +291,44 @@ def _subset(arr: Dict[str, Any], train_size: Optional[int], test_size: Optional[
     return arr
 
 
+#: Options of :func:`load` for every dataset, and the dataset-specific ones, with their types.
+_COMMON_OPTIONS: Dict[str, Tuple[type, ...]] = {
+    "root": (str, os.PathLike), "batch_size": (int,), "test_batch_size": (int,), "seed": (int,),
+    "num_workers": (int,), "train_size": (int,), "test_size": (int,), "drop_last": (bool,)}
+_DATASET_OPTIONS: Dict[str, Dict[str, Tuple[type, ...]]] = {
+    "mnist1d": {"num_samples": (int,), "generation_seed": (int,), "train_split": (float, int),
+                "cache": (bool,)},
+    "digits": {"test_fraction": (float, int), "split_seed": (int,)},
+    "cifar10": {"augment": (bool,)},
+    "cifar100": {"augment": (bool,)},
+}
+
+
+def _key(name: str) -> str:
+    return str(name).lower().replace("-", "").replace("_", "")
+
+
+def check_options(name: str, options: Mapping[str, Any]) -> None:
+    """``TypeError`` for an option :func:`load` does not take for dataset ``name`` or a value of
+    the wrong type; ``ValueError`` for an unknown dataset or a non-positive size."""
+    key = _key(name)
+    if key not in _DATASET_OPTIONS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {list(DATASETS)}")
+    known = {**_COMMON_OPTIONS, **_DATASET_OPTIONS[key]}
+    for k, v in options.items():
+        if k not in known:
+            raise TypeError(f"unknown option {k!r} for dataset {name!r}; known: {sorted(known)}")
+        if v is None and k in ("root", "test_batch_size", "train_size", "test_size"):
+            continue
+        types = known[k]
+        if isinstance(v, bool) and bool not in types or not isinstance(v, types):
+            raise TypeError(f"data option {k!r} must be "
+                            f"{' or '.join(t.__name__ for t in types)}, got {v!r}")
+        if k in ("batch_size", "test_batch_size", "train_size", "test_size", "num_samples") \
+                and v < 1:
+            raise ValueError(f"data option {k!r} must be >= 1, got {v}")
+
+
 def load(name: str, *, root: Optional[Union[str, os.PathLike]] = None, batch_size: int = 128,
          test_batch_size: Optional[int] = None, seed: int = 0, num_workers: int = 0,
          train_size: Optional[int] = None, test_size: Optional[int] = None,
@@ -287,7 +347,10 @@ def load(name: str, *, root: Optional[Union[str, os.PathLike]] = None, batch_siz
     * cifar10/cifar100: ``augment=True`` (random crop with 4-pixel padding and horizontal flip on
       the training set).
     """
-    key = name.lower().replace("-", "").replace("_", "")
+    check_options(name, {"batch_size": batch_size, "test_batch_size": test_batch_size,
+                         "seed": seed, "num_workers": num_workers, "train_size": train_size,
+                         "test_size": test_size, "drop_last": drop_last, **options})
+    key = _key(name)
     tb = test_batch_size or batch_size
     if key == "mnist1d":
         arr = mnist1d_arrays(root=root, **options)

@@ -12,6 +12,12 @@ Two attachment forms are supported:
 * ``method="prune"``: :mod:`torch.nn.utils.prune` (``weight_orig`` / ``weight_mask``). Masks made
   directly with ``torch.nn.utils.prune`` by other code are read by :func:`extract_masks` too.
 
+The state-dict key layout of both forms is owned here: :func:`plain_name` maps a key of a masked
+model's state dict to the plain parameter name (or ``None`` for a mask buffer),
+:func:`plain_state_dict` / :func:`load_plain_state_dict` convert between a masked model and a
+plain state dict, and :func:`masks_and_weights` splits any state dict into masks and weights.
+No other module spells ``parametrizations.weight.original`` or ``weight_orig``.
+
 In both forms the stored (original) weights are zeroed outside the mask when it is attached, so the
 gradient and the stored value of a pruned weight are both exactly zero: pruned weights stay zero
 through any optimizer step (SGD with momentum, Adam, weight decay), and no optimizer state builds
@@ -24,38 +30,28 @@ version and a content checksum. Loading validates all of it.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import os
-import tempfile
-from pathlib import Path
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
-import numpy as np
 import torch
 import torch.nn as nn
 from torch.nn.utils import parametrize, prune
 
+from ._mask_io import (FORMAT_VERSION, MaskLike, as_bool_tensor, layer_densities, load_masks,
+                       read_sidecar, realised_density, save_masks)
 from ._torch_utils import unwrap
 
 __all__ = [
     "Mask", "PRUNABLE_TYPES", "prunable_parameters", "apply_masks", "extract_masks",
     "update_masks", "remove_masks", "masked_weights", "validate_masks", "save_masks", "load_masks",
-    "realised_density", "layer_densities", "read_sidecar", "FORMAT_VERSION",
+    "realised_density", "layer_densities", "read_sidecar", "FORMAT_VERSION", "plain_name",
+    "plain_state_dict", "load_plain_state_dict", "masks_and_weights",
 ]
 
 log = logging.getLogger(__name__)
 
 #: Module types whose ``weight`` is prunable (every such weight has >= 2 dims).
 PRUNABLE_TYPES: Tuple[type, ...] = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
-
-#: Version written into mask-file sidecars; :func:`load_masks` accepts only these.
-FORMAT_VERSION = 1
-_SUPPORTED_VERSIONS = (1,)
-_FORMAT_NAME = "fspai.masks"
-
-MaskLike = Union[torch.Tensor, np.ndarray]
 
 
 class Mask(nn.Module):
@@ -149,24 +145,6 @@ def _resolve(model: nn.Module, name: str) -> Optional[Tuple[nn.Module, str, nn.P
 # Validation
 # --------------------------------------------------------------------------------------------
 
-def _as_bool_tensor(name: str, mask: Any) -> torch.Tensor:
-    if isinstance(mask, np.ndarray):
-        mask = torch.from_numpy(np.ascontiguousarray(mask))
-    if not isinstance(mask, torch.Tensor):
-        raise ValueError(f"mask for layer {name!r} must be a tensor or numpy array, "
-                         f"got {type(mask).__name__}")
-    if mask.dtype == torch.bool:
-        return mask.detach()
-    if mask.is_complex():
-        raise ValueError(f"mask for layer {name!r} has complex dtype {mask.dtype}; "
-                         "expected bool or 0/1 values")
-    if mask.numel() and not bool(((mask == 0) | (mask == 1)).all()):
-        bad = mask[(mask != 0) & (mask != 1)].flatten()[:3].tolist()
-        raise ValueError(f"mask for layer {name!r} must be bool or contain only 0/1 values; "
-                         f"found e.g. {bad}")
-    return mask.detach() != 0
-
-
 def validate_masks(model: nn.Module, masks: Mapping[str, MaskLike], *,
                    strict: bool = True) -> Dict[str, torch.Tensor]:
     """Check ``masks`` against ``model`` and return them as bool tensors on the parameters' devices.
@@ -190,7 +168,7 @@ def validate_masks(model: nn.Module, masks: Mapping[str, MaskLike], *,
     errors: List[str] = []
     for name, m in masks.items():
         _, _, p = _resolve(model, name)  # type: ignore[misc]
-        mb = _as_bool_tensor(name, m)
+        mb = as_bool_tensor(name, m)
         if tuple(mb.shape) != tuple(p.shape):
             errors.append(f"layer {name!r}: mask shape {tuple(mb.shape)} != parameter shape "
                           f"{tuple(p.shape)}")
@@ -335,209 +313,96 @@ def remove_masks(model: nn.Module, *, make_permanent: bool = True) -> nn.Module:
     return model
 
 
+
+
 # --------------------------------------------------------------------------------------------
-# Density helpers
+# State-dict key layout (the one place that knows it)
 # --------------------------------------------------------------------------------------------
 
-def _count(m: MaskLike) -> Tuple[int, int]:
-    if isinstance(m, np.ndarray):
-        return int(np.count_nonzero(m)), int(m.size)
-    return int(torch.count_nonzero(m)), int(m.numel())
+_PARAM_TAG = ".parametrizations."
 
 
-def realised_density(masks: Mapping[str, MaskLike]) -> float:
-    """Fraction of weights kept over all masks (``sum nnz / sum numel``)."""
-    kept = total = 0
-    for m in masks.values():
-        k, n = _count(m)
-        kept += k
-        total += n
-    return kept / total if total else float("nan")
+def plain_name(key: str, keys: Optional[Mapping[str, Any]] = None) -> Optional[str]:
+    """The plain parameter name behind a state-dict ``key`` of a (possibly masked) model.
+
+    ``"fc.parametrizations.weight.original"`` -> ``"fc.weight"``;
+    ``"fc.parametrizations.weight.0.mask"`` -> ``None`` (a mask buffer);
+    ``"fc.weight_orig"`` -> ``"fc.weight"`` and ``"fc.weight_mask"`` -> ``None`` when ``keys``
+    (the whole state dict) shows the :mod:`torch.nn.utils.prune` pair, or when ``keys`` is not
+    given; any other key is returned unchanged.
+    """
+    if _PARAM_TAG in key:
+        head, _, tail = key.partition(_PARAM_TAG)
+        tname, _, rest = tail.partition(".")
+        return f"{head}.{tname}" if rest == "original" else None
+    for suffix, other in (("_orig", "_mask"), ("_mask", "_orig")):
+        if key.endswith(suffix):
+            base = key[:-len(suffix)]
+            if keys is None or base + other in keys:
+                return base if suffix == "_orig" else None
+    return key
 
 
-def layer_densities(masks: Mapping[str, MaskLike]) -> Dict[str, float]:
-    """Per-layer fraction kept."""
-    out = {}
-    for name, m in masks.items():
-        k, n = _count(m)
-        out[name] = k / n if n else float("nan")
+def plain_state_dict(model_or_state: Any) -> Dict[str, torch.Tensor]:
+    """A state dict with plain names (as of the unmasked model) and no mask buffers.
+
+    Accepts a model (masks attached in either form, DDP wrappers looked through) or a state
+    dict. The stored weights are the originals, which fspai keeps at zero outside the mask, so
+    the result loads into a freshly built model with ``load_state_dict``.
+    """
+    sd = unwrap(model_or_state).state_dict() if isinstance(model_or_state, nn.Module) \
+        else dict(model_or_state)
+    out: Dict[str, torch.Tensor] = {}
+    for key, value in sd.items():
+        name = plain_name(key, sd)
+        if name is not None:
+            out[name] = value
     return out
 
 
-# --------------------------------------------------------------------------------------------
-# Files
-# --------------------------------------------------------------------------------------------
-
-def _sidecar(path: Path) -> Path:
-    return path.with_name(path.name + ".json")
-
-
-def _checksum(masks: Mapping[str, torch.Tensor]) -> str:
-    h = hashlib.sha256()
-    for name in sorted(masks):
-        m = masks[name]
-        h.update(name.encode("utf-8") + b"\0")
-        h.update(json.dumps(list(m.shape)).encode("ascii") + b"\0")
-        h.update(np.packbits(m.detach().cpu().numpy().astype(bool).ravel()).tobytes())
-    return "sha256:" + h.hexdigest()
-
-
-def _storage(path: Path) -> str:
-    suffix = path.suffix.lower()
-    if suffix == ".npz":
-        return "npz"
-    if suffix in (".pt", ".pth", ".bin"):
-        return "torch"
-    raise ValueError(f"{path}: unsupported mask file suffix {suffix!r} (use .pt, .pth or .npz)")
-
-
-def _atomic_write(path: Path, writer) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            writer(f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def save_masks(path: Union[str, os.PathLike], masks: Mapping[str, MaskLike], *,
-               meta: Optional[Mapping[str, Any]] = None) -> Path:
-    """Write ``masks`` to ``path`` (``.pt``/``.pth``: ``torch.save`` of bool tensors; ``.npz``)
-    and the JSON sidecar ``<path>.json``. Returns the data file path.
-
-    ``meta`` may hold ``method``, ``seed`` and ``density`` (the target; the realised density is
-    always written) and any other JSON-serialisable fields (kept under ``"meta"``).
-    """
-    path = Path(path)
-    storage = _storage(path)
-    clean = {str(k): _as_bool_tensor(str(k), v).cpu().contiguous() for k, v in masks.items()}
-    meta = dict(meta or {})
-    layers = {}
-    for name, m in clean.items():
-        kept = int(m.sum())
-        layers[name] = {"shape": list(m.shape), "kept": kept,
-                        "density": kept / m.numel() if m.numel() else None}
-    kept_total = sum(v["kept"] for v in layers.values())
-    numel_total = sum(m.numel() for m in clean.values())
-    side = {
-        "format": _FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
-        "file": path.name,
-        "storage": storage,
-        "method": meta.pop("method", None),
-        "seed": meta.pop("seed", None),
-        "target_density": meta.pop("density", None),
-        "density": kept_total / numel_total if numel_total else None,
-        "num_kept": kept_total,
-        "num_params": numel_total,
-        "layers": layers,
-        "checksum": _checksum(clean),
-        "meta": meta,
-    }
-    text = json.dumps(side, indent=2, sort_keys=False, default=_json_default)
-    if storage == "torch":
-        _atomic_write(path, lambda f: torch.save(clean, f))
-    else:
-        arrays = {k: v.numpy() for k, v in clean.items()}
-        _atomic_write(path, lambda f: np.savez_compressed(f, **arrays))
-    _atomic_write(_sidecar(path), lambda f: f.write(text.encode("utf-8")))
-    log.info("saved %d masks to %s (density %.6g)", len(clean), path, side["density"])
-    return path
-
-
-def _json_default(obj):
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.floating,)):
-        return float(obj)
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, (tuple, set)):
-        return list(obj)
-    raise TypeError(f"meta value of type {type(obj).__name__} is not JSON serialisable")
-
-
-def _read_data(path: Path, storage: str) -> Dict[str, torch.Tensor]:
-    try:
-        if storage == "torch":
-            data = torch.load(path, map_location="cpu", weights_only=True)
+def load_plain_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor]) -> nn.Module:
+    """Load a plain state dict (:func:`plain_state_dict`) into ``model`` whatever masks are
+    attached to it; the attached masks stay as they are. Missing or unexpected names raise
+    ``KeyError`` listing them."""
+    net = unwrap(model)
+    own = net.state_dict()
+    target: Dict[str, Any] = {}
+    used = set()
+    missing = []
+    for key, value in own.items():
+        name = plain_name(key, own)
+        if name is None:
+            target[key] = value
+        elif name in state:
+            target[key] = state[name]
+            used.add(name)
         else:
-            with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:
-                data = {k: torch.from_numpy(np.array(z[k])) for k in z.files}
-    except Exception as e:  # truncated zip, bad pickle, ...
-        raise ValueError(f"{path}: cannot read mask file (truncated or corrupt?): {e}") from e
-    if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
-        raise ValueError(f"{path}: expected a dict of name -> mask tensor, got "
-                         f"{type(data).__name__}")
-    out = {}
-    for k, v in data.items():
+            missing.append(name)
+    unexpected = sorted(set(state) - used)
+    if missing or unexpected:
+        raise KeyError(f"state dict does not fit the model: missing {missing[:5]}, "
+                       f"unexpected {unexpected[:5]}")
+    net.load_state_dict(target)
+    return model
+
+
+def masks_and_weights(state: Mapping[str, Any]
+                      ) -> Tuple[Dict[str, torch.Tensor], Dict[str, torch.Tensor]]:
+    """``(masks, weights)`` of the prunable tensors (floating, >= 2-D, named ``*weight``) of any
+    state dict, with plain names. Masks come from attached mask buffers (either form); a weight
+    without one gets its nonzero pattern."""
+    weights: Dict[str, torch.Tensor] = {}
+    masks: Dict[str, torch.Tensor] = {}
+    for key, v in state.items():
         if not isinstance(v, torch.Tensor):
-            raise ValueError(f"{path}: entry {k!r} is a {type(v).__name__}, not a tensor")
-        try:
-            out[k] = _as_bool_tensor(k, v)
-        except ValueError as e:
-            raise ValueError(f"{path}: {e}") from e
-    return out
-
-
-def load_masks(path: Union[str, os.PathLike], *, require_sidecar: bool = True
-               ) -> Dict[str, torch.Tensor]:
-    """Read masks written by :func:`save_masks` and validate them against the sidecar.
-
-    Checks that the file is readable, holds bool/0-1 tensors, and that names, shapes, kept counts,
-    the format version and the checksum all agree with ``<path>.json``. Any problem raises
-    ``ValueError`` naming the file (and the layer); nothing is returned half-checked. Returns CPU
-    bool tensors; attach them with :func:`apply_masks` (which validates them against the model
-    before changing anything).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"mask file not found: {path}")
-    storage = _storage(path)
-    masks = _read_data(path, storage)
-    side_path = _sidecar(path)
-    if not side_path.is_file():
-        if require_sidecar:
-            raise ValueError(f"{path}: sidecar {side_path.name} is missing "
-                             "(pass require_sidecar=False to load masks without one)")
-        return masks
-    try:
-        side = json.loads(side_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{side_path}: cannot parse mask sidecar: {e}") from e
-    if not isinstance(side, dict) or side.get("format") != _FORMAT_NAME:
-        raise ValueError(f"{side_path}: not an fspai mask sidecar (format={side.get('format') if isinstance(side, dict) else None!r})")
-    version = side.get("format_version")
-    if version not in _SUPPORTED_VERSIONS:
-        raise ValueError(f"{side_path}: unsupported mask format version {version!r} "
-                         f"(this fspai reads {list(_SUPPORTED_VERSIONS)})")
-    layers = side.get("layers")
-    if not isinstance(layers, dict):
-        raise ValueError(f"{side_path}: missing 'layers' table")
-    missing = sorted(set(layers) - set(masks))
-    extra = sorted(set(masks) - set(layers))
-    if missing or extra:
-        raise ValueError(f"{path}: layers do not match the sidecar: missing {missing}, "
-                         f"unexpected {extra}")
-    for name, info in layers.items():
-        m = masks[name]
-        if list(m.shape) != list(info.get("shape", [])):
-            raise ValueError(f"{path}: layer {name!r} has shape {tuple(m.shape)} but the sidecar "
-                             f"says {tuple(info.get('shape', []))}")
-        if int(m.sum()) != info.get("kept"):
-            raise ValueError(f"{path}: layer {name!r} keeps {int(m.sum())} weights but the "
-                             f"sidecar says {info.get('kept')}")
-    checksum = _checksum(masks)
-    if checksum != side.get("checksum"):
-        raise ValueError(f"{path}: checksum mismatch (file {checksum}, sidecar "
-                         f"{side.get('checksum')}); the file or its sidecar is corrupt")
-    return masks
-
-
-def read_sidecar(path: Union[str, os.PathLike]) -> Dict[str, Any]:
-    """The parsed JSON sidecar of a mask file (no validation; see :func:`load_masks`)."""
-    return json.loads(_sidecar(Path(path)).read_text(encoding="utf-8"))
+            continue
+        name = plain_name(key, state)
+        if name is None:                                  # a mask buffer
+            if _PARAM_TAG in key:
+                head, _, tail = key.partition(_PARAM_TAG)
+                masks[f"{head}.{tail.split('.')[0]}"] = v.bool()
+            else:
+                masks[key[:-len("_mask")]] = v.bool()
+        elif v.dim() >= 2 and v.is_floating_point() and name.endswith("weight"):
+            weights[name] = v
+    return {n: masks.get(n, weights[n] != 0) for n in weights}, weights

@@ -16,7 +16,7 @@ the batch dimension); data-free pruning (SynFlow) uses it.
 from __future__ import annotations
 
 import math
-from typing import Callable, Dict, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -226,6 +226,35 @@ MODELS: Dict[str, Tuple[Callable[..., nn.Module], Optional[Tuple[int, ...]]]] = 
 }
 
 
+#: Keyword arguments each model accepts in :func:`build` (besides input_shape/init/seed).
+_MODEL_OPTIONS: Dict[str, Dict[str, Tuple[type, ...]]] = {
+    "mlp": {"hidden": (list, tuple), "bias": (bool,)},
+    "cnn1d": {"channels": (int,)},
+    "resnet18": {"width": (int,), "in_channels": (int,)},
+    "resnet34": {"width": (int,), "in_channels": (int,)},
+    "vgg16": {"classifier": (str,), "in_channels": (int,)},
+}
+
+
+def check_options(name: str, options: Mapping[str, Any]) -> None:
+    """``TypeError``/``ValueError`` for an option the model ``name`` does not take, a value of
+    the wrong type, or sizes that are not positive integers (e.g. ``hidden=(0, 0)``)."""
+    key = name.lower().replace("-", "").replace("_", "")
+    if key not in _MODEL_OPTIONS:
+        raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
+    known = _MODEL_OPTIONS[key]
+    for k, v in options.items():
+        if k not in known:
+            raise TypeError(f"unknown option {k!r} for model {name!r}; known: {sorted(known)}")
+        if isinstance(v, bool) and bool not in known[k] or not isinstance(v, known[k]):
+            raise TypeError(f"model option {k!r} must be "
+                            f"{' or '.join(t.__name__ for t in known[k])}, got {v!r}")
+        sizes = list(v) if isinstance(v, (list, tuple)) else (
+            [v] if isinstance(v, int) and not isinstance(v, bool) else [])
+        if any(isinstance(x, bool) or not isinstance(x, int) or x < 1 for x in sizes):
+            raise ValueError(f"model option {k!r} must hold positive integers, got {v!r}")
+
+
 def build(name: str, num_classes: int = 10, *, input_shape: Optional[Sequence[int]] = None,
           init: str = "pytorch", seed: Optional[int] = None, **kwargs) -> nn.Module:
     """Build a model by name: ``"mlp"``, ``"cnn1d"``, ``"resnet18"``, ``"resnet34"``, ``"vgg16"``.
@@ -239,6 +268,7 @@ def build(name: str, num_classes: int = 10, *, input_shape: Optional[Sequence[in
     key = name.lower().replace("-", "").replace("_", "")
     if key not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
+    check_options(name, kwargs)
     ctor, default_shape = MODELS[key]
     shape = tuple(int(s) for s in input_shape) if input_shape is not None else default_shape
 

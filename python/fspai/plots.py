@@ -1,22 +1,27 @@
 """Plots for fspai results (matplotlib, Agg canvas; no pyplot, no global backend change).
 
-Every function writes one PNG and returns its path.  Figures are built with
+Every function writes one figure (PNG, PDF or SVG, from the file suffix; anything else raises
+``ValueError``) atomically and returns its path.  Figures are built with
 ``matplotlib.figure.Figure`` + ``FigureCanvasAgg``, so importing this module never switches the
 user's interactive backend and works headless.
 """
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-__all__ = ["accuracy_vs_metric", "layer_profiles", "metric_evolution", "layer_metrics_plot",
-           "AXES", "AXIS_LABELS"]
+from ._jsonio import atomic_write_bytes
+from .metrics import Coordinate
 
-#: coordinate axes (SPEC §7) and their labels
-AXES = ("delta_r", "weighted_gap", "imdb", "weighted_imdb")
+__all__ = ["accuracy_vs_metric", "layer_profiles", "metric_evolution", "layer_metrics_plot",
+           "AXES", "AXIS_LABELS", "FORMATS"]
+
+#: coordinate axes (owned by :class:`fspai.Coordinate`) and their labels
+AXES = tuple(Coordinate.AXES)
 AXIS_LABELS = {
     "delta_r": "Ramanujan gap Δr",
     "weighted_gap": "weighted spectral gap",
@@ -38,12 +43,20 @@ def _figure(nrows: int = 1, ncols: int = 1, *, width: float = 6.0, height: float
     return fig, axes
 
 
+#: File types the plot functions write (the format follows the suffix).
+FORMATS = {".png": "png", ".pdf": "pdf", ".svg": "svg"}
+
+
 def _save(fig, path: PathLike) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ValueError(f"plot file {path} must end in {', '.join(FORMATS)} (the format "
+                         "follows the suffix)")
     fig.tight_layout()
-    fig.savefig(path, format="png")
-    return path
+    buf = io.BytesIO()
+    fig.savefig(buf, format=fmt)
+    return atomic_write_bytes(path, buf.getvalue())
 
 
 def _colors(keys: Sequence[str]) -> Dict[str, Any]:

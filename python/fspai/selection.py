@@ -1,0 +1,210 @@
+"""Selection: which weights a pruning method keeps, given scores or a random draw.
+
+The one owner of
+
+* the keep budget: ``round(density * N)`` weights over all layers (``scope="global"``) or
+  ``round(density * n_l)`` in every layer (``scope="layer"``), and the rule that a density too
+  small to keep at least one weight per layer is an error (:func:`check_budget`);
+* top-k selection (:func:`select_topk`), done with ``torch.topk`` plus an exact, deterministic
+  tie rule (lower flat index first) instead of a full sort;
+* random masks (:func:`random_masks`): a uniform draw of exactly the budget, or the
+  Erdos-Renyi(-Kernel) per-layer allocation (:func:`erk_densities`) with exact integer counts.
+
+``density`` is the fraction of weights kept everywhere. Every function returns CPU bool tensors
+keyed like its input.
+"""
+from __future__ import annotations
+
+import math
+from typing import Dict, Mapping, Optional, Sequence, Tuple
+
+import torch
+
+from ._vocab import check_density, check_scope
+
+__all__ = ["erk_densities", "select_topk", "random_masks", "check_budget", "DISTRIBUTIONS"]
+
+#: Distributions of :func:`random_masks`.
+DISTRIBUTIONS = ("uniform", "er", "erk")
+
+
+def check_budget(sizes: Mapping[str, int], density: float, scope: str = "global") -> None:
+    """``ValueError`` when ``density`` cannot keep at least one weight per layer: globally
+    ``round(density * N) >= L`` (N weights in L layers), per layer ``round(density * n_l) >= 1``.
+    Density 0 is rejected by :func:`~fspai._vocab.check_density` for the same reason."""
+    check_scope(scope)
+    if not sizes:
+        return
+    if scope == "layer":
+        small = [n for n, s in sizes.items() if int(round(density * s)) < 1]
+        if small:
+            raise ValueError(f"density {density!r} is too small: it keeps no weight in layers "
+                             f"{small[:5]} (scope='layer' keeps round(density * n) per layer)")
+        return
+    total = sum(sizes.values())
+    if int(round(density * total)) < len(sizes):
+        raise ValueError(f"density {density!r} is too small: it keeps "
+                         f"{int(round(density * total))} of {total} weights, fewer than one per "
+                         f"layer ({len(sizes)} layers); use a density >= "
+                         f"{len(sizes) / total:.3g}")
+
+
+def erk_densities(shapes: Mapping[str, Sequence[int]], density: float, *, kernel: bool = True,
+                  power_scale: float = 1.0) -> Dict[str, float]:
+    """Per-layer densities of the Erdos-Renyi(-Kernel) allocation with capacity clipping.
+
+    Layer ``l`` gets ``eps * raw_l`` with ``raw_l = (sum(shape) / prod(shape))**power_scale``
+    (ERK) or ``(n_out + n_in) / (n_out * n_in)`` on the first two dims (ER, ``kernel=False``).
+    Layers whose density would exceed 1 are made dense and ``eps`` is re-solved (RigL's loop), so
+    the overall density is exactly ``density`` and no layer exceeds 1.
+    """
+    density = check_density(density)
+    sizes = {n: math.prod(s) for n, s in shapes.items()}
+    raw = {}
+    for n, s in shapes.items():
+        if kernel:
+            raw[n] = (sum(s) / math.prod(s)) ** power_scale
+        else:
+            raw[n] = ((s[0] + s[1]) / (s[0] * s[1])) ** power_scale
+    dense: set = set()
+    eps, divisor = 0.0, 0.0
+    while True:
+        rhs = 0.0
+        divisor = 0.0
+        for n, size in sizes.items():
+            if n in dense:
+                rhs -= size * (1.0 - density)
+            else:
+                rhs += size * density
+                divisor += raw[n] * size
+        if divisor == 0:
+            break
+        eps = rhs / divisor
+        over = [n for n in sizes if n not in dense and eps * raw[n] > 1.0]
+        if not over:
+            break
+        dense.update(over)
+    if divisor == 0:
+        return {n: 1.0 for n in sizes}
+    return {n: 1.0 if n in dense else eps * raw[n] for n in sizes}
+
+
+def _apportion(ideal: Mapping[str, float], caps: Mapping[str, int], total: int) -> Dict[str, int]:
+    """Integer counts near ``ideal`` (each in [0, cap]) summing exactly to ``total``
+    (largest-remainder rounding)."""
+    counts = {n: min(int(math.floor(v)), caps[n]) for n, v in ideal.items()}
+    rest = total - sum(counts.values())
+    order = sorted(ideal, key=lambda n: (-(ideal[n] - math.floor(ideal[n])), n))
+    while rest > 0:
+        moved = False
+        for n in order:
+            if rest == 0:
+                break
+            if counts[n] < caps[n]:
+                counts[n] += 1
+                rest -= 1
+                moved = True
+        if not moved:
+            break
+    while rest < 0:
+        for n in reversed(order):
+            if rest == 0:
+                break
+            if counts[n] > 0:
+                counts[n] -= 1
+                rest += 1
+    return counts
+
+
+def _clean(s: torch.Tensor) -> torch.Tensor:
+    s = s.detach().double()
+    return torch.nan_to_num(s, nan=-math.inf, posinf=math.inf, neginf=-math.inf)
+
+
+def topk_mask(flat: torch.Tensor, k: int) -> torch.Tensor:
+    """Bool mask of the ``k`` largest entries of a 1-D tensor; ties at the threshold go to the
+    lower index (the result of a stable descending sort, without sorting)."""
+    n = flat.numel()
+    keep = torch.zeros(n, dtype=torch.bool, device=flat.device)
+    if k <= 0:
+        return keep
+    if k >= n:
+        return keep.fill_(True)
+    thr = torch.topk(flat, k, sorted=False).values.min()
+    keep = flat > thr
+    need = k - int(keep.sum())
+    if need > 0:
+        keep[(flat == thr).nonzero().flatten()[:need]] = True
+    return keep
+
+
+def select_topk(scores: Mapping[str, torch.Tensor], density: float, *, scope: str = "global",
+                alive: Optional[Mapping[str, torch.Tensor]] = None) -> Dict[str, torch.Tensor]:
+    """Keep the highest scores: ``round(density * N)`` over all layers (``scope="global"``) or
+    ``round(density * n_l)`` per layer. Ties go to the lower index (deterministic). NaN scores
+    rank lowest. Weights outside ``alive`` are never selected unless nothing else is left."""
+    density = check_density(density)
+    check_budget({n: s.numel() for n, s in scores.items()}, density, scope)
+    cleaned = {}
+    for n, s in scores.items():
+        s = _clean(s).cpu()
+        if alive is not None and n in alive:
+            s = torch.where(alive[n].cpu(), s, torch.full_like(s, -math.inf))
+        cleaned[n] = s
+    if scope == "layer":
+        return {n: topk_mask(s.flatten(), int(round(density * s.numel()))).view(s.shape)
+                for n, s in cleaned.items()}
+    return _split(topk_mask(_cat(cleaned), int(round(density * _total(cleaned)))), cleaned)
+
+
+def _cat(tensors: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    return torch.cat([t.flatten() for t in tensors.values()]) if tensors else torch.zeros(0)
+
+
+def _total(tensors: Mapping[str, torch.Tensor]) -> int:
+    return sum(t.numel() for t in tensors.values())
+
+
+def _split(flat: torch.Tensor, like: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    out, i = {}, 0
+    for n, t in like.items():
+        out[n] = flat[i:i + t.numel()].view(t.shape)
+        i += t.numel()
+    return out
+
+
+def random_masks(shapes: Mapping[str, Tuple[int, ...]], density: float, *, seed: int = 0,
+                 scope: str = "global", distribution: str = "uniform",
+                 power_scale: float = 1.0) -> Dict[str, torch.Tensor]:
+    """Random masks of exactly the budget, a deterministic function of ``seed``.
+
+    ``distribution="uniform"``: a uniformly random set of ``round(density * N)`` weights
+    (``scope="global"``) or ``round(density * n_l)`` per layer, drawn as the top-k of float64
+    uniform scores. ``"er"``/``"erk"``: per-layer counts from :func:`erk_densities`
+    (largest-remainder rounding to exactly ``round(density * N)`` in total), each layer a
+    uniformly random subset of its count; ``scope`` does not apply.
+    """
+    density = check_density(density)
+    if distribution not in DISTRIBUTIONS:
+        raise ValueError(f"distribution must be one of {list(DISTRIBUTIONS)}, got "
+                         f"{distribution!r}")
+    sizes = {n: math.prod(s) for n, s in shapes.items()}
+    check_budget(sizes, density, scope if distribution == "uniform" else "global")
+    gen = torch.Generator().manual_seed(int(seed))
+    if distribution == "uniform":
+        scores = {n: torch.rand(tuple(s), generator=gen, dtype=torch.float64)
+                  for n, s in shapes.items()}
+        if scope == "layer":
+            return {n: topk_mask(sc.flatten(), int(round(density * sc.numel()))).view(sc.shape)
+                    for n, sc in scores.items()}
+        return _split(topk_mask(_cat(scores), int(round(density * _total(scores)))), scores)
+    dens = erk_densities(shapes, density, kernel=distribution == "erk", power_scale=power_scale)
+    total = int(round(density * sum(sizes.values())))
+    counts = _apportion({n: dens[n] * sizes[n] for n in shapes}, sizes, total)
+    out = {}
+    for n, s in shapes.items():
+        keep = torch.zeros(sizes[n], dtype=torch.bool)
+        keep[torch.randperm(sizes[n], generator=gen)[:counts[n]]] = True
+        out[n] = keep.view(tuple(s))
+    return out
+
