@@ -30,7 +30,7 @@ from .metrics import (
     spectral_radius,
     weighted_gap,
 )
-from .tables import LayerMetrics, MetricsTable, layer_metrics, model_metrics
+from .tables import LayerMetrics, MetricsTable, layer_metrics
 from ._core_loader import build_info
 from . import conventions, metrics, tables
 from .conventions import Convention
@@ -47,6 +47,34 @@ __all__ = [
     "RamanujanGap", "RegularSubgraph", "SolveInfo", "ImdbResult", "Coordinate", "LayerMetrics", "MetricsTable",
     "Convention", "conventions", "metrics", "tables",
 ]  # the lazy (torch-side) submodules are not in __all__: `from fspai import *` must not import torch
+
+
+def model_metrics(model_or_masks, weights=None, **options) -> MetricsTable:
+    """Metrics of every prunable layer, in one batched core call (:func:`fspai.tables.model_metrics`).
+
+    ``model_or_masks``: a dict ``name -> mask or weight array``, or (torch installed) an
+    ``nn.Module`` or a masked state dict, which :func:`fspai.masks.metrics_inputs` (the owner of the
+    mask key layout) resolves to plain names first. ``options``: ``convention``, ``threads``,
+    ``progress``.
+    """
+    if _needs_torch_layer(model_or_masks):
+        from . import masks as _masks
+
+        model_or_masks, weights = _masks.metrics_inputs(model_or_masks, weights)
+    return tables.model_metrics(model_or_masks, weights, **options)
+
+
+def _needs_torch_layer(obj) -> bool:
+    # Only a torch object can be a module or a masked state dict, and then torch is imported already.
+    import sys
+
+    if "torch" not in sys.modules:
+        return False
+    if isinstance(obj, sys.modules["torch"].nn.Module):
+        return True
+    from . import masks as _masks
+
+    return _masks.is_masked_state_dict(obj)
 
 
 def __getattr__(name: str):

@@ -406,3 +406,36 @@ def masks_and_weights(state: Mapping[str, Any]
         elif v.dim() >= 2 and v.is_floating_point() and name.endswith("weight"):
             weights[name] = v
     return {n: masks.get(n, weights[n] != 0) for n in weights}, weights
+
+
+def is_masked_state_dict(obj: Any) -> bool:
+    """Whether ``obj`` is a state dict carrying mask buffers in either layout (fspai's
+    parametrizations or :mod:`torch.nn.utils.prune`'s ``<name>_orig``/``<name>_mask`` pair)."""
+    if not isinstance(obj, Mapping):
+        return False
+    keys = [k for k in obj if isinstance(k, str)]
+    return any(isinstance(obj[k], torch.Tensor) and plain_name(k, obj) is None for k in keys)
+
+
+def metrics_inputs(model_or_state: Any, weights: Optional[Mapping[str, Any]] = None
+                   ) -> Tuple[Dict[str, torch.Tensor], Dict[str, Any]]:
+    """``(masks, weights)`` by plain name, in model order, for :func:`fspai.tables.model_metrics`.
+
+    ``model_or_state``: an ``nn.Module`` (attached masks in either form are read; a weight without
+    one gets its nonzero pattern; the weights are ``W ⊙ M``) or a masked state dict. ``weights``
+    optionally overrides weights by name (names must be prunable layers).
+    """
+    if isinstance(model_or_state, nn.Module):
+        attached = extract_masks(model_or_state)
+        effective = masked_weights(model_or_state)  # W ⊙ M by plain name, in model order
+        masks = {n: attached.get(n, w != 0) for n, w in effective.items()}
+    else:
+        masks, raw = masks_and_weights(model_or_state)
+        effective = {n: raw[n] * masks[n] for n in masks}
+    out_w: Dict[str, Any] = dict(effective)
+    if weights is not None:
+        unknown = sorted(set(weights) - set(effective), key=str)
+        if unknown:
+            raise KeyError(f"weights given for names that are not prunable layers of the model: {unknown}")
+        out_w.update(weights)
+    return masks, out_w

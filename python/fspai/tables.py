@@ -227,26 +227,9 @@ def _check_keys(d: Mapping, what: str) -> None:
 
 
 def _collect(model_or_masks: Any, weights: Optional[Mapping]) -> list:
-    """Resolve the input to [(name, mask, weight_or_None)] in model order."""
-    if hasattr(model_or_masks, "state_dict") and hasattr(model_or_masks, "named_parameters"):
-        from . import masks as _masks  # torch-only
-
-        model = model_or_masks
-        attached = _masks.extract_masks(model)
-        effective = _masks.masked_weights(model)  # W ⊙ M by state-dict name, in model order
-        out = []
-        for name, w in effective.items():
-            m = attached.get(name)
-            if m is None:
-                m = w != 0  # no mask attached: the nonzero pattern is the mask
-            if weights is not None and name in weights:
-                w = weights[name]
-            out.append((name, m, w))
-        if weights is not None:
-            unknown = sorted(set(weights) - set(effective))
-            if unknown:
-                raise KeyError(f"weights given for names that are not prunable layers of the model: {unknown}")
-        return out
+    """Resolve a dict of arrays to [(name, mask, weight_or_None)] in dict order. (Torch models and
+    masked state dicts are resolved by :func:`fspai.masks.metrics_inputs`, the owner of their key
+    layout, before they reach this layer.)"""
     if not isinstance(model_or_masks, Mapping):
         raise TypeError("model_metrics expects a torch nn.Module, a state dict or a dict of masks/arrays, "
                         f"got {type(model_or_masks).__name__}")
@@ -257,15 +240,6 @@ def _collect(model_or_masks: Any, weights: Optional[Mapping]) -> list:
             raise TypeError(f"weights must be a dict name -> weight, got {type(weights).__name__}")
         _check_keys(weights, "weights")
     out = []
-    mask_keys = [k for k in d if k.endswith("_mask")]
-    if mask_keys:  # torch.nn.utils.prune state dict: <name>_orig and <name>_mask
-        for mk in mask_keys:
-            base = mk[: -len("_mask")]
-            orig = d.get(base + "_orig")
-            m = d[mk]
-            w = weights[base] if (weights is not None and base in weights) else (None if orig is None else orig * m)
-            out.append((base, m, w))
-        return out
     for name, x in d.items():
         if getattr(x, "ndim", 0) < 2:
             continue  # biases, BatchNorm statistics, scalars
@@ -285,10 +259,10 @@ def model_metrics(model_or_masks: Any, weights: Optional[Mapping] = None, *, con
                   threads: Optional[int] = None, progress: bool = False) -> MetricsTable:
     """Metrics of every prunable layer of a model, in one batched core call.
 
-    ``model_or_masks``: a torch ``nn.Module`` (masks attached with :func:`fspai.masks.apply_masks`
-    or ``torch.nn.utils.prune`` are read; otherwise the nonzero pattern of each Linear/Conv weight
-    is the mask), a state dict, or a dict ``name -> mask or weight array`` (≥2-D entries only;
-    0/1 entries are masks, others weights whose nonzero pattern is the mask). ``weights``
+    ``model_or_masks``: a dict ``name -> mask or weight array`` (≥2-D entries only; 0/1 entries
+    are masks, others weights whose nonzero pattern is the mask). The package-level
+    :func:`fspai.model_metrics` also takes a torch ``nn.Module`` or a masked state dict (resolved by
+    :func:`fspai.masks.metrics_inputs`). ``weights``
     optionally maps names to weights for the weighted metrics.
     """
     conv = get_convention(convention)
