@@ -22,7 +22,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from . import _device
+from ._device import compiled as _cuda_compiled, is_device_array, to_device_layer
 from ._sparse_input import (CHUNK, Canonical, check_shape, describe, flat_shape, scipy_canonical,
                             torch_canonical)
 
@@ -318,9 +318,9 @@ def to_layer(mask: Any, weight: Any = None, *, name: str = "layer") -> LayerCSR:
     """
     if not isinstance(name, str):
         raise TypeError(f"layer names must be strings, got {name!r} of type {type(name).__name__}")
-    if _device.is_device_array(mask) and _device.compiled():
+    if is_device_array(mask) and _cuda_compiled():
         # CUDA build: a device mask stays on the device (see fspai._device); never copied here.
-        return _device.to_device_layer(mask, weight, name=name)
+        return to_device_layer(mask, weight, name=name)
     fw_m = _framework(mask)
     if fw_m == "unknown":
         raise TypeError(f"{name}: mask must be a numpy array, torch tensor or scipy.sparse matrix, "

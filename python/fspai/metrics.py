@@ -19,7 +19,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from ._convert import LayerCSR, to_layer, to_layers
-from . import _device
+from ._device import is_device_layer, spectra as _device_spectra
 from ._core_loader import _core
 from ._validate import check_bool, check_k, check_seed, check_threads, check_tol
 from .conventions import ICLR23, Convention, get_convention
@@ -184,7 +184,7 @@ def _axis_weights(w) -> np.ndarray:
 def _spectra(layers: Sequence[LayerCSR], *, subgraphs: bool, weighted: bool, convention: Convention,
              tol: float = DEFAULT_TOL, seed: int = 0, threads: Optional[int] = None) -> list:
     """One batched core call: per layer ``sv``, ``wsv`` and (``subgraphs=True``) the degree groups."""
-    return _device.spectra(layers, weighted, k=2, tol=check_tol(tol), seed=check_seed(seed),
+    return _device_spectra(layers, weighted, k=2, tol=check_tol(tol), seed=check_seed(seed),
                            threads=check_threads(threads), subgraphs=subgraphs, min_nodes=convention.min_nodes)
 
 
@@ -239,7 +239,7 @@ def _weighted_gap(layer: LayerCSR, wsv: Optional[np.ndarray], conv: Convention) 
 def _weighted_group_degrees(layer: LayerCSR, groups: list) -> list:
     """Per degree group (stored column indices): ``(E_w, n_in_w, n_out_w)`` of the nonzero pattern
     of ``|W ⊙ M|`` restricted to the group's columns (isolated nodes excluded)."""
-    if _device.is_device_layer(layer):
+    if is_device_layer(layer):
         return layer.weighted_group_degrees(groups)
     vals = layer.values
     n_rows, n_cols = layer.stored_shape
@@ -350,8 +350,8 @@ def singular_values(mask: Any, weight: Any = None, k: Optional[int] = None, *, t
     layer = to_layer(mask, weight, name="mask")
     k = 2 if k is None else check_k(k, [layer])
     k_core = max(1, min(k, *layer.stored_shape))  # σ past the stored size are 0: never ask the core for them
-    if _device.is_device_layer(layer):  # CUDA build, device input: the batched GPU call
-        r = _device.spectra([layer], weight is not None, k=k_core, tol=tol, seed=seed, threads=threads,
+    if is_device_layer(layer):  # CUDA build, device input: the batched GPU call
+        r = _device_spectra([layer], weight is not None, k=k_core, tol=tol, seed=seed, threads=threads,
                             subgraphs=False, pattern=weight is None)[0]
         sv, info = (r["wsv"], r["winfo"]) if weight is not None else (r["sv"], r["info"])
     else:
@@ -386,7 +386,7 @@ def batch_singular_values(masks: Sequence, weights: Optional[Sequence] = None, k
         raise ValueError(f"{bad}: weights were given for some layers but not this one; pass a weight per layer "
                          "or weights=None")
     k_core = max([1] + [min(k, *ly.stored_shape) for ly in layers])
-    res = _device.spectra(layers, weighted, k=k_core, tol=tol, seed=seed, threads=threads, subgraphs=False,
+    res = _device_spectra(layers, weighted, k=k_core, tol=tol, seed=seed, threads=threads, subgraphs=False,
                           pattern=not weighted)
     return [_pad(r["wsv"] if weighted else r["sv"], k) for r in res]
 
