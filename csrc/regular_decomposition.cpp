@@ -6,51 +6,70 @@
 
 namespace fspai {
 
+// Builds every kept group's sub-matrix straight from the row-major CSR (no transposed copy of the
+// whole layer): column degrees → groups → a counting-sort scatter of the entries into the groups'
+// rows, scanning outputs in ascending order so each sub-row comes out sorted. Extra memory is the
+// sub-matrices themselves (at most the layer's nnz) plus O(n_rows + n_cols) integers.
 std::vector<RegularGroup> regular_groups(const CsrView& a, int min_nodes) {
   if (min_nodes < 1) throw std::invalid_argument("min_nodes must be >= 1");
-  // Bᵀ in CSR: row c lists the outputs of input c (ascending), so a group's sub-matrix is a
-  // concatenation of whole rows.
-  CsrOwned t = transpose(a);
+  const int64_t nnz = a.nnz();
+  std::vector<int64_t> deg(a.n_cols, 0);
+  for (int64_t p = 0; p < nnz; ++p) deg[a.indices[p]]++;
   std::map<int64_t, std::vector<int32_t>> by_degree;
-  for (int64_t c = 0; c < t.n_rows; ++c) {
-    const int64_t d = t.indptr[c + 1] - t.indptr[c];
-    if (d > 0) by_degree[d].push_back(static_cast<int32_t>(c));
-  }
+  for (int64_t c = 0; c < a.n_cols; ++c)
+    if (deg[c] > 0) by_degree[deg[c]].push_back(static_cast<int32_t>(c));
   std::vector<RegularGroup> groups;
-  std::vector<int32_t> out_map(a.n_rows, -1);
+  // For every column: its group and its row inside the group's sub-matrix (-1: not kept).
+  std::vector<int32_t> group_of(a.n_cols, -1), row_in(a.n_cols, -1);
   for (auto& [d, cols] : by_degree) {
     if (static_cast<int64_t>(cols.size()) < min_nodes) continue;
     RegularGroup g;
     g.degree = d;
     g.columns = cols;
-    // Compress the touched outputs, in ascending output order.
+    const int32_t id = static_cast<int32_t>(groups.size());
+    CsrOwned& sub = g.sub;
+    sub.n_rows = static_cast<int64_t>(cols.size());
+    sub.indptr.resize(cols.size() + 1);
+    for (size_t i = 0; i <= cols.size(); ++i) sub.indptr[i] = static_cast<int64_t>(i) * d;
+    sub.indices.resize(cols.size() * d);
+    if (a.vtype == ValueType::Float32) sub.values32.resize(cols.size() * d);
+    if (a.vtype == ValueType::Float64) sub.values.resize(cols.size() * d);
+    for (size_t i = 0; i < cols.size(); ++i) {
+      group_of[cols[i]] = id;
+      row_in[cols[i]] = static_cast<int32_t>(i);
+    }
+    groups.push_back(std::move(g));
+  }
+  if (groups.empty()) return groups;
+  // Scatter (raw output ids for now); fill position of each column = deg already placed.
+  std::vector<int64_t> fill(a.n_cols, 0);
+  for (int64_t r = 0; r < a.n_rows; ++r) {
+    for (int64_t p = a.indptr[r]; p < a.indptr[r + 1]; ++p) {
+      const int32_t c = a.indices[p];
+      const int32_t gid = group_of[c];
+      if (gid < 0) continue;
+      RegularGroup& g = groups[gid];
+      const int64_t q = static_cast<int64_t>(row_in[c]) * g.degree + fill[c]++;
+      g.sub.indices[q] = static_cast<int32_t>(r);
+      if (a.vtype == ValueType::Float32) g.sub.values32[q] = static_cast<const float*>(a.values)[p];
+      else if (a.vtype == ValueType::Float64) g.sub.values[q] = static_cast<const double*>(a.values)[p];
+    }
+  }
+  // Compress each group's touched outputs in ascending order (a monotone map keeps rows sorted).
+  std::vector<int32_t> out_map(a.n_rows, -1);
+  for (RegularGroup& g : groups) {
     std::vector<int32_t> touched;
-    for (int32_t c : cols)
-      for (int64_t p = t.indptr[c]; p < t.indptr[c + 1]; ++p)
-        if (out_map[t.indices[p]] < 0) {
-          out_map[t.indices[p]] = 0;
-          touched.push_back(t.indices[p]);
-        }
+    for (int32_t r : g.sub.indices)
+      if (out_map[r] < 0) {
+        out_map[r] = 0;
+        touched.push_back(r);
+      }
     std::sort(touched.begin(), touched.end());
     for (size_t i = 0; i < touched.size(); ++i) out_map[touched[i]] = static_cast<int32_t>(i);
-    g.n_out = static_cast<int64_t>(touched.size());
-    CsrOwned& s = g.sub;
-    s.n_rows = static_cast<int64_t>(cols.size());
-    s.n_cols = g.n_out;
-    s.indptr.reserve(cols.size() + 1);
-    s.indptr.push_back(0);
-    s.indices.reserve(cols.size() * d);
-
-    for (int32_t c : cols) {
-      for (int64_t p = t.indptr[c]; p < t.indptr[c + 1]; ++p) {
-        s.indices.push_back(out_map[t.indices[p]]);  // monotone map: stays sorted
-        if (!t.values32.empty()) s.values32.push_back(t.values32[p]);
-        else if (!t.values.empty()) s.values.push_back(t.values[p]);
-      }
-      s.indptr.push_back(static_cast<int64_t>(s.indices.size()));
-    }
+    for (int32_t& r : g.sub.indices) r = out_map[r];
     for (int32_t r : touched) out_map[r] = -1;
-    groups.push_back(std::move(g));
+    g.n_out = static_cast<int64_t>(touched.size());
+    g.sub.n_cols = g.n_out;
   }
   return groups;
 }

@@ -139,11 +139,11 @@ void rows_vec(const CsrView& c, const V* val, double scale, int64_t r0, int64_t 
   static_assert(sizeof(VT) == W * sizeof(double), "vector width");
   const int64_t* ptr = c.indptr;
   const int32_t* idx = c.indices;
-  auto mult = [&](int64_t p) {
-    VT m;
+  // Lane multipliers, written through a reference (returning a 32-byte vector by value from a
+  // non-AVX build would change the ABI: -Wpsabi).
+  auto set_mult = [&](int64_t p, VT& m) {
     const double v = NW > 0 ? scale * static_cast<double>(val[p]) : 1.0;
     for (int t = 0; t < W; ++t) m[t] = t < NP ? 1.0 : v;
-    return m;
   };
   for (int64_t r = r0; r < r1; ++r) {
     const int64_t b = ptr[r], e = ptr[r + 1];
@@ -157,23 +157,36 @@ void rows_vec(const CsrView& c, const V* val, double scale, int64_t r0, int64_t 
         s0 += x0;
         s1 += x1;
       } else {
-        s0 += mult(p) * x0;
-        s1 += mult(p + 1) * x1;
+        VT m0, m1;
+        set_mult(p, m0);
+        set_mult(p + 1, m1);
+        s0 += m0 * x0;
+        s1 += m1 * x1;
       }
     }
     for (; p < e; ++p) {
       VT x0;
       std::memcpy(&x0, x + static_cast<int64_t>(idx[p]) * W, sizeof(VT));
-      if constexpr (NW == 0) s0 += x0;
-      else s0 += mult(p) * x0;
+      if constexpr (NW == 0) {
+        s0 += x0;
+      } else {
+        VT m0;
+        set_mult(p, m0);
+        s0 += m0 * x0;
+      }
     }
     const VT a = s0 + s1;
     for (p = b; p < e; ++p) {
       double* yp = y + static_cast<int64_t>(idx[p]) * W;
       VT y0;
       std::memcpy(&y0, yp, sizeof(VT));
-      if constexpr (NW == 0) y0 += a;
-      else y0 += mult(p) * a;
+      if constexpr (NW == 0) {
+        y0 += a;
+      } else {
+        VT m0;
+        set_mult(p, m0);
+        y0 += m0 * a;
+      }
       std::memcpy(yp, &y0, sizeof(VT));
     }
   }
