@@ -13,6 +13,7 @@
 #include "csr.h"
 #include "gram_routes.h"
 #include "layer_spectra.h"
+#include "py_results.h"
 #include "singular_values.h"
 
 #ifdef FSPAI_OPENMP
@@ -102,26 +103,6 @@ SolveOptions make_options(int k, double tol, uint64_t seed, int max_basis, int m
   return o;
 }
 
-py::dict info_dict(const SolveInfo& i) {
-  py::dict d;
-  d["steps"] = i.steps;
-  d["restarts"] = i.restarts;
-  d["components"] = i.components;
-  d["lanczos_components"] = i.lanczos_components;
-  d["dense_components"] = i.dense_components;
-  d["max_residual"] = i.max_residual;
-  d["error_bound"] = i.error_bound;
-  d["starts"] = i.starts;
-  d["route"] = i.route;
-  return d;
-}
-
-py::array_t<double> to_array(const std::vector<double>& v) {
-  py::array_t<double> a(static_cast<py::ssize_t>(v.size()));
-  std::copy(v.begin(), v.end(), a.mutable_data());
-  return a;
-}
-
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -186,43 +167,7 @@ PYBIND11_MODULE(_core, m) {
           res = layer_spectra(views, o);
         }
         py::list out;
-        for (const LayerSpectra& L : res) {
-          py::dict d;
-          d["sv"] = L.sv.empty() ? py::object(py::none()) : py::object(to_array(L.sv));
-          d["wsv"] = L.wsv.empty() ? py::object(py::none()) : py::object(to_array(L.wsv));
-          d["info"] = info_dict(L.info);
-          d["winfo"] = info_dict(L.winfo);
-          const size_t ng = L.subgraphs.size();
-          py::array_t<int64_t> deg(ng), nin(ng), nout(ng), nnz(ng);
-          py::array_t<double> sv({static_cast<py::ssize_t>(ng), static_cast<py::ssize_t>(k)});
-          py::array_t<double> wsv({static_cast<py::ssize_t>(ng), static_cast<py::ssize_t>(k)});
-          auto sv_m = sv.mutable_unchecked<2>();
-          auto wsv_m = wsv.mutable_unchecked<2>();
-          py::list cols;
-          for (size_t g = 0; g < ng; ++g) {
-            const SubgraphSpectra& S = L.subgraphs[g];
-            deg.mutable_data()[g] = S.degree;
-            nin.mutable_data()[g] = S.n_in;
-            nout.mutable_data()[g] = S.n_out;
-            nnz.mutable_data()[g] = S.nnz;
-            for (int q = 0; q < k; ++q) {
-              sv_m(g, q) = S.sv[q];
-              wsv_m(g, q) = S.wsv.empty() ? std::numeric_limits<double>::quiet_NaN() : S.wsv[q];
-            }
-            const auto& c = L.subgraph_columns[g];
-            py::array_t<int32_t> ca(static_cast<py::ssize_t>(c.size()));
-            std::copy(c.begin(), c.end(), ca.mutable_data());
-            cols.append(ca);
-          }
-          d["sub_degree"] = deg;
-          d["sub_n_in"] = nin;
-          d["sub_n_out"] = nout;
-          d["sub_nnz"] = nnz;
-          d["sub_sv"] = sv;
-          d["sub_wsv"] = wsv;
-          d["sub_columns"] = cols;
-          out.append(d);
-        }
+        for (const LayerSpectra& L : res) out.append(layer_spectra_dict(L, k));
         return out;
       },
       py::arg("layers"), py::arg("k") = 2, py::arg("tol") = 1e-5, py::arg("seed") = 0, py::arg("threads") = 0,

@@ -20,6 +20,7 @@
 #include "csr.h"
 #include "cuda/gram_plan.h"
 #include "layer_spectra.h"
+#include "py_results.h"
 
 #ifdef FSPAI_WITH_CUDA
 #include "cuda/layer_spectra_cuda.h"
@@ -40,20 +41,6 @@ namespace {
       "fspai was not compiled with CUDA: rebuild with `FSPAI_CUDA=ON pip install .` on a machine with nvcc");
 }
 
-py::dict solve_info(const SolveInfo& i) {
-  py::dict d;
-  d["steps"] = i.steps;
-  d["restarts"] = i.restarts;
-  d["components"] = i.components;
-  d["lanczos_components"] = i.lanczos_components;
-  d["dense_components"] = i.dense_components;
-  d["max_residual"] = i.max_residual;
-  d["error_bound"] = i.error_bound;  // (these three need the kernel branch's SolveInfo)
-  d["starts"] = i.starts;
-  d["route"] = i.route;
-  return d;
-}
-
 py::array_t<double> vec(const std::vector<double>& v) {
   py::array_t<double> a(static_cast<py::ssize_t>(v.size()));
   std::copy(v.begin(), v.end(), a.mutable_data());
@@ -66,46 +53,6 @@ py::array_t<double> vec(const std::vector<double>& v) {
   return a;
 }
 
-// Same keys and shapes as _core.layer_spectra's per-layer dicts. (Duplicates bindings.cpp's
-// info_dict / layer dict builder, which live in its anonymous namespace: at integration, export
-// those from one place and delete these.)
-py::dict spectra_dict(const LayerSpectra& L, int k) {
-  py::dict d;
-  d["sv"] = L.sv.empty() ? py::object(py::none()) : py::object(vec(L.sv));
-  d["wsv"] = L.wsv.empty() ? py::object(py::none()) : py::object(vec(L.wsv));
-  d["info"] = solve_info(L.info);
-  d["winfo"] = solve_info(L.winfo);
-  const size_t ng = L.subgraphs.size();
-  py::array_t<int64_t> deg(ng), nin(ng), nout(ng), nnz(ng);
-  py::array_t<double> sv({static_cast<py::ssize_t>(ng), static_cast<py::ssize_t>(k)});
-  py::array_t<double> wsv({static_cast<py::ssize_t>(ng), static_cast<py::ssize_t>(k)});
-  auto sv_m = sv.mutable_unchecked<2>();
-  auto wsv_m = wsv.mutable_unchecked<2>();
-  py::list cols;
-  for (size_t g = 0; g < ng; ++g) {
-    const SubgraphSpectra& S = L.subgraphs[g];
-    deg.mutable_data()[g] = S.degree;
-    nin.mutable_data()[g] = S.n_in;
-    nout.mutable_data()[g] = S.n_out;
-    nnz.mutable_data()[g] = S.nnz;
-    for (int q = 0; q < k; ++q) {
-      sv_m(g, q) = S.sv.empty() ? std::numeric_limits<double>::quiet_NaN() : S.sv[q];
-      wsv_m(g, q) = S.wsv.empty() ? std::numeric_limits<double>::quiet_NaN() : S.wsv[q];
-    }
-    const auto& c = L.subgraph_columns[g];
-    py::array_t<int32_t> ca(static_cast<py::ssize_t>(c.size()));
-    std::copy(c.begin(), c.end(), ca.mutable_data());
-    cols.append(ca);
-  }
-  d["sub_degree"] = deg;
-  d["sub_n_in"] = nin;
-  d["sub_n_out"] = nout;
-  d["sub_nnz"] = nnz;
-  d["sub_sv"] = sv;
-  d["sub_wsv"] = wsv;
-  d["sub_columns"] = cols;
-  return d;
-}
 
 py::list debug_list(const std::vector<cuda::DebugApply>& res) {
   py::list out;
@@ -295,7 +242,7 @@ void register_cuda_bindings(py::module_& m) {
           res = cuda::layer_spectra_cuda(L, o);
         }
         py::list out;
-        for (const LayerSpectra& s : res) out.append(spectra_dict(s, k));
+        for (const LayerSpectra& s : res) out.append(layer_spectra_dict(s, k));
         return out;
 #else
         (void)layers, (void)k, (void)tol, (void)seed, (void)threads, (void)subgraphs, (void)min_nodes,
@@ -338,7 +285,7 @@ void register_cuda_bindings(py::module_& m) {
           res = cuda::layer_spectra_host_emulation(views, o, route);
         }
         py::list out;
-        for (const LayerSpectra& s : res) out.append(spectra_dict(s, k));
+        for (const LayerSpectra& s : res) out.append(layer_spectra_dict(s, k));
         return out;
       },
       py::arg("layers"), py::arg("k") = 2, py::arg("tol") = 1e-5, py::arg("seed") = 0, py::arg("threads") = 0,
