@@ -41,11 +41,6 @@ namespace {
       "fspai was not compiled with CUDA: rebuild with `FSPAI_CUDA=ON pip install .` on a machine with nvcc");
 }
 
-py::array_t<double> vec(const std::vector<double>& v) {
-  py::array_t<double> a(static_cast<py::ssize_t>(v.size()));
-  std::copy(v.begin(), v.end(), a.mutable_data());
-  return a;
-}
 
 [[maybe_unused]] py::array_t<int64_t> ivec(const std::vector<int64_t>& v) {
   py::array_t<int64_t> a(static_cast<py::ssize_t>(v.size()));
@@ -64,10 +59,10 @@ py::list debug_list(const std::vector<cuda::DebugApply>& res) {
     d["s"] = D.s;
     d["scale"] = D.scale;
     d["route"] = D.route;
-    d["x1"] = vec(D.x1);
-    d["y1"] = vec(D.y1);
-    d["x2"] = vec(D.x2);
-    d["y2"] = vec(D.y2);
+    d["x1"] = to_array(D.x1);
+    d["y1"] = to_array(D.y1);
+    d["x2"] = to_array(D.x2);
+    d["y2"] = to_array(D.y2);
     d["half_norm"] = D.half_norm;
     out.append(d);
   }
