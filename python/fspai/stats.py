@@ -367,8 +367,8 @@ def pearson(x: Sequence[float], y: Sequence[float], confidence: float = 0.95
     if why:
         return CorrelationResult("pearson", len(a), _NAN, _NAN, _NAN, _NAN, "fisher-z", c,
                                  _join(note, why))
-    res = st.pearsonr(a, b)
-    r = float(np.clip(res.statistic, -1.0, 1.0))
+    res = st.pearsonr(a, b)                              # (r, p): indexable on every SciPy
+    r = float(np.clip(res[0], -1.0, 1.0))
     lo = hi = _NAN
     if len(a) >= 4:
         with np.errstate(divide="ignore"):
@@ -377,7 +377,7 @@ def pearson(x: Sequence[float], y: Sequence[float], confidence: float = 0.95
         lo, hi = math.tanh(z - h), math.tanh(z + h)
     else:
         note = _join(note, "3 points: no interval")
-    return CorrelationResult("pearson", len(a), r, float(res.pvalue), lo, hi, "fisher-z", c, note)
+    return CorrelationResult("pearson", len(a), r, float(res[1]), lo, hi, "fisher-z", c, note)
 
 
 def _rowwise_spearman(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
@@ -406,7 +406,7 @@ def spearman(x: Sequence[float], y: Sequence[float], confidence: float = 0.95, *
     res = st.spearmanr(a, b)
     idx = _bootstrap_indices(len(a), int(n_resamples), np.random.default_rng(seed))
     lo, hi = _percentiles(_rowwise_spearman(a[idx], b[idx]), c)
-    return CorrelationResult("spearman", len(a), float(res.statistic), float(res.pvalue),
+    return CorrelationResult("spearman", len(a), float(res[0]), float(res[1]),
                              lo, hi, "bootstrap", c, note)
 
 
