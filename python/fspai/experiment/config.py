@@ -54,6 +54,7 @@ DEFAULTS: Dict[str, Dict[str, Any]] = {
         "convention": "neurips23",   # metrics convention
         "init": "pytorch",           # fspai.models.build init scheme: pytorch | paper | kaiming
         "threads": None,             # torch intra-op threads (None = torch's default)
+        "val_fraction": 0.1,         # training data held out to choose the sampler's snapshot
     },
     "data": {"batch_size": 128},     # passed to fspai.data.load
     "model": {},                     # passed to fspai.models.build (e.g. hidden = [256, 256])
@@ -66,6 +67,7 @@ DEFAULTS: Dict[str, Dict[str, Any]] = {
         "budget": "free",            # free (released behaviour) | preserve (baseline edge counts)
         "candidate_batches": 4,      # mini-batches per SNIP/GraSP/iterSNIP candidate
         "noise": 1.0,                # weight-noise scale for SynFlow/iterSNIP/magnitude candidates
+        "protocol": "fspai",         # fspai | released (fspai.sampler.PROTOCOLS)
     },
     "train": {                       # passed to fspai.train.fit (same for every mask)
         "steps": 1000,
@@ -311,6 +313,12 @@ def _check_values(cfg: Dict[str, Any]) -> None:
             raise ConfigError(f"sampler.{key} must be positive, got {s[key]}")
     if s["noise"] < 0:
         raise ConfigError("sampler.noise must be >= 0")
+    if not 0.0 <= e["val_fraction"] < 1.0:
+        raise ConfigError(f"experiment.val_fraction must be in [0, 1), got {e['val_fraction']}")
+    from ..sampler.protocols import PROTOCOL_NAMES
+    if s["protocol"] not in PROTOCOL_NAMES:
+        raise ConfigError(f"sampler.protocol must be one of {', '.join(PROTOCOL_NAMES)}, "
+                          f"got {s['protocol']!r}")
     if e["pretrain_steps"] < 0:
         raise ConfigError("experiment.pretrain_steps must be >= 0")
     if e["threads"] is not None and e["threads"] < 1:
