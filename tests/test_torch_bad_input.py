@@ -123,3 +123,28 @@ def test_grasp_temperature_and_unknown_options_are_checked():
         pai.prune(_net(), "synflow", 0.3, synflow_bias="both")
     with pytest.raises(ValueError, match="rounds"):
         pai.prune(_net(), "synflow", 0.3, rounds=0)
+
+
+def test_model_sizes_and_imp_length_are_checked(digits):
+    from fspai import models, train
+    with pytest.raises(ValueError, match="hidden"):
+        models.build("mlp", 10, input_shape=(64,), hidden=(0, 0))
+    with pytest.raises(TypeError, match="widht"):
+        models.build("resnet18", 10, widht=8)
+    net = models.build("mlp", 10, input_shape=(64,), hidden=(8,), seed=0)
+    with pytest.raises(ValueError, match="steps= or epochs="):
+        pai.imp(net, digits, 0.5, rounds=1, rewind_to=2)
+    with pytest.raises(ValueError, match="rewind_to"):
+        pai.imp(net, digits, 0.5, rounds=1, steps=3, rewind_to=5)
+    with pytest.raises(TypeError, match="density"):
+        train.fit_set(net, digits, density=True, steps=2, progress=False)
+
+
+def test_data_options_are_checked():
+    from fspai import data
+    with pytest.raises(TypeError, match="batch_sise"):
+        data.load("digits", batch_sise=8)
+    with pytest.raises(TypeError, match="batch_size"):
+        data.load("digits", batch_size=8.5)
+    with pytest.raises(ValueError, match="batch_size"):
+        data.load("digits", batch_size=0)
