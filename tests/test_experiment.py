@@ -36,7 +36,9 @@ TINY = {
 
 def test_presets_load_and_validate():
     names = ex.list_presets()
-    assert {"quick", "grid", "full"} <= set(names)
+    assert {"quick", "grid", "full-mnist1d-mlp", "full-digits-mlp"} <= set(names)
+    assert "full" in ex.list_suites() and "full" not in names
+    assert ex.suite_cases("full")["presets"][0] == "full-mnist1d-mlp"
     for name in names:
         cfg = ex.load_config(preset=name)
         assert cfg["experiment"]["densities"] and cfg["experiment"]["seeds"]

@@ -113,8 +113,9 @@ def _pkg_configs() -> Path:
 
 
 def list_presets() -> List[str]:
-    """Names of the bundled presets (``fspai/configs/*.toml``)."""
-    return sorted(p.stem for p in _pkg_configs().glob("*.toml"))
+    """Names of the bundled experiment presets (``fspai/configs/*.toml``; suites, the files
+    with a ``[suite]`` table, are listed by :func:`fspai.experiment.list_suites`)."""
+    return sorted(p.stem for p in _pkg_configs().glob("*.toml") if "suite" not in read_toml(p))
 
 
 def preset_path(name: str) -> Path:
@@ -174,7 +175,12 @@ def load_config(source: Union[None, str, Path, Mapping[str, Any]] = None, *,
     ``overrides`` (dict or ``"section.key=value"`` strings).  Returns a validated nested dict."""
     cfg: Dict[str, Any] = {}
     if preset is not None:
-        cfg = _deep_merge(cfg, read_toml(preset_path(preset)))
+        table = read_toml(preset_path(preset))
+        if "suite" in table:
+            raise ConfigError(f"preset {preset!r} is a suite of experiments "
+                              f"({', '.join(table['suite'].get('presets', []))}); run it with "
+                              "fspai.experiment.run_suite or `fspai experiment --preset`")
+        cfg = _deep_merge(cfg, table)
     if source is not None:
         if isinstance(source, Mapping):
             cfg = _deep_merge(cfg, source)
