@@ -55,11 +55,28 @@ def test_erk_bernoulli_counts_follow_the_binomial_law():
     shapes = {"a": (40, 25)}
     dens = selection.erk_densities(shapes, 0.05)
     c = [int(selection.random_masks(shapes, 0.05, seed=s, distribution="erk",
-                                    counts="bernoulli")["a"].sum()) for s in range(1500)]
+                                    keep_rule="above-kth")["a"].sum()) for s in range(1500)]
     n, p = 1000, dens["a"]
     assert np.mean(c) == pytest.approx(n * p, abs=0.6)
     assert np.var(c) == pytest.approx(n * p * (1 - p), rel=0.15)
     exact = selection.random_masks(shapes, 0.05, seed=0, distribution="erk")
     assert int(exact["a"].sum()) == 50
-    with pytest.raises(ValueError, match="counts"):
-        selection.random_masks(shapes, 0.05, distribution="erk", counts="poisson")
+    with pytest.raises(ValueError, match="keep_rule"):
+        selection.random_masks(shapes, 0.05, distribution="erk", keep_rule="poisson")
+    uni = selection.random_masks(shapes, 0.05, seed=1, keep_rule="above-kth")
+    assert int(uni["a"].sum()) == 49                  # floor(0.05 * 1000) - 1
+
+
+def test_prune_keep_rule_above_kth():
+    from fspai.pai import prune
+    net = torch.nn.Sequential(torch.nn.Linear(20, 10), torch.nn.ReLU(), torch.nn.Linear(10, 5))
+    n = 20 * 10 + 10 * 5
+    m = prune(net, "magnitude", 0.2, keep_rule="above-kth")
+    # the released expression k = int((1 - (1 - D)) * N): 1 - 0.8 = 0.19999999999999996 -> 49
+    assert sum(int(v.sum()) for v in m.values()) == int((1 - (1 - 0.2)) * n) - 1 == 48
+    e = prune(net, "magnitude", 0.2)
+    assert sum(int(v.sum()) for v in e.values()) == round(0.2 * n)
+    with pytest.raises(ValueError, match="keep_rule"):
+        prune(net, "magnitude", 0.2, keep_rule="nope")
+    with pytest.raises(ValueError, match="global"):
+        prune(net, "magnitude", 0.2, scope="layer", keep_rule="above-kth")

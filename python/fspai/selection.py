@@ -13,7 +13,8 @@ The one owner of
 * random masks (:func:`random_masks`): a uniform draw of exactly the budget, drawn as ``k``
   distinct flat indices (O(k) random numbers, not one per weight), or the
   Erdos-Renyi(-Kernel) per-layer allocation (:func:`erk_densities`) with exact integer counts
-  or, ``counts="bernoulli"``, the count law of independent Bernoulli draws per weight.
+  or, under the released rule (``keep_rule="above-kth"``), the count law of independent
+  Bernoulli draws per weight.
 
 ``density`` is the fraction of weights kept everywhere. Every function returns CPU bool tensors
 keyed like its input.
@@ -29,12 +30,12 @@ import torch
 from ._vocab import check_density, check_scope
 
 __all__ = ["erk_densities", "select_topk", "select_above_kth", "random_masks", "check_budget",
-           "uniform_indices", "topk_mask", "DISTRIBUTIONS", "COUNTS"]
+           "uniform_indices", "topk_mask", "DISTRIBUTIONS", "KEEP_RULES"]
 
 #: Distributions of :func:`random_masks`.
 DISTRIBUTIONS = ("uniform", "er", "erk")
-#: Per-layer count laws of :func:`random_masks` for ER/ERK.
-COUNTS = ("exact", "bernoulli")
+#: Budget rules: exactly round(density * N) ("top-k"), or the released "above-kth" rule.
+KEEP_RULES = ("top-k", "above-kth")
 
 
 def check_budget(sizes: Mapping[str, int], density: float, scope: str = "global") -> None:
@@ -220,37 +221,42 @@ def _from_indices(size: int, shape: Sequence[int], idx: np.ndarray) -> torch.Ten
 
 def random_masks(shapes: Mapping[str, Tuple[int, ...]], density: float, *, seed: int = 0,
                  scope: str = "global", distribution: str = "uniform",
-                 power_scale: float = 1.0, counts: str = "exact") -> Dict[str, torch.Tensor]:
+                 power_scale: float = 1.0, keep_rule: str = "top-k") -> Dict[str, torch.Tensor]:
     """Random masks, a deterministic function of ``seed``.
 
     ``distribution="uniform"``: a uniformly random set of exactly ``round(density * N)``
     weights (``scope="global"``) or ``round(density * n_l)`` per layer, drawn as distinct flat
-    indices (:func:`uniform_indices`). ``"er"``/``"erk"``: per-layer densities from
-    :func:`erk_densities`; ``counts="exact"`` rounds them to integer counts summing exactly to
-    ``round(density * N)`` (largest remainder), ``counts="bernoulli"`` draws each layer's count
-    from Binomial(n_l, p_l) -- the law of keeping every weight independently with probability
-    p_l, as the released ERK does -- so the total varies; then each layer keeps a uniformly
-    random subset of its count. ``scope`` does not apply to ER/ERK.
+    indices (:func:`uniform_indices`); under ``keep_rule="above-kth"`` (the released code's
+    scores-above-the-k-th-largest on random scores) ``floor(density * N) - 1`` weights.
+    ``"er"``/``"erk"``: per-layer densities ``p_l`` from :func:`erk_densities`; ``"top-k"``
+    rounds them to integer counts summing exactly to ``round(density * N)`` (largest
+    remainder), ``"above-kth"`` draws each layer's count from Binomial(n_l, p_l) -- the law of
+    keeping every weight independently with probability p_l, as the released ERK does -- so the
+    total varies; each layer then keeps a uniformly random subset of its count. ``scope`` does
+    not apply to ER/ERK.
     """
     density = check_density(density)
     if distribution not in DISTRIBUTIONS:
         raise ValueError(f"distribution must be one of {list(DISTRIBUTIONS)}, got "
                          f"{distribution!r}")
-    if counts not in COUNTS:
-        raise ValueError(f"counts must be one of {list(COUNTS)}, got {counts!r}")
+    if keep_rule not in KEEP_RULES:
+        raise ValueError(f"keep_rule must be one of {list(KEEP_RULES)}, got {keep_rule!r}")
+    released = keep_rule == "above-kth"
     sizes = {n: math.prod(s) for n, s in shapes.items()}
     check_budget(sizes, density, scope if distribution == "uniform" else "global")
     rng = np.random.default_rng(int(seed))
     if distribution == "uniform":
-        if scope == "layer":
+        if scope == "layer" and not released:
             return {n: _from_indices(sizes[n], s, rng.choice(
                 sizes[n], size=int(round(density * sizes[n])), replace=False))
                 for n, s in shapes.items()}
-        parts = uniform_indices(list(sizes.values()), int(round(density * sum(sizes.values()))),
-                                rng)
+        total = sum(sizes.values())
+        k = max(int((1.0 - (1.0 - density)) * total) - 1, 0) if released \
+            else int(round(density * total))
+        parts = uniform_indices(list(sizes.values()), k, rng)
         return {n: _from_indices(sizes[n], s, idx) for (n, s), idx in zip(shapes.items(), parts)}
     dens = erk_densities(shapes, density, kernel=distribution == "erk", power_scale=power_scale)
-    if counts == "bernoulli":
+    if released:
         per = {n: int(rng.binomial(sizes[n], min(1.0, dens[n]))) for n in shapes}
     else:
         total = int(round(density * sum(sizes.values())))
