@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
@@ -63,13 +63,10 @@ class SamplerConfig:
 
     def __post_init__(self):
         check_fields(self, "sampler")
-        proto = get_protocol(self.protocol)      # ValueError for an unknown name
-        for key in ("population", "save_interval"):
-            if getattr(self, key) is None:       # the protocol's default
-                object.__setattr__(self, key, getattr(proto, key))
+        get_protocol(self.protocol)              # ValueError for an unknown name
         for key, low in (("population", 0), ("save_interval", 1), ("candidate_batches", 1),
                          ("pretrain_steps", 0)):
-            if getattr(self, key) < low:
+            if getattr(self, key) is not None and getattr(self, key) < low:
                 raise ValueError(f"{key} must be >= {low}, got {getattr(self, key)}")
         if self.baseline_batches is not None and self.baseline_batches < 1:
             raise ValueError(f"baseline_batches must be >= 1, got {self.baseline_batches}")
@@ -179,10 +176,17 @@ class FullSpectrumSampler:
         Target global density D in (0, 1].
     data : iterable of (x, y) batches, optional
         Training data (a ``DataLoader``); needed by SNIP/GraSP/iterSNIP and for pre-training.
+    protocol : ``"fspai"`` | ``"released"``
+        The settings that separate fspai's sampler from the authors' released pipeline
+        (:mod:`fspai.sampler.protocols`): default population/K, SynFlow/iterSNIP rounds, fresh
+        iterSNIP batches per round, which methods get weight noise, the budget rule, how the
+        ``layer-alt`` rule sees an undefined Δr, float32 vs float64 comparisons, snapshots.
     population : int
-        Number of candidates N (the released scripts use 2000–3000 on CIFAR).
+        Number of candidates N (default: the protocol's, 100 | 2000; the released scripts use
+        2000–3000 on CIFAR).
     save_interval : int
-        K: every K candidates the composite is saved (if it changed) and, under torchrun, the
+        K (default: the protocol's, 10): every K candidates the composite is saved (if it
+        changed) and, under torchrun, the
         ranks synchronise.
     seed : int
         Everything random derives from ``(seed, t)``.
@@ -226,8 +230,10 @@ class FullSpectrumSampler:
         self.method = check_method(method)
         self.density = check_density(density)
         cfg = config or SamplerConfig()
-        self.cfg = build(SamplerConfig, {**as_dict(cfg), **options}, "sampler") if options \
-            else cfg
+        cfg = build(SamplerConfig, {**as_dict(cfg), **options}, "sampler") if options else cfg
+        proto = get_protocol(cfg.protocol)       # population / K left unset: the protocol's
+        self.cfg = replace(cfg, **{k: getattr(proto, k) for k in ("population", "save_interval")
+                                   if getattr(cfg, k) is None})
         data = getattr(data, "train_loader", data)   # a fspai.data.DataBundle is fine too
         if generator is None and self.method in DATA_METHODS and data is None:
             raise ValueError(f"method {self.method!r} needs training data (data=...)")
@@ -240,7 +246,8 @@ class FullSpectrumSampler:
                                     scope=c.scope, prune_options=c.prune_options,
                                     candidate_batches=c.candidate_batches,
                                     baseline_batches=c.baseline_batches, noise=c.noise,
-                                    device=c.device, generator=generator)
+                                    device=c.device, generator=generator,
+                                    protocol=c.protocol)
         self.scorer = scorer or (lambda m, w: coordinates(m, w, convention=c.convention))
         self._weights_ready = False
 
