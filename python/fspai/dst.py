@@ -15,6 +15,7 @@ import torch.nn as nn
 from ._torch_utils import unwrap
 from .distributed import broadcast_bool, world_size
 from .masks import extract_masks, prunable_parameters, update_masks
+from .selection import topk_mask
 
 __all__ = ["set_update", "set_rate"]
 
@@ -52,7 +53,7 @@ def set_update(model: nn.Module, rate: float, *, generator: torch.Generator,
         flat = mask.flatten()
         mag = params[name].detach().abs().flatten().to(torch.float64)
         mag = torch.where(flat, mag, torch.full_like(mag, math.inf))
-        drop = torch.sort(mag, stable=True).indices[:k]
+        drop = topk_mask(-mag, k)        # the k smallest active magnitudes, lower index first
         new = flat.clone()
         new[drop] = False
         survivors[name] = new.view_as(mask).clone()

@@ -14,13 +14,8 @@ shows the traceback.
 from __future__ import annotations
 
 import argparse
-import json
-import logging
-import os
-import sys
-import time
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import List, Sequence
 
 from .._vocab import METHODS
 

@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 import numpy as np
 import torch
 
-from .._jsonio import atomic_write, atomic_write_text, dumps, jsonable, read_json, write_json
+from .._jsonio import atomic_write, atomic_write_text, jsonable, read_json, write_json
 from .._torch_utils import resolve_device
 from .._vocab import DATA_METHODS
 from .. import data as _data
