@@ -188,7 +188,7 @@ def make_plots(run_dir: Path, cfg, rows, results, units, corr, set_res) -> Dict[
     if c is not None and c["n"] >= 3:
         note = (f"all {c['n']} units: Pearson r={_fmt(c['pearson_r'], 3)} "
                 f"[{_fmt(c.get('pearson_ci_low'), 3)}, {_fmt(c.get('pearson_ci_high'), 3)}] "
-                f"(p={_fmt(c['pearson_p'], 2)}), Spearman ρ={_fmt(c['spearman_rho'], 3)} "
+                f"(p={_fmt(c['pearson_p'], 2)}),\nSpearman ρ={_fmt(c['spearman_rho'], 3)} "
                 f"[{_fmt(c.get('spearman_ci_low'), 3)}, {_fmt(c.get('spearman_ci_high'), 3)}]")
     files["plot_acc_vs_norm"] = plots.accuracy_vs_metric(
         rows, run_dir / "acc_vs_norm.png", metric="coordinate_norm", annotation=note, fit=True)
