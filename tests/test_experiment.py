@@ -36,7 +36,9 @@ TINY = {
 
 def test_presets_load_and_validate():
     names = ex.list_presets()
-    assert {"quick", "grid", "full"} <= set(names)
+    assert {"quick", "grid", "full-mnist1d-mlp", "full-digits-mlp"} <= set(names)
+    assert "full" in ex.list_suites() and "full" not in names
+    assert ex.suite_cases("full")["presets"][0] == "full-mnist1d-mlp"
     for name in names:
         cfg = ex.load_config(preset=name)
         assert cfg["experiment"]["densities"] and cfg["experiment"]["seeds"]
@@ -135,7 +137,7 @@ def test_correlations_match_scipy_and_handle_constants():
     rows = _rows()
     with warnings.catch_warnings():
         warnings.simplefilter("error")      # constant inputs must not reach scipy
-        corr = ex.correlations(rows)
+        corr = ex.correlations(rows, ex.CORR_METRICS)
     by = {(c["scope"], c["metric"]): c for c in corr}
     x = [r["coordinate_norm"] for r in rows]
     y = [r["accuracy"] for r in rows]
@@ -173,8 +175,9 @@ def test_experiment_writes_tables_and_plots(tiny_run):
         rows = list(csv.DictReader(f))
     assert len(rows) == 4
     cols = set(rows[0])
-    assert {"method", "density", "seed", "accuracy", "realised_density", "coordinate_norm",
-            "delta_r", "weighted_gap", "imdb", "weighted_imdb", "coordinate_norm_trained"} <= cols
+    assert {"method", "density", "seed", "accuracy", "val_acc", "test_acc", "realised_density",
+            "coordinate_norm", "delta_r", "weighted_gap", "imdb", "weighted_imdb",
+            "coordinate_norm_trained"} <= cols
     for r in rows:
         assert 0.0 <= float(r["accuracy"]) <= 1.0
         assert float(r["realised_density"]) == pytest.approx(0.1, rel=0.2)
@@ -185,8 +188,9 @@ def test_experiment_writes_tables_and_plots(tiny_run):
     assert summ[2]["vs_base_n"] == "1"
     with open(res.run_dir / "correlations.csv", newline="") as f:
         corr = list(csv.DictReader(f))
-    assert {"scope", "metric", "n", "pearson_r", "pearson_p", "spearman_rho",
-            "spearman_p"} == set(corr[0])
+    assert {"scope", "metric", "n", "pearson_r", "pearson_p", "pearson_ci_low",
+            "pearson_ci_high", "spearman_rho", "spearman_p", "spearman_ci_low",
+            "spearman_ci_high"} == set(corr[0])
     assert any(c["metric"] == "coordinate_norm" and c["scope"] == "all" and c["n"] == "4"
                for c in corr)
     md = (res.run_dir / "results.md").read_text()

@@ -20,10 +20,10 @@ RANK = {
     "fspai.dst": 4.5,
     "fspai._fit": 5.0, "fspai.train": 6.0,
     "fspai.lottery": 7.0, "fspai.weights": 7.0, "fspai.pai": 8.0,
-    "fspai.sampler.rules": 9.1, "fspai.sampler.candidates": 9.2, "fspai.sampler.core": 9.3,
+    "fspai.sampler.protocols": 9.0, "fspai.sampler.rules": 9.1, "fspai.sampler.candidates": 9.2, "fspai.sampler.core": 9.3,
     "fspai.sampler": 9.4,
-    "fspai.experiment.config": 10.1, "fspai.experiment.report": 10.2,
-    "fspai.experiment.runner": 10.3, "fspai.experiment": 10.4,
+    "fspai.experiment.readout": 10.0, "fspai.experiment.config": 10.1, "fspai.experiment.report": 10.2,
+    "fspai.experiment.runner": 10.3, "fspai.experiment.suite": 10.35, "fspai.experiment": 10.4,
     "fspai.cli.parser": 11.1, "fspai.cli.commands": 11.2, "fspai.cli": 11.3,
     "fspai.__main__": 12.0,
 }

@@ -44,7 +44,8 @@ from ._vocab import DATA_METHODS, ITERATIVE_METHODS, METHODS, SCOPES, check_dens
 from .lottery import IMPResult, imp
 from .masks import layer_densities, prunable_parameters, realised_density
 from .scoring import isolated_rng, make_scorer, working_copy
-from .selection import DISTRIBUTIONS, check_budget, erk_densities, random_masks, select_topk
+from .selection import (DISTRIBUTIONS, KEEP_RULES, check_budget, erk_densities, random_masks,
+                        select_above_kth, select_topk)
 
 __all__ = ["METHODS", "DATA_METHODS", "SCOPES", "PruneOptions", "prune", "erk_densities",
            "realised_density", "layer_densities", "select_topk", "imp", "IMPResult"]
@@ -68,6 +69,10 @@ class PruneOptions:
     distribution : for ``random``: ``"uniform"``, ``"er"``, ``"erk"``. power_scale : ERK exponent.
     train_mode : score snip/grasp/itersnip in ``train()`` mode (default ``eval()``).
     device : where to score (default: the model's device).
+    keep_rule : ``"top-k"`` (exactly ``round(density * N)`` weights) or ``"above-kth"`` (the
+        released code's rule, :func:`fspai.selection.select_above_kth`: scores strictly above
+        the k-th largest, ``k = floor(density * N)``, global scope only; random masks keep a
+        uniform ``k - 1``-subset, ERK draws Bernoulli counts).
     """
 
     exclude: Tuple[str, ...] = ()
@@ -82,6 +87,7 @@ class PruneOptions:
     power_scale: float = 1.0
     train_mode: bool = False
     device: Any = None
+    keep_rule: str = "top-k"
 
     def __post_init__(self):
         _int = lambda v: isinstance(v, int) and not isinstance(v, bool)  # noqa: E731
@@ -104,6 +110,9 @@ class PruneOptions:
         if isinstance(self.exclude, str) or not all(isinstance(n, str) for n in self.exclude):
             raise TypeError(f"exclude must be a list of parameter names, got {self.exclude!r}")
         object.__setattr__(self, "exclude", tuple(self.exclude))
+        if self.keep_rule not in KEEP_RULES:
+            raise ValueError(f"keep_rule must be one of {list(KEEP_RULES)}, got "
+                             f"{self.keep_rule!r}")
         make_scorer("synflow", synflow_bias=self.synflow_bias)      # validates synflow_bias
 
     @classmethod
@@ -130,15 +139,26 @@ def _set_masked(params, originals, masks) -> None:
         p.copy_(originals[n] * masks[n].to(p.device))
 
 
-def _iterative(work, params, density, *, scope, rounds, schedule, scorer, data, device
-               ) -> Dict[str, torch.Tensor]:
+def _keep(scores, density, scope, keep_rule, alive=None) -> Dict[str, torch.Tensor]:
+    if keep_rule == "above-kth":
+        if alive is not None:
+            scores = {n: torch.where(alive[n].cpu(), s.detach().double().cpu(),
+                                     torch.full(s.shape, -math.inf, dtype=torch.float64))
+                      for n, s in scores.items()}
+        return select_above_kth(scores, density)
+    return select_topk(scores, density, scope=scope, alive=alive)
+
+
+def _iterative(work, params, density, *, scope, rounds, schedule, scorer, data, device,
+               keep_rule="top-k") -> Dict[str, torch.Tensor]:
     """Score, keep the top ``d_r`` of the surviving weights, re-mask, for ``d_r`` on the
-    schedule; the last round keeps exactly ``density``."""
+    schedule; the last round keeps exactly ``density``.  ``data`` is iterated once per round
+    (an iterable that yields new batches on every pass gives every round fresh batches)."""
     originals = {n: p.detach().clone() for n, p in params.items()}
     masks = {n: torch.ones(p.shape, dtype=torch.bool) for n, p in params.items()}
     for d in _schedule(density, rounds, schedule):
         _set_masked(params, originals, masks)
-        masks = select_topk(scorer(work, params, data, device), d, scope=scope, alive=masks)
+        masks = _keep(scorer(work, params, data, device), d, scope, keep_rule, alive=masks)
     _set_masked(params, originals, masks)
     return masks
 
@@ -155,8 +175,9 @@ def _scored_masks(base: nn.Module, method: str, density: float, data: Any, scope
     params = {n: p for n, p in prunable_parameters(work).items() if n not in set(opts.exclude)}
     if method in ITERATIVE_METHODS:
         return _iterative(work, params, density, scope=scope, rounds=opts.rounds,
-                          schedule=opts.schedule, scorer=scorer, data=data, device=device)
-    return select_topk(scorer(work, params, data, device), density, scope=scope)
+                          schedule=opts.schedule, scorer=scorer, data=data, device=device,
+                          keep_rule=opts.keep_rule)
+    return _keep(scorer(work, params, data, device), density, scope, opts.keep_rule)
 
 
 def prune(model: nn.Module, method: str, density: float, *, data: Any = None,
@@ -194,11 +215,13 @@ def prune(model: nn.Module, method: str, density: float, *, data: Any = None,
     shapes = {n: s for n, s in all_shapes.items() if n not in set(opts.exclude)}
     check_budget({n: math.prod(s) for n, s in shapes.items()}, density,
                  scope if method != "erk" else "global")
+    if opts.keep_rule == "above-kth" and scope != "global":
+        raise ValueError("keep_rule='above-kth' is the released global rule; use scope='global'")
     with isolated_rng(data, seed):
         if method in ("random", "erk"):
             dist = opts.distribution or ("erk" if method == "erk" else "uniform")
             masks = random_masks(shapes, density, scope=scope, seed=seed, distribution=dist,
-                                 power_scale=opts.power_scale)
+                                 power_scale=opts.power_scale, keep_rule=opts.keep_rule)
         else:
             masks = _scored_masks(base, method, density, data, scope, opts)
     out = {n: (masks[n].cpu().bool() if n in masks else torch.ones(s, dtype=torch.bool))

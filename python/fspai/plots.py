@@ -72,8 +72,11 @@ def accuracy_vs_metric(rows: Sequence[Mapping[str, Any]], path: PathLike, *,
                        metric: str = "coordinate_norm", accuracy: str = "accuracy",
                        group: str = "method", marker_by: str = "density",
                        title: Optional[str] = None,
-                       annotation: Optional[str] = None) -> Path:
-    """Scatter of ``accuracy`` against ``metric``, coloured by ``group``, marker by ``marker_by``."""
+                       annotation: Optional[str] = None, fit: bool = False) -> Path:
+    """Scatter of ``accuracy`` against ``metric``, coloured by ``group``, marker by ``marker_by``.
+
+    ``fit=True`` adds the least-squares line ``accuracy ≈ a + b · metric`` over all points
+    (its slope in the legend); put the correlation and its CI into ``annotation``."""
     fig, axes = _figure()
     ax = axes[0, 0]
     rows = [r for r in rows if _finite(r.get(metric)) and _finite(r.get(accuracy))]
@@ -92,6 +95,14 @@ def accuracy_vs_metric(rows: Sequence[Mapping[str, Any]], path: PathLike, *,
         for mi, m in enumerate(marks):
             ax.scatter([], [], color="grey", marker=_MARKERS[mi % len(_MARKERS)],
                        label=f"{marker_by}={m}")
+    if fit and len(rows) >= 2:
+        x = np.array([float(r[metric]) for r in rows])
+        y = np.array([float(r[accuracy]) for r in rows])
+        if np.ptp(x) > 0:
+            b, a = np.polyfit(x, y, 1)
+            xs = np.linspace(x.min(), x.max(), 50)
+            ax.plot(xs, a + b * xs, color="black", lw=1.2, ls="--",
+                    label=f"least squares (slope {b:.3g})")
     ax.set_xlabel(AXIS_LABELS.get(metric, metric))
     ax.set_ylabel(AXIS_LABELS.get(accuracy, accuracy))
     ax.set_title(title or f"{AXIS_LABELS.get(accuracy, accuracy)} vs "

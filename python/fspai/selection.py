@@ -5,10 +5,16 @@ The one owner of
 * the keep budget: ``round(density * N)`` weights over all layers (``scope="global"``) or
   ``round(density * n_l)`` in every layer (``scope="layer"``), and the rule that a density too
   small to keep at least one weight per layer is an error (:func:`check_budget`);
-* top-k selection (:func:`select_topk`), done with ``torch.topk`` plus an exact, deterministic
-  tie rule (lower flat index first) instead of a full sort;
-* random masks (:func:`random_masks`): a uniform draw of exactly the budget, or the
-  Erdos-Renyi(-Kernel) per-layer allocation (:func:`erk_densities`) with exact integer counts.
+* top-k selection (:func:`select_topk`): the k-th largest score by a linear-time partition
+  (``numpy.partition`` on CPU, ``torch.topk`` elsewhere) plus an exact, deterministic tie rule
+  (lower flat index first) instead of a full sort;
+* the released code's budget (:func:`select_above_kth`): keep the scores strictly above the
+  k-th largest, ``k = floor(density * N)`` -- ``k - 1`` weights when scores are distinct;
+* random masks (:func:`random_masks`): a uniform draw of exactly the budget, drawn as ``k``
+  distinct flat indices (O(k) random numbers, not one per weight), or the
+  Erdos-Renyi(-Kernel) per-layer allocation (:func:`erk_densities`) with exact integer counts
+  or, under the released rule (``keep_rule="above-kth"``), the count law of independent
+  Bernoulli draws per weight.
 
 ``density`` is the fraction of weights kept everywhere. Every function returns CPU bool tensors
 keyed like its input.
@@ -18,14 +24,18 @@ from __future__ import annotations
 import math
 from typing import Dict, Mapping, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 
 from ._vocab import check_density, check_scope
 
-__all__ = ["erk_densities", "select_topk", "random_masks", "check_budget", "DISTRIBUTIONS"]
+__all__ = ["erk_densities", "select_topk", "select_above_kth", "random_masks", "check_budget",
+           "uniform_indices", "topk_mask", "DISTRIBUTIONS", "KEEP_RULES"]
 
 #: Distributions of :func:`random_masks`.
 DISTRIBUTIONS = ("uniform", "er", "erk")
+#: Budget rules: exactly round(density * N) ("top-k"), or the released "above-kth" rule.
+KEEP_RULES = ("top-k", "above-kth")
 
 
 def check_budget(sizes: Mapping[str, int], density: float, scope: str = "global") -> None:
@@ -130,7 +140,11 @@ def topk_mask(flat: torch.Tensor, k: int) -> torch.Tensor:
         return keep
     if k >= n:
         return keep.fill_(True)
-    thr = torch.topk(flat, k, sorted=False).values.min()
+    if flat.device.type == "cpu":
+        a = flat.detach().numpy()
+        thr = torch.as_tensor(np.partition(a, n - k)[n - k], dtype=flat.dtype)
+    else:
+        thr = torch.topk(flat, k, sorted=False).values.min()
     keep = flat > thr
     need = k - int(keep.sum())
     if need > 0:
@@ -173,38 +187,79 @@ def _split(flat: torch.Tensor, like: Mapping[str, torch.Tensor]) -> Dict[str, to
     return out
 
 
+def select_above_kth(scores: Mapping[str, torch.Tensor], density: float
+                     ) -> Dict[str, torch.Tensor]:
+    """The released code's global budget: ``k = floor(density * N)`` over all layers, keep the
+    scores *strictly above* the k-th largest (``k - 1`` weights when the scores are distinct,
+    fewer when several tie at the threshold).  NaN scores rank lowest."""
+    density = check_density(density)
+    cleaned = {n: _clean(s).cpu() for n, s in scores.items()}
+    flat = _cat(cleaned)
+    n = flat.numel()
+    k = int((1.0 - (1.0 - density)) * n)       # the released float expression, floored
+    if k < 1 or n == 0:
+        return _split(torch.ones(n, dtype=torch.bool), cleaned)
+    thr = np.partition(flat.numpy(), n - k)[n - k]
+    return _split(flat > torch.as_tensor(thr, dtype=flat.dtype), cleaned)
+
+
+def uniform_indices(sizes: Sequence[int], k: int, rng: np.random.Generator) -> list:
+    """A uniformly random ``k``-subset of all ``sum(sizes)`` positions, split per layer as
+    sorted local flat indices (int64 arrays).  Draws O(k) random numbers
+    (``Generator.choice(replace=False)``), never one per position."""
+    offs = np.concatenate([[0], np.cumsum(np.asarray(list(sizes), dtype=np.int64))])
+    idx = np.sort(rng.choice(int(offs[-1]), size=int(k), replace=False))
+    cuts = np.searchsorted(idx, offs)
+    return [idx[cuts[i]:cuts[i + 1]] - offs[i] for i in range(len(offs) - 1)]
+
+
+def _from_indices(size: int, shape: Sequence[int], idx: np.ndarray) -> torch.Tensor:
+    keep = torch.zeros(size, dtype=torch.bool)
+    keep[torch.from_numpy(np.asarray(idx, dtype=np.int64))] = True
+    return keep.view(tuple(shape))
+
+
 def random_masks(shapes: Mapping[str, Tuple[int, ...]], density: float, *, seed: int = 0,
                  scope: str = "global", distribution: str = "uniform",
-                 power_scale: float = 1.0) -> Dict[str, torch.Tensor]:
-    """Random masks of exactly the budget, a deterministic function of ``seed``.
+                 power_scale: float = 1.0, keep_rule: str = "top-k") -> Dict[str, torch.Tensor]:
+    """Random masks, a deterministic function of ``seed``.
 
-    ``distribution="uniform"``: a uniformly random set of ``round(density * N)`` weights
-    (``scope="global"``) or ``round(density * n_l)`` per layer, drawn as the top-k of float64
-    uniform scores. ``"er"``/``"erk"``: per-layer counts from :func:`erk_densities`
-    (largest-remainder rounding to exactly ``round(density * N)`` in total), each layer a
-    uniformly random subset of its count; ``scope`` does not apply.
+    ``distribution="uniform"``: a uniformly random set of exactly ``round(density * N)``
+    weights (``scope="global"``) or ``round(density * n_l)`` per layer, drawn as distinct flat
+    indices (:func:`uniform_indices`); under ``keep_rule="above-kth"`` (the released code's
+    scores-above-the-k-th-largest on random scores) ``floor(density * N) - 1`` weights.
+    ``"er"``/``"erk"``: per-layer densities ``p_l`` from :func:`erk_densities`; ``"top-k"``
+    rounds them to integer counts summing exactly to ``round(density * N)`` (largest
+    remainder), ``"above-kth"`` draws each layer's count from Binomial(n_l, p_l) -- the law of
+    keeping every weight independently with probability p_l, as the released ERK does -- so the
+    total varies; each layer then keeps a uniformly random subset of its count. ``scope`` does
+    not apply to ER/ERK.
     """
     density = check_density(density)
     if distribution not in DISTRIBUTIONS:
         raise ValueError(f"distribution must be one of {list(DISTRIBUTIONS)}, got "
                          f"{distribution!r}")
+    if keep_rule not in KEEP_RULES:
+        raise ValueError(f"keep_rule must be one of {list(KEEP_RULES)}, got {keep_rule!r}")
+    released = keep_rule == "above-kth"
     sizes = {n: math.prod(s) for n, s in shapes.items()}
     check_budget(sizes, density, scope if distribution == "uniform" else "global")
-    gen = torch.Generator().manual_seed(int(seed))
+    rng = np.random.default_rng(int(seed))
     if distribution == "uniform":
-        scores = {n: torch.rand(tuple(s), generator=gen, dtype=torch.float64)
-                  for n, s in shapes.items()}
-        if scope == "layer":
-            return {n: topk_mask(sc.flatten(), int(round(density * sc.numel()))).view(sc.shape)
-                    for n, sc in scores.items()}
-        return _split(topk_mask(_cat(scores), int(round(density * _total(scores)))), scores)
+        if scope == "layer" and not released:
+            return {n: _from_indices(sizes[n], s, rng.choice(
+                sizes[n], size=int(round(density * sizes[n])), replace=False))
+                for n, s in shapes.items()}
+        total = sum(sizes.values())
+        k = max(int((1.0 - (1.0 - density)) * total) - 1, 0) if released \
+            else int(round(density * total))
+        parts = uniform_indices(list(sizes.values()), k, rng)
+        return {n: _from_indices(sizes[n], s, idx) for (n, s), idx in zip(shapes.items(), parts)}
     dens = erk_densities(shapes, density, kernel=distribution == "erk", power_scale=power_scale)
-    total = int(round(density * sum(sizes.values())))
-    counts = _apportion({n: dens[n] * sizes[n] for n in shapes}, sizes, total)
-    out = {}
-    for n, s in shapes.items():
-        keep = torch.zeros(sizes[n], dtype=torch.bool)
-        keep[torch.randperm(sizes[n], generator=gen)[:counts[n]]] = True
-        out[n] = keep.view(tuple(s))
-    return out
-
+    if released:
+        per = {n: int(rng.binomial(sizes[n], min(1.0, dens[n]))) for n in shapes}
+    else:
+        total = int(round(density * sum(sizes.values())))
+        per = _apportion({n: dens[n] * sizes[n] for n in shapes}, sizes, total)
+    return {n: _from_indices(sizes[n], s, rng.choice(sizes[n], size=per[n], replace=False))
+            for n, s in shapes.items()}

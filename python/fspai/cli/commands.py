@@ -272,8 +272,12 @@ def cmd_experiment(args) -> int:
     if args.list_presets:
         for name in ex.list_presets():
             print(name)
+        for name in ex.list_suites():
+            print(f"{name} (suite: {', '.join(ex.suite_cases(name)['presets'])})")
         return 0
     preset = "quick" if args.quick else args.preset
+    if preset is not None and preset in ex.list_suites():
+        return _run_suite(args, ex, preset)
     overrides: Dict[str, Any] = {}
 
     def put(section: str, key: str, value: Any) -> None:
@@ -288,6 +292,7 @@ def cmd_experiment(args) -> int:
     put("experiment", "device", args.device)
     put("sampler", "methods", args.sampler_methods)
     put("sampler", "population", args.population)
+    put("sampler", "protocol", args.protocol)
     put("train", "steps", args.steps)
     put("experiment", "threads", args.threads)
     if args.no_lth:
@@ -326,6 +331,29 @@ def cmd_experiment(args) -> int:
     print(f"ran {len(res.ran)} unit(s), skipped {len(res.skipped)} finished, "
           f"{res.wall_s:.1f} s")
     print(f"run directory: {res.run_dir}")
+    return 0
+
+
+def _run_suite(args, ex, name: str) -> int:
+    """``--preset <suite>``: every case with its own preset (no per-run flags apply)."""
+    if args.config or args.override or args.print_config:
+        raise SystemExit(f"fspai experiment: --preset {name} is a suite of presets; "
+                         "--config/--override/--print-config apply to single experiments")
+    cases = ex.suite_cases(name)
+    _info(args, f"suite {name}: {', '.join(cases['presets'])}"
+                + (f" (+ optional {', '.join(cases['optional'])})" if cases["optional"] else ""))
+
+    def on_unit(unit, row, skipped) -> None:
+        tag = "skip" if skipped else f"{row.get('total_s', 0):.1f} s"
+        _info(args, f"{unit.id:<28} val {100 * row['val_acc']:.2f} %  test "
+                    f"{100 * row['test_acc']:.2f} %  ({tag})")
+
+    res = ex.run_suite(name, out=args.out, plots=not args.no_plots,
+                       progress=not args.quiet and sys.stderr.isatty(), on_unit=on_unit)
+    print(res.verdict.text if res.verdict is not None else "no sampler units")
+    for case, why in res.skipped.items():
+        print(f"skipped {case}: {why}")
+    print(f"report: {res.files['report_md']}")
     return 0
 
 

@@ -336,6 +336,8 @@ def _add_experiment(sub) -> None:
     p.add_argument("--sampler-methods", type=_csv_words, metavar="M,M",
                    help="override sampler.methods (base methods for the sampler)")
     p.add_argument("--population", type=_nonneg_int, help="override sampler.population")
+    p.add_argument("--protocol", metavar="NAME",
+                   help="override sampler.protocol: fspai or released (docs/protocols.md)")
     p.add_argument("--steps", type=_pos_int, help="override train.steps")
     p.add_argument("--device", help="override experiment.device (e.g. cuda)")
     p.add_argument("--no-lth", action="store_true", help="skip IMP/LTH")

@@ -7,7 +7,19 @@ Entry points: :func:`run_experiment` (Python) and ``fspai experiment`` (CLI).
 Configuration
 -------------
 A nested dict (or TOML file) with the sections of :data:`DEFAULTS`; presets live in
-``fspai/configs/*.toml`` (``quick``, ``grid``, ``full``).  :func:`load_config` merges
+``fspai/configs/*.toml`` (``quick``, ``grid``, the cases of the ``full`` suite).  A suite
+(:func:`run_suite`) runs several experiments -- one per dataset and model -- and writes one
+combined report; ``full`` is the powered grid (8 seeds, see ``docs/protocols.md``).
+
+Readout and statistics
+----------------------
+``experiment.val_fraction`` of the training data is held out.  A sampler unit trains every
+snapshot its sampler saved and reports the one with the best validation accuracy
+(:mod:`fspai.experiment.readout`); rows carry ``val_acc`` and ``test_acc`` (= ``accuracy``),
+sampler rows also ``snapshot`` and the released code's best-by-test number
+``best_test_acc_released`` (selected on the test set, for comparison only).  ``paired.csv``
+holds the seed-paired differences sampler − base per (base, density) and ``results.md`` the
+verdict in words, both from :mod:`fspai.stats`.  :func:`load_config` merges
 defaults < preset/file < overrides (``"section.key=value"`` strings or a nested dict) and
 validates every key and type (the option tables against the functions they go to) before
 anything runs; problems raise :class:`ConfigError`.
@@ -31,10 +43,11 @@ from .config import (DEFAULTS, ConfigError, Unit, config_hash, list_presets, loa
                      parse_override, plan_units, preset_path, resolve_config, to_toml)
 from .report import CORR_METRICS, correlation_markdown, correlations, markdown_table, summarize
 from .runner import ExperimentResult, run_dir_for, run_experiment
+from .suite import SuiteResult, list_suites, run_suite, suite_cases
 
 __all__ = [
     "DEFAULTS", "ConfigError", "ExperimentResult", "load_config", "resolve_config",
     "config_hash", "preset_path", "list_presets", "run_experiment", "summarize", "correlations",
     "markdown_table", "correlation_markdown", "parse_override", "Unit", "plan_units", "to_toml",
-    "run_dir_for", "CORR_METRICS",
+    "run_dir_for", "CORR_METRICS", "run_suite", "list_suites", "suite_cases", "SuiteResult",
 ]

@@ -54,6 +54,7 @@ DEFAULTS: Dict[str, Dict[str, Any]] = {
         "convention": "neurips23",   # metrics convention
         "init": "pytorch",           # fspai.models.build init scheme: pytorch | paper | kaiming
         "threads": None,             # torch intra-op threads (None = torch's default)
+        "val_fraction": 0.1,         # training data held out to choose the sampler's snapshot
     },
     "data": {"batch_size": 128},     # passed to fspai.data.load
     "model": {},                     # passed to fspai.models.build (e.g. hidden = [256, 256])
@@ -66,6 +67,7 @@ DEFAULTS: Dict[str, Dict[str, Any]] = {
         "budget": "free",            # free (released behaviour) | preserve (baseline edge counts)
         "candidate_batches": 4,      # mini-batches per SNIP/GraSP/iterSNIP candidate
         "noise": 1.0,                # weight-noise scale for SynFlow/iterSNIP/magnitude candidates
+        "protocol": "fspai",         # fspai | released (fspai.sampler.PROTOCOLS)
     },
     "train": {                       # passed to fspai.train.fit (same for every mask)
         "steps": 1000,
@@ -111,8 +113,9 @@ def _pkg_configs() -> Path:
 
 
 def list_presets() -> List[str]:
-    """Names of the bundled presets (``fspai/configs/*.toml``)."""
-    return sorted(p.stem for p in _pkg_configs().glob("*.toml"))
+    """Names of the bundled experiment presets (``fspai/configs/*.toml``; suites, the files
+    with a ``[suite]`` table, are listed by :func:`fspai.experiment.list_suites`)."""
+    return sorted(p.stem for p in _pkg_configs().glob("*.toml") if "suite" not in read_toml(p))
 
 
 def preset_path(name: str) -> Path:
@@ -172,7 +175,12 @@ def load_config(source: Union[None, str, Path, Mapping[str, Any]] = None, *,
     ``overrides`` (dict or ``"section.key=value"`` strings).  Returns a validated nested dict."""
     cfg: Dict[str, Any] = {}
     if preset is not None:
-        cfg = _deep_merge(cfg, read_toml(preset_path(preset)))
+        table = read_toml(preset_path(preset))
+        if "suite" in table:
+            raise ConfigError(f"preset {preset!r} is a suite of experiments "
+                              f"({', '.join(table['suite'].get('presets', []))}); run it with "
+                              "fspai.experiment.run_suite or `fspai experiment --preset`")
+        cfg = _deep_merge(cfg, table)
     if source is not None:
         if isinstance(source, Mapping):
             cfg = _deep_merge(cfg, source)
@@ -311,6 +319,12 @@ def _check_values(cfg: Dict[str, Any]) -> None:
             raise ConfigError(f"sampler.{key} must be positive, got {s[key]}")
     if s["noise"] < 0:
         raise ConfigError("sampler.noise must be >= 0")
+    if not 0.0 <= e["val_fraction"] < 1.0:
+        raise ConfigError(f"experiment.val_fraction must be in [0, 1), got {e['val_fraction']}")
+    from ..sampler.protocols import PROTOCOL_NAMES
+    if s["protocol"] not in PROTOCOL_NAMES:
+        raise ConfigError(f"sampler.protocol must be one of {', '.join(PROTOCOL_NAMES)}, "
+                          f"got {s['protocol']!r}")
     if e["pretrain_steps"] < 0:
         raise ConfigError("experiment.pretrain_steps must be >= 0")
     if e["threads"] is not None and e["threads"] < 1:

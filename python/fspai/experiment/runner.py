@@ -23,11 +23,14 @@ from .. import models as _models
 from ..lottery import imp
 from ..tables import model_metrics
 from ..sampler import FullSpectrumSampler, candidate_seed
+from ..sampler.protocols import get_protocol
 from ..train import OptimConfig, TrainConfig, evaluate, fit
 from ..weights import prepare_weights
 from .config import Unit, config_hash, load_config, plan_units, to_toml, _method_order
-from .report import (CORR_METRICS, axis_value, correlation_markdown, correlations, make_plots,
-                     markdown_table, num, summarize, write_csv)
+from .readout import readout
+from .. import stats
+from .report import (CORR_METRICS, axis_value, correlation_markdown, make_plots, markdown_table,
+                     num, paired_markdown, summarize, throughput, throughput_markdown, write_csv)
 
 __all__ = ["ExperimentResult", "run_experiment", "run_dir_for"]
 
@@ -44,13 +47,29 @@ class _Context:
         self.device = resolve_device(cfg["experiment"]["device"])
         self.train_cfg = TrainConfig.from_options(**cfg["train"])
         self._bundle = None
+        self._val_loader = None
         self._theta: Dict[int, Dict[str, Any]] = {}
+        self.protocol = get_protocol(cfg["sampler"]["protocol"])
 
     @property
     def bundle(self):
+        """The data with ``experiment.val_fraction`` of the training set held out as
+        ``val_loader`` (a fixed split, the same for every seed and unit)."""
         if self._bundle is None:
-            self._bundle = _data.load(self.cfg["experiment"]["dataset"], **self.cfg["data"])
+            b = _data.load(self.cfg["experiment"]["dataset"], **self.cfg["data"])
+            self._val_loader = _split_validation(b, self.cfg["experiment"]["val_fraction"],
+                                                 int(self.cfg["data"].get("seed", 0)))
+            self._bundle = b
         return self._bundle
+
+    @property
+    def val_loader(self):
+        return self.bundle and self._val_loader
+
+    def theta_seed(self, seed: int) -> int:
+        """The seed whose θ* a unit of ``seed`` uses: itself, or 0 under a protocol that
+        shares the seed-0 θ* (``released``)."""
+        return 0 if self.protocol.theta == "shared-seed0" else seed
 
     def build(self, seed: int):
         e = self.cfg["experiment"]
@@ -60,7 +79,9 @@ class _Context:
         return model.to(self.device)
 
     def theta(self, seed: int):
-        """A fresh model holding θ* of ``seed`` (cached on disk)."""
+        """A fresh model holding θ* of ``seed`` (cached on disk; seed 0's under a protocol
+        with a shared θ*)."""
+        seed = self.theta_seed(seed)
         model = self.build(seed)
         if seed not in self._theta:
             path = self.run_dir / "theta" / f"seed{seed}.pt"
@@ -92,8 +113,38 @@ class _Context:
                        device=self.device, progress=False, **options)
 
     def evaluate(self, model) -> Dict[str, float]:
+        """Accuracy on the held-out validation split and on the test set."""
         ev = evaluate(model, self.bundle.test_loader, device=self.device)
-        return {"accuracy": ev["acc"], "loss": ev["loss"]}
+        out = {"accuracy": ev["acc"], "loss": ev["loss"], "test_acc": ev["acc"],
+               "val_acc": float("nan"), "val_loss": float("nan")}
+        if self.val_loader is not None:
+            va = evaluate(model, self.val_loader, device=self.device)
+            out.update(val_acc=va["acc"], val_loss=va["loss"])
+        return out
+
+
+def _split_validation(bundle, fraction: float, seed: int):
+    """Hold out ``fraction`` of ``bundle.train_loader``'s dataset (a seeded permutation, fixed
+    for the run): the bundle's train loader is rebuilt on the rest; returns the validation
+    loader (None when ``fraction`` is 0)."""
+    if fraction <= 0:
+        return None
+    from torch.utils.data import Subset
+    loader = bundle.train_loader
+    ds = loader.dataset
+    n = len(ds)
+    n_val = int(round(fraction * n))
+    if not 0 < n_val < n:
+        raise ValueError(f"experiment.val_fraction={fraction} leaves no validation or no "
+                         f"training sample of {n}")
+    perm = np.random.default_rng([int(seed), 0x5A1]).permutation(n)
+    val_idx, train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+    bundle.train_loader = _data._loader(Subset(ds, train_idx.tolist()), loader.batch_size, True,
+                                        seed, num_workers=loader.num_workers,
+                                        drop_last=loader.drop_last)
+    bundle.meta.update(val_size=int(n_val), train_size=int(n - n_val))
+    return _data._loader(Subset(ds, val_idx.tolist()), bundle.test_loader.batch_size, False,
+                         seed, num_workers=loader.num_workers)
 
 
 def _mask_metrics(masks: Mapping[str, Any], weights: Mapping[str, Any],
@@ -143,53 +194,84 @@ def _baseline_masks(ctx: _Context, method: str, density: float, seed: int):
     return masks, elapsed
 
 
-def _run_unit(ctx: _Context, unit: Unit) -> Dict[str, Any]:
-    cfg = ctx.cfg
-    e = cfg["experiment"]
+def _sampler_unit(ctx: _Context, unit: Unit, results: Mapping[str, Dict[str, Any]]):
+    """Run the sampler on the unit's base mask, then read it out: every snapshot trained from
+    θ*, the reported one chosen on the validation split (:mod:`fspai.experiment.readout`).
+    Each snapshot's training is its own resumable file ``units/<unit>/snap_<t>.json``."""
+    cfg, s = ctx.cfg, ctx.cfg["sampler"]
+    base_masks, _ = _baseline_masks(ctx, unit.base, unit.density, unit.seed)
+    model = ctx.theta(unit.seed)
+    sampler = FullSpectrumSampler(
+        model, unit.base, unit.density, data=ctx.bundle.train_loader,
+        population=s["population"], save_interval=s["save_interval"], seed=unit.seed,
+        rule=s["rule"], budget=s["budget"], weights="init", protocol=s["protocol"],
+        candidate_batches=s["candidate_batches"], noise=s["noise"],
+        convention=cfg["experiment"]["convention"], baseline=base_masks,
+        save_dir=ctx.run_dir / "masks" / f"{unit.id}", keep_snapshots=True,
+        prune_options=cfg["pai"], device=ctx.device, progress=ctx.progress)
+    t1 = time.perf_counter()
+    res = sampler.run()
+    prune_s = time.perf_counter() - t1
+    snaps = {sn.t: sn for sn in res.snapshots}
+    base_unit = results.get(Unit(unit.base, unit.density, unit.seed).id)
+    base_row = None if base_unit is None else base_unit["row"]
+    trained: Dict[int, Any] = {}     # t -> (trained model, history, evaluation), this process
+
+    def train_eval(t: int) -> Dict[str, float]:
+        path = ctx.run_dir / "units" / unit.id / f"snap_{t}.json"
+        rec = _read_unit(path, key="val_acc")
+        if rec is None:
+            start = ctx.theta(unit.seed)
+            hist = ctx.train(start, snaps[t].masks, unit.seed)
+            ev = ctx.evaluate(start)
+            trained[t] = (start, hist, ev)
+            rec = {"t": t, "val_acc": ev["val_acc"], "test_acc": ev["test_acc"],
+                   "test_loss": ev["loss"]}
+            write_json(path, rec, indent=1)
+        return rec
+
+    ro = readout(sorted(snaps), train_eval, baseline=base_row)
+    masks = snaps[ro["snapshot"]].masks
+    _masks.save_masks(ctx.run_dir / "masks" / f"{unit.id}.pt", masks,
+                      meta={"method": unit.method, "seed": unit.seed, "density": unit.density,
+                            "snapshot": ro["snapshot"], "sampler": res.to_dict()})
+    info = {k: v for k, v in res.to_dict().items() if k != "layers"}
+    info["readout"] = ro
+    info["layers_final"] = res.to_dict()["layers"]
+    return masks, prune_s, info, trained.get(ro["snapshot"])
+
+
+def _run_unit(ctx: _Context, unit: Unit,
+              results: Optional[Mapping[str, Dict[str, Any]]] = None) -> Dict[str, Any]:
+    e = ctx.cfg["experiment"]
     t0 = time.perf_counter()
     extra: Dict[str, Any] = {}
+    done = None        # (trained model, history, evaluation) when the readout already trained it
     if unit.kind == "pai":
         masks, prune_s = _baseline_masks(ctx, unit.method, unit.density, unit.seed)
         start = ctx.theta(unit.seed)
-        theta_w = _weights_of(start)
     elif unit.kind == "sampler":
-        base_masks, _ = _baseline_masks(ctx, unit.base, unit.density, unit.seed)
-        s = cfg["sampler"]
-        model = ctx.theta(unit.seed)
-        save_dir = ctx.run_dir / "masks" / f"{unit.id}"
-        sampler = FullSpectrumSampler(
-            model, unit.base, unit.density, data=ctx.bundle.train_loader,
-            population=s["population"], save_interval=s["save_interval"], seed=unit.seed,
-            rule=s["rule"], budget=s["budget"], weights="init",
-            candidate_batches=s["candidate_batches"], noise=s["noise"],
-            convention=e["convention"], baseline=base_masks, save_dir=save_dir,
-            prune_options=cfg["pai"],
-            device=ctx.device, progress=ctx.progress)
-        t1 = time.perf_counter()
-        res = sampler.run()
-        prune_s = time.perf_counter() - t1
-        masks = res.masks
-        _masks.save_masks(ctx.run_dir / "masks" / f"{unit.id}.pt", masks,
-                          meta={"method": unit.method, "seed": unit.seed,
-                                "density": unit.density, "sampler": res.to_dict()})
-        extra["sampler"] = {k: v for k, v in res.to_dict().items() if k != "layers"}
+        masks, prune_s, extra["sampler"], done = _sampler_unit(ctx, unit, results or {})
         start = ctx.theta(unit.seed)
-        theta_w = _weights_of(start)
     else:  # lth
         masks, start, prune_s, info = _lth(ctx, unit)
-        theta_w = _weights_of(start)
         extra["lth"] = info
+    theta_w = _weights_of(start)
     metrics_init = _mask_metrics(masks, theta_w, e["convention"])
     tt = time.perf_counter()
-    history = ctx.train(start, masks, unit.seed)
+    if done is None:
+        history = ctx.train(start, masks, unit.seed)
+        ev = ctx.evaluate(start)
+    else:
+        start, history, ev = done
     train_s = time.perf_counter() - tt
-    ev = ctx.evaluate(start)
     trained_w = _weights_of(start)
     metrics_trained = _mask_metrics(masks, trained_w, e["convention"])
     row = {
         "unit": unit.id, "method": unit.method, "kind": unit.kind, "base": unit.base,
         "density": unit.density, "seed": unit.seed,
         "realised_density": float(_masks.realised_density(masks)),
+        "val_acc": float(ev["val_acc"]), "test_acc": float(ev["test_acc"]),
         "accuracy": float(ev["accuracy"]), "test_loss": float(ev.get("loss", float("nan"))),
         **{k: v for k, v in metrics_init["summary"].items()},
         **{f"{k}_trained": v for k, v in metrics_trained["summary"].items()},
@@ -197,14 +279,15 @@ def _run_unit(ctx: _Context, unit: Unit) -> Dict[str, Any]:
         "total_s": float(time.perf_counter() - t0),
     }
     if unit.kind == "sampler":
-        tm = extra["sampler"]["timings"]
-        row.update({"sampler_accepted": extra["sampler"]["accepted"],
+        tm, ro = extra["sampler"]["timings"], extra["sampler"]["readout"]
+        row.update({"snapshot": ro["snapshot"], "n_snapshots": len(ro["snapshots"]),
+                    "best_test_acc_released": ro["best_test_acc_released"],
+                    "sampler_accepted": extra["sampler"]["accepted"],
                     "candidates_per_s": tm.get("candidates_per_s"),
                     "metrics_fraction": tm.get("metrics_fraction")})
     return {"row": row, "layers": metrics_init["layers"],
             "layers_trained": metrics_trained["layers"],
             "history": _history_summary(history), **extra}
-
 
 
 def _history_summary(history) -> Dict[str, Any]:
@@ -289,6 +372,7 @@ class ExperimentResult:
     ran: List[str] = field(default_factory=list)
     skipped: List[str] = field(default_factory=list)
     wall_s: float = 0.0
+    verdict: Any = None          # fspai.stats.Verdict (None without sampler units)
 
 
 def run_dir_for(cfg: Mapping[str, Any], out: Union[str, Path] = "runs") -> Path:
@@ -337,7 +421,7 @@ def _run(cfg, ctx, run_dir, units, plots, on_unit, t0) -> ExperimentResult:
                 on_unit(unit, res["row"], True)
             continue
         log.info("running unit %s", unit.id)
-        res = _run_unit(ctx, unit)
+        res = _run_unit(ctx, unit, results)
         write_json(path, res, indent=1)
         results[unit.id] = res
         ran.append(unit.id)
@@ -361,33 +445,7 @@ def _run(cfg, ctx, run_dir, units, plots, on_unit, t0) -> ExperimentResult:
             skipped.append("set_evolution")
 
     rows = [results[u.id]["row"] for u in units]
-    order = _method_order(cfg)
-    summary = summarize(rows, order)
-    corr = correlations(rows) + correlations(rows, suffix="_trained")
-    table = markdown_table(summary)
-    files: Dict[str, Path] = {}
-    files["results_csv"] = write_csv(run_dir / "results.csv", rows)
-    files["summary_csv"] = write_csv(run_dir / "summary.csv", summary)
-    files["correlations_csv"] = write_csv(run_dir / "correlations.csv", corr)
-    corr_md = correlation_markdown([c for c in corr if not c["metric"].endswith("_trained")])
-    md = [f"# fspai experiment `{cfg['experiment']['name']}`", "",
-          f"dataset **{cfg['experiment']['dataset']}**, model **{cfg['experiment']['model']}**, "
-          f"seeds {cfg['experiment']['seeds']}, θ* = {cfg['experiment']['weights']}"
-          + (f" ({cfg['experiment']['pretrain_steps']} SGD steps)"
-             if cfg['experiment']['weights'] == 'pretrained' else "")
-          + f", sampler N={cfg['sampler']['population']} rule={cfg['sampler']['rule']} "
-            f"budget={cfg['sampler']['budget']}", "",
-          "## Test accuracy", "", table, "",
-          "Coordinates: mean over layers with θ* weights (before training); Δ vs base: paired "
-          "by seed.", "",
-          "## Correlation with accuracy (coordinates at θ*)", "", corr_md, ""]
-    if set_res is not None:
-        md += ["## Metric evolution under SET", "",
-               f"{set_res['method']} mask, density {set_res['density']:g}, "
-               f"{len(set_res['records'])} snapshots, final accuracy "
-               f"{100 * set_res['final_accuracy']:.2f} %", ""]
-    files["results_md"] = run_dir / "results.md"
-    atomic_write_text(files["results_md"], "\n".join(md))
+    files, md, corr, summary, table, verdict = _write_tables(cfg, run_dir, rows, set_res)
     if plots:
         files.update(make_plots(run_dir, cfg, rows, results, units, corr, set_res))
     wall = time.perf_counter() - t0
@@ -395,7 +453,64 @@ def _run(cfg, ctx, run_dir, units, plots, on_unit, t0) -> ExperimentResult:
                indent=1)
     return ExperimentResult(run_dir=run_dir, config=cfg, rows=rows, summary=summary,
                             correlations=corr, table_markdown=table, files=files, ran=ran,
-                            skipped=skipped, wall_s=wall)
+                            skipped=skipped, wall_s=wall, verdict=verdict)
+
+
+def _write_tables(cfg, run_dir: Path, rows, set_res):
+    """results.csv, summary.csv, paired.csv, correlations.csv, throughput.csv and results.md."""
+    e, s = cfg["experiment"], cfg["sampler"]
+    order = _method_order(cfg)
+    summary = summarize(rows, order, accuracy="test_acc")
+    corr = stats.correlations(rows, CORR_METRICS, accuracy="test_acc") + stats.correlations(
+        rows, CORR_METRICS, accuracy="test_acc", suffix="_trained")
+    paired = stats.paired_rows(rows, "test_acc")
+    tp = throughput(rows, model=f"{e['dataset']}/{e['model']}")
+    verdict = stats.claim_verdict(rows, "test_acc") if paired else None
+    table = markdown_table(summary)
+    files: Dict[str, Path] = {}
+    files["results_csv"] = write_csv(run_dir / "results.csv", rows)
+    files["summary_csv"] = write_csv(run_dir / "summary.csv", summary)
+    files["paired_csv"] = write_csv(run_dir / "paired.csv", paired,
+                                    list(stats.PAIRED_COLUMNS) + [
+                                        k for k in (paired[0] if paired else {})
+                                        if k not in stats.PAIRED_COLUMNS])
+    files["correlations_csv"] = write_csv(run_dir / "correlations.csv", corr)
+    files["throughput_csv"] = write_csv(run_dir / "throughput.csv", tp)
+    released = [r for r in rows if r.get("kind") == "sampler"]
+    md = [f"# fspai experiment `{e['name']}`", "",
+          f"dataset **{e['dataset']}**, model **{e['model']}**, seeds {e['seeds']}, θ* = "
+          f"{e['weights']}" + (f" ({e['pretrain_steps']} SGD steps)"
+                               if e['weights'] == 'pretrained' else "")
+          + f", sampler protocol **{s['protocol']}**, N={s['population']} K="
+            f"{s['save_interval']} rule={s['rule']} budget={s['budget']}; validation split "
+            f"{e['val_fraction']:g} of the training data", "",
+          "## Does the sampler beat its base method?", "",
+          verdict.text if verdict is not None else "No sampler units in this run.", "",
+          "Seed-paired differences (sampler − base) of test accuracy; the sampler's snapshot is "
+          "chosen on the validation split:", "", paired_markdown(paired), "",
+          "## Test accuracy", "", table, "",
+          "Coordinates: mean over layers with θ* weights (before training); Δ vs base: paired "
+          "by seed.", ""]
+    if released:
+        md += ["## Released readout (selected on the test set; for comparison only)", "",
+               "The released code reports the best test accuracy over all trained snapshots "
+               "(m0 included). That number is chosen on the test set and is optimistic:", "",
+               "| unit | chosen on validation: snapshot, test acc | best by test (released) |",
+               "|---|---|---|"]
+        md += [f"| {r['unit']} | t={r['snapshot']}, {100 * r['test_acc']:.2f} % | "
+               f"{100 * r['best_test_acc_released']:.2f} % |" for r in released]
+        md += ["", "## Sampler throughput (candidates per second)", "",
+               throughput_markdown(tp), ""]
+    md += ["## Correlation with test accuracy (coordinates at θ*; 95 % CIs)", "",
+           correlation_markdown([c for c in corr if not c["metric"].endswith("_trained")]), ""]
+    if set_res is not None:
+        md += ["## Metric evolution under SET", "",
+               f"{set_res['method']} mask, density {set_res['density']:g}, "
+               f"{len(set_res['records'])} snapshots, final accuracy "
+               f"{100 * set_res['final_accuracy']:.2f} %", ""]
+    files["results_md"] = run_dir / "results.md"
+    atomic_write_text(files["results_md"], "\n".join(md))
+    return files, md, corr, summary, table, verdict
 
 
 def _read_unit(path: Path, key: str = "row") -> Optional[Dict[str, Any]]:

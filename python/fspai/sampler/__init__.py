@@ -54,6 +54,7 @@ from ..distributed import dist_info, init_distributed
 from ..masks import realised_density
 from ..weights import prepare_weights, pretrain
 from .candidates import CandidateMaker, rescale_layer
+from .protocols import PROTOCOL_NAMES, PROTOCOLS, Protocol, get_protocol
 from .core import FullSpectrumSampler, SamplerConfig, SamplerResult, Snapshot
 from .rules import (BUDGETS, RULES, LayerScore, accept_layers, accept_network, candidate_seed,
                     replay)
@@ -62,7 +63,8 @@ __all__ = [
     "METHODS", "RULES", "BUDGETS", "FullSpectrumSampler", "SamplerConfig", "SamplerResult",
     "Snapshot", "LayerScore", "accept_layers", "accept_network", "replay", "candidate_seed",
     "prepare_weights", "pretrain", "init_distributed", "dist_info", "realised_density",
-    "CandidateMaker", "rescale_layer",
+    "CandidateMaker", "rescale_layer", "PROTOCOLS", "PROTOCOL_NAMES", "Protocol",
+    "get_protocol",
 ]
 
 _rescale_layer = rescale_layer

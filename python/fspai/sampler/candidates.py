@@ -21,12 +21,13 @@ from ..masks import prunable_parameters
 from ..pai import PruneOptions, prune
 from ..scoring import make_scorer, score
 from ..selection import random_masks, topk_mask
+from .protocols import PROTOCOLS, Protocol, get_protocol
 from .rules import STREAM_BATCHES, STREAM_NOISE, STREAM_PRUNE, STREAM_RANK, candidate_seed
 
 __all__ = ["CandidateMaker", "rescale_layer", "NOISE_METHODS", "FRESH_METHODS"]
 
-#: candidates from noised weights
-NOISE_METHODS = frozenset({"synflow", "itersnip", "magnitude"})
+#: candidates from noised weights (the ``fspai`` protocol's set; each protocol owns its own)
+NOISE_METHODS = PROTOCOLS["fspai"].noise_methods
 #: candidates that are fresh random draws
 FRESH_METHODS = frozenset({"random", "erk"})
 
@@ -59,8 +60,11 @@ class _BatchSource:
                 self._dataset, self._batch_size = ds, int(bs)
         self._collate = getattr(data, "collate_fn", None)
 
-    def batches(self, t: int, count: int) -> List[Any]:
-        rng = np.random.default_rng(candidate_seed(self.seed, t, STREAM_BATCHES))
+    def batches(self, t: int, count: int, round_: int = 0) -> List[Any]:
+        """``count`` batches of candidate ``t`` (``round_`` > 0: an independent draw for that
+        scoring round)."""
+        key = candidate_seed(self.seed, t, STREAM_BATCHES)
+        rng = np.random.default_rng([key, round_] if round_ else key)
         if self._dataset is not None:
             n = len(self._dataset)
             bs = min(self._batch_size, n)
@@ -80,6 +84,19 @@ class _BatchSource:
                 raise ValueError("the training data yielded no batches")
         k = min(count, len(self._pool))
         return [self._pool[int(i)] for i in rng.choice(len(self._pool), size=k, replace=False)]
+
+
+class _FreshBatches:
+    """An iterable whose every pass yields new batches of candidate ``t`` (pass ``r`` is draw
+    ``r`` of the candidate's batch stream): iterative SNIP iterates its data once per round, so
+    each round sees fresh batches, as in the released code."""
+
+    def __init__(self, source: _BatchSource, t: int, count: int):
+        self.source, self.t, self.count, self.passes = source, t, count, 0
+
+    def __iter__(self):
+        self.passes += 1
+        return iter(self.source.batches(self.t, self.count, self.passes))
 
 
 def _init_std(weight: torch.Tensor) -> float:
@@ -124,10 +141,16 @@ class CandidateMaker:
     def __init__(self, model: nn.Module, method: str, density: float, *, data: Any, seed: int,
                  scope: str, prune_options: Mapping[str, Any], candidate_batches: int,
                  baseline_batches: Optional[int], noise: float, device: Any,
-                 generator: Optional[Callable[[int], Mapping[str, Any]]] = None):
+                 generator: Optional[Callable[[int], Mapping[str, Any]]] = None,
+                 protocol: "str | Protocol" = "fspai"):
         self.model, self.method, self.density, self.data = model, method, density, data
         self.seed, self.scope, self.noise, self.device = seed, scope, noise, device
+        self.protocol = get_protocol(protocol)
         self.prune_options = dict(prune_options or {})
+        if self.protocol.budget == "above-kth":
+            self.prune_options.setdefault("keep_rule", "above-kth")
+        if self.protocol.rounds is not None:
+            self.prune_options.setdefault("rounds", self.protocol.rounds)
         self.options = PruneOptions.from_options(**self.prune_options)     # validated once
         self.candidate_batches, self.baseline_batches = candidate_batches, baseline_batches
         self.custom = generator
@@ -171,7 +194,7 @@ class CandidateMaker:
     def _noised(self, t: int) -> nn.Module:
         """The model with candidate ``t``'s weight noise (a copy), or the model itself
         (``prune`` scores on its own copy and never modifies it)."""
-        if self.method not in NOISE_METHODS or self.noise <= 0:
+        if self.method not in self.protocol.noise_methods or self.noise <= 0:
             return self.model
         work = copy.deepcopy(self.model)
         gen = torch.Generator(device="cpu")
@@ -185,9 +208,13 @@ class CandidateMaker:
                 p.add_(eps.to(device=p.device, dtype=p.dtype))
         return work
 
-    def _candidate_batches(self, t: int) -> List[Any]:
+    def _candidate_batches(self, t: int) -> Any:
+        """Candidate ``t``'s mini-batches; under a protocol with fresh batches per round, an
+        iterative method gets an iterable that draws new ones on every pass."""
         if self._batches is None:
             self._batches = _BatchSource(self.data, seed=self.seed)
+        if self.protocol.fresh_batches_per_round and self.method == "itersnip":
+            return _FreshBatches(self._batches, t, self.candidate_batches)
         return self._batches.batches(t, self.candidate_batches)
 
     def saliency(self, t: int) -> Masks:

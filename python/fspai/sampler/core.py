@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
@@ -26,6 +26,8 @@ from ..masks import prunable_parameters, realised_density, save_masks
 from ..metrics import Coordinate, coordinates
 from ..weights import prepare_weights
 from .candidates import CandidateMaker
+from ..metrics import ramanujan_gap
+from .protocols import get_protocol
 from .rules import BUDGETS, RULES, LayerScore, layer_score, replay, scores_array
 
 __all__ = ["FullSpectrumSampler", "SamplerConfig", "SamplerResult", "Snapshot"]
@@ -40,8 +42,8 @@ Masks = Dict[str, torch.Tensor]
 class SamplerConfig:
     """The sampler's options (see :class:`FullSpectrumSampler` for each)."""
 
-    population: int = 100
-    save_interval: int = 10
+    population: Optional[int] = None
+    save_interval: Optional[int] = None
     seed: int = 0
     rule: str = "layer"
     budget: str = "free"
@@ -57,12 +59,14 @@ class SamplerConfig:
     prune_options: Optional[Mapping[str, Any]] = None
     device: Any = None
     progress: bool = False
+    protocol: str = "fspai"
 
     def __post_init__(self):
         check_fields(self, "sampler")
+        get_protocol(self.protocol)              # ValueError for an unknown name
         for key, low in (("population", 0), ("save_interval", 1), ("candidate_batches", 1),
                          ("pretrain_steps", 0)):
-            if getattr(self, key) < low:
+            if getattr(self, key) is not None and getattr(self, key) < low:
                 raise ValueError(f"{key} must be >= {low}, got {getattr(self, key)}")
         if self.baseline_batches is not None and self.baseline_batches < 1:
             raise ValueError(f"baseline_batches must be >= 1, got {self.baseline_batches}")
@@ -172,10 +176,17 @@ class FullSpectrumSampler:
         Target global density D in (0, 1].
     data : iterable of (x, y) batches, optional
         Training data (a ``DataLoader``); needed by SNIP/GraSP/iterSNIP and for pre-training.
+    protocol : ``"fspai"`` | ``"released"``
+        The settings that separate fspai's sampler from the authors' released pipeline
+        (:mod:`fspai.sampler.protocols`): default population/K, SynFlow/iterSNIP rounds, fresh
+        iterSNIP batches per round, which methods get weight noise, the budget rule, how the
+        ``layer-alt`` rule sees an undefined Δr, float32 vs float64 comparisons, snapshots.
     population : int
-        Number of candidates N (the released scripts use 2000–3000 on CIFAR).
+        Number of candidates N (default: the protocol's, 100 | 2000; the released scripts use
+        2000–3000 on CIFAR).
     save_interval : int
-        K: every K candidates the composite is saved (if it changed) and, under torchrun, the
+        K (default: the protocol's, 10): every K candidates the composite is saved (if it
+        changed) and, under torchrun, the
         ranks synchronise.
     seed : int
         Everything random derives from ``(seed, t)``.
@@ -219,8 +230,10 @@ class FullSpectrumSampler:
         self.method = check_method(method)
         self.density = check_density(density)
         cfg = config or SamplerConfig()
-        self.cfg = build(SamplerConfig, {**as_dict(cfg), **options}, "sampler") if options \
-            else cfg
+        cfg = build(SamplerConfig, {**as_dict(cfg), **options}, "sampler") if options else cfg
+        proto = get_protocol(cfg.protocol)       # population / K left unset: the protocol's
+        self.cfg = replace(cfg, **{k: getattr(proto, k) for k in ("population", "save_interval")
+                                   if getattr(cfg, k) is None})
         data = getattr(data, "train_loader", data)   # a fspai.data.DataBundle is fine too
         if generator is None and self.method in DATA_METHODS and data is None:
             raise ValueError(f"method {self.method!r} needs training data (data=...)")
@@ -233,7 +246,8 @@ class FullSpectrumSampler:
                                     scope=c.scope, prune_options=c.prune_options,
                                     candidate_batches=c.candidate_batches,
                                     baseline_batches=c.baseline_batches, noise=c.noise,
-                                    device=c.device, generator=generator)
+                                    device=c.device, generator=generator,
+                                    protocol=c.protocol)
         self.scorer = scorer or (lambda m, w: coordinates(m, w, convention=c.convention))
         self._weights_ready = False
 
@@ -268,7 +282,21 @@ class FullSpectrumSampler:
         if len(coords) != len(self._names):
             raise RuntimeError(f"the scorer returned {len(coords)} coordinates for "
                                f"{len(self._names)} layers")
-        return scores_array(coords)
+        rows = scores_array(coords)
+        if self.cfg.rule == "layer-alt" and get_protocol(self.cfg.protocol).invalid_delta_r != 0:
+            self._mark_undefined_delta_r(masks, rows)
+        return rows
+
+    def _mark_undefined_delta_r(self, masks: Mapping[str, torch.Tensor],
+                                rows: np.ndarray) -> None:
+        """Set the raw full-graph Δr to NaN where it is undefined (the layer fails its degree
+        test), as the ``layer-alt`` rule of a protocol that does not map it to 0 needs it.  The
+        coordinate reports such a Δr as 0, so only layers whose coordinate Δr is exactly 0 are
+        asked (:func:`fspai.ramanujan_gap`'s ``valid`` decides, under the run's convention)."""
+        for j in np.flatnonzero(rows[:, 0] == 0.0):
+            gap = ramanujan_gap(masks[self._names[j]], convention=self.cfg.convention)
+            if not gap.valid:
+                rows[j, 0] = np.nan
 
     # ---- run ----------------------------------------------------------------------------------
     def _start(self, timings: Dict[str, float]) -> Masks:
@@ -338,7 +366,8 @@ class FullSpectrumSampler:
                 local_masks: Mapping[int, Masks]) -> None:
         rank, world = dist_info(self.group)
         tsel = time.perf_counter()
-        best, sources, hist = replay(st.best, st.sources, scored, self.cfg.rule)
+        best, sources, hist = replay(st.best, st.sources, scored, self.cfg.rule,
+                                     self.cfg.protocol)
         for j in np.flatnonzero(sources != st.sources):
             name, owner_t = self._names[j], int(sources[j])
             owner = (owner_t - 1) % world
@@ -373,7 +402,8 @@ class FullSpectrumSampler:
         while t <= self.cfg.population:
             end = min(self.cfg.population, (t - 1) // k * k + k)
             self._round(st, t, end)
-            if (end % k == 0 or end == self.cfg.population) and st.changed:
+            at_end = end == self.cfg.population and get_protocol(self.cfg.protocol).snapshot_at_end
+            if (end % k == 0 or at_end) and st.changed:
                 st.snapshots.append(self._snapshot(end, st, rank))
                 st.changed = False
             t = end + 1

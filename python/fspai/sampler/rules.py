@@ -19,6 +19,7 @@ from typing import Any, Dict, Iterable, List, Sequence, Tuple
 import numpy as np
 
 from ..metrics import Coordinate
+from .protocols import Protocol, get_protocol
 
 __all__ = ["RULES", "BUDGETS", "LayerScore", "accept_layers", "accept_network", "replay",
            "candidate_seed", "scores_array", "layer_score", "STREAM_PRUNE", "STREAM_BATCHES",
@@ -144,19 +145,26 @@ def accept_network(best: np.ndarray, cand: np.ndarray) -> bool:
 
 
 def replay(best: np.ndarray, sources: np.ndarray, candidates: Iterable[Tuple[int, np.ndarray]],
-           rule: str = "layer") -> Tuple[np.ndarray, np.ndarray, List[Tuple[int, int]]]:
+           rule: str = "layer", protocol: "str | Protocol" = "fspai"
+           ) -> Tuple[np.ndarray, np.ndarray, List[Tuple[int, int]]]:
     """Apply the acceptance rule to candidates in increasing index order.
 
     ``best`` (L, 5) scores of the current composite, ``sources`` (L,) the candidate index each
     layer currently comes from (0 = baseline).  ``candidates`` yields ``(t, scores)``; they are
     sorted by ``t`` first, so the outcome does not depend on the order they arrive in (e.g. from
-    which rank).  Returns the new ``(best, sources, history)`` where ``history`` lists
+    which rank).  Score rows hold ``(delta_r, weighted_gap, imdb, weighted_imdb, norm)``; an
+    undefined full-graph Δr is NaN.  ``protocol`` (:data:`fspai.sampler.PROTOCOLS`) decides how
+    the rule sees them (:meth:`Protocol.rule_values`): ``fspai`` compares float64 values with an
+    undefined Δr as 0, ``released`` float32 values with an undefined Δr as +inf.  Returns the new
+    ``(best, sources, history)`` (``best`` as the rule saw it) where ``history`` lists
     ``(t, number of layers taken)`` for every candidate that changed something.
     """
-    best = np.array(best, dtype=np.float64, copy=True)
+    proto = get_protocol(protocol)
+    best = np.asarray(proto.rule_values(best), dtype=np.float64)
     sources = np.array(sources, dtype=np.int64, copy=True)
     history: List[Tuple[int, int]] = []
     for t, sc in sorted(candidates, key=lambda item: item[0]):
+        sc = np.asarray(proto.rule_values(sc), dtype=np.float64)
         acc = accept_layers(best, sc, rule)
         n = int(acc.sum())
         if n:
@@ -164,7 +172,6 @@ def replay(best: np.ndarray, sources: np.ndarray, candidates: Iterable[Tuple[int
             sources[acc] = t
             history.append((int(t), n))
     return best, sources, history
-
 
 
 def layer_score(row: np.ndarray) -> LayerScore:
