@@ -74,12 +74,12 @@ def _epoch_seconds(net, bundle, repeats=3):
 @pytest.mark.needs_fspai
 @pytest.mark.parametrize("key", list(MODELS))
 def test_metrics_per_update(benchmark, bundle, key, fspai):
-    from fspai import masks, train
+    from fspai import _fit, masks, train
 
     benchmark.group = f"set-metrics-{key}"
     net = _sparse_model(bundle, key)
     epoch_s = _epoch_seconds(net, bundle)
-    rows = benchmark.pedantic(train._metrics_rows, args=(net, 100, 1, "neurips23"), rounds=10,
+    rows = benchmark.pedantic(_fit._metrics_rows, args=(net, 100, 1, "neurips23"), rounds=10,
                               warmup_rounds=1, iterations=1)
     layers = list(masks.prunable_parameters(net))
     assert [r["name"] for r in rows] == layers
