@@ -11,7 +11,7 @@
 #include <stdexcept>
 #include <vector>
 
-#if defined(__AVX512F__) && defined(__AVX512VPOPCNTDQ__)
+#if defined(__AVX512F__) || defined(__AVX2__)
 #include <immintrin.h>
 #endif
 
@@ -90,8 +90,10 @@ std::vector<float> popcount_gram(const CsrView& c, int threads) {
       }
     }
   }
-  // Mirror the lower triangle into the upper one by 64×64 tiles (cache-friendly transpose).
-  const int64_t T = 64;
+  // Mirror the lower triangle into the upper one by 16×16 tiles: the column writes of a tile
+  // stride by s floats (a power of two for most layers, so they fall into few L1 sets); 16 such
+  // lines fit the cache ways where 64 thrashed (the mirror took 60 % of the build at s = 512).
+  const int64_t T = 16;
   for (int64_t ib = 0; ib < s; ib += T)
     for (int64_t jb = 0; jb <= ib; jb += T)
       for (int64_t i = ib; i < std::min(s, ib + T); ++i)
@@ -136,41 +138,81 @@ class GramDenseCpu final : public GramStepBatch {
   }
 
  private:
+  // y = G x for one or two vectors (xb, yb null for one). Rows go in fixed blocks of 4 (the last
+  // block clamps its row pointers), so one read of a column chunk of x serves 4 rows and one read
+  // of G serves both vectors; each y_i's summation order depends only on i, never on threads.
   void matvec2(const DensePart& P, const double* xa, const double* xb, double* ya, double* yb) {
     const int64_t s = P.s;
-    const float* G = P.G.data();
+    const int64_t nblk = (s + 3) / 4;
     const bool par = threads_ > 1 && s >= 768;
-    if (xb) {
 #ifdef FSPAI_OPENMP
 #pragma omp parallel for schedule(static) num_threads(threads_) if (par)
 #endif
-      for (int64_t i = 0; i < s; ++i) {
-        const float* g = G + i * s;
-        double a = 0.0, b = 0.0;
-#ifdef FSPAI_OPENMP
-#pragma omp simd reduction(+ : a, b)
-#endif
-        for (int64_t j = 0; j < s; ++j) {
-          const double gj = static_cast<double>(g[j]);
-          a += gj * xa[j];
-          b += gj * xb[j];
+    for (int64_t ib = 0; ib < nblk; ++ib) {
+      if (xb)
+        rows4<2>(P, ib * 4, xa, xb, ya, yb);
+      else
+        rows4<1>(P, ib * 4, xa, xa, ya, ya);
+    }
+  }
+
+  template <int NV>
+  static void rows4(const DensePart& P, int64_t i0, const double* xa, const double* xb, double* ya, double* yb) {
+    const int64_t s = P.s, ni = std::min<int64_t>(4, s - i0);
+    const float* g[4];
+    for (int q = 0; q < 4; ++q) g[q] = P.G.data() + (i0 + std::min<int64_t>(q, ni - 1)) * s;
+    double acc[4][2] = {{0, 0}, {0, 0}, {0, 0}, {0, 0}};
+    int64_t j = 0;
+#if defined(__AVX512F__)
+    {
+      __m512d a[4][NV];
+      for (int q = 0; q < 4; ++q)
+        for (int v = 0; v < NV; ++v) a[q][v] = _mm512_setzero_pd();
+      for (; j + 8 <= s; j += 8) {
+        const __m512d x0 = _mm512_loadu_pd(xa + j);
+        const __m512d x1 = NV == 2 ? _mm512_loadu_pd(xb + j) : x0;
+        for (int q = 0; q < 4; ++q) {
+          const __m512d gq = _mm512_cvtps_pd(_mm256_loadu_ps(g[q] + j));
+          a[q][0] = _mm512_fmadd_pd(gq, x0, a[q][0]);
+          if (NV == 2) a[q][NV - 1] = _mm512_fmadd_pd(gq, x1, a[q][NV - 1]);
         }
-        ya[i] = a;
-        yb[i] = b;
       }
-    } else {
-#ifdef FSPAI_OPENMP
-#pragma omp parallel for schedule(static) num_threads(threads_) if (par)
-#endif
-      for (int64_t i = 0; i < s; ++i) {
-        const float* g = G + i * s;
-        double a = 0.0;
-#ifdef FSPAI_OPENMP
-#pragma omp simd reduction(+ : a)
-#endif
-        for (int64_t j = 0; j < s; ++j) a += static_cast<double>(g[j]) * xa[j];
-        ya[i] = a;
+      for (int q = 0; q < 4; ++q)
+        for (int v = 0; v < NV; ++v) acc[q][v] = _mm512_reduce_add_pd(a[q][v]);
+    }
+#elif defined(__AVX2__) && defined(__FMA__)
+    {
+      __m256d a[4][NV];
+      for (int q = 0; q < 4; ++q)
+        for (int v = 0; v < NV; ++v) a[q][v] = _mm256_setzero_pd();
+      for (; j + 4 <= s; j += 4) {
+        const __m256d x0 = _mm256_loadu_pd(xa + j);
+        const __m256d x1 = NV == 2 ? _mm256_loadu_pd(xb + j) : x0;
+        for (int q = 0; q < 4; ++q) {
+          const __m256d gq = _mm256_cvtps_pd(_mm_loadu_ps(g[q] + j));
+          a[q][0] = _mm256_fmadd_pd(gq, x0, a[q][0]);
+          if (NV == 2) a[q][NV - 1] = _mm256_fmadd_pd(gq, x1, a[q][NV - 1]);
+        }
       }
+      for (int q = 0; q < 4; ++q)
+        for (int v = 0; v < NV; ++v) {
+          alignas(32) double t[4];
+          _mm256_store_pd(t, a[q][v]);
+          acc[q][v] = (t[0] + t[1]) + (t[2] + t[3]);
+        }
+    }
+#endif
+    for (; j < s; ++j) {  // tail (the whole row in a portable build), fixed order
+      const double x0 = xa[j], x1 = xb[j];
+      for (int q = 0; q < 4; ++q) {
+        const double gq = static_cast<double>(g[q][j]);
+        acc[q][0] += gq * x0;
+        if (NV == 2) acc[q][1] += gq * x1;
+      }
+    }
+    for (int q = 0; q < ni; ++q) {
+      ya[i0 + q] = acc[q][0];
+      if (NV == 2) yb[i0 + q] = acc[q][1];
     }
   }
 
