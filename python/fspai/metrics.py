@@ -339,9 +339,10 @@ def singular_values(mask: Any, weight: Any = None, k: Optional[int] = None, *, t
     layer (σ2 = 0 when a side has fewer than 2 nodes). Values past the rank are exactly 0.
     Lanczos on the Gram operator of the smaller side, connected components solved separately
     (exact repeated σ1 = σ2), exact dense path for tiny components.
-    ``tol`` in (0, 1) bounds each Ritz residual of the Gram operator relative to its eigenvalue;
-    the accuracy contract (``docs/metrics.md``) is every σᵢ within ``max(1e-7·σᵢ, 5e-8·σ1)`` of
-    a dense float64 SVD at the default tol. A solve that cannot be certified raises
+    ``tol`` in (0, 1) is the relative Ritz-residual level at which a Lanczos run asks to be
+    certified (a run may stop earlier, once its certified error bound already meets the contract;
+    a smaller tol gives tighter values). Every returned σᵢ is certified within
+    ``max(1e-7·σᵢ, 5e-8·σ1)`` of a dense float64 SVD (the accuracy contract, ``docs/metrics.md``). A solve that cannot be certified raises
     ``RuntimeError``. ``seed`` in 0..2^64-1; ``threads`` 0/None = OpenMP default, else 1..1024.
     With ``return_info=True`` returns ``(values, SolveInfo)``.
     """
