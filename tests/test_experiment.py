@@ -220,3 +220,27 @@ def test_experiment_resumes_and_skips_finished_units(tiny_run):
     third = ex.run_experiment(TINY, out=out, plots=False)
     assert third.ran == ["snip__d0.1__s0"]
     assert third.rows[1]["accuracy"] == first.rows[1]["accuracy"]
+
+
+def test_released_protocol_shares_the_seed0_theta_and_writes_paired_csv(tmp_path):
+    cfg = {**TINY, "experiment": {**TINY["experiment"], "seeds": [0, 1], "methods": ["random"]},
+           "sampler": {**TINY["sampler"], "methods": ["random"], "protocol": "released"},
+           "lth": {"enabled": False}, "set": {"enabled": False}}
+    res = ex.run_experiment(cfg, out=tmp_path, plots=False)
+    assert sorted(p.name for p in (res.run_dir / "theta").iterdir()) == ["seed0.pt"]
+    rows = {r["unit"]: r for r in res.rows}
+    assert set(rows) == {"random__d0.1__s0", "fs-random__d0.1__s0", "random__d0.1__s1",
+                         "fs-random__d0.1__s1"}
+    for r in rows.values():
+        assert 0 <= r["val_acc"] <= 1 and r["test_acc"] == r["accuracy"]
+    fs = rows["fs-random__d0.1__s0"]
+    assert fs["best_test_acc_released"] >= rows["random__d0.1__s0"]["test_acc"] - 1e-12
+    with open(res.run_dir / "paired.csv", newline="") as f:
+        paired = list(csv.DictReader(f))
+    assert list(paired[0])[:7] == ["base", "density", "n_pairs", "mean_diff", "ci_low",
+                                   "ci_high", "p_value"]
+    assert paired[0]["n_pairs"] == "2"
+    md = (res.run_dir / "results.md").read_text()
+    assert "protocol **released**" in md and "cannot be decided" in md
+    with pytest.raises(ex.ConfigError, match="sampler.protocol"):
+        ex.load_config(TINY, overrides=["sampler.protocol=\"paper\""])

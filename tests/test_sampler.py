@@ -330,6 +330,7 @@ WORKER = textwrap.dedent("""
     out = {"sources": r.sources, "history": r.history,
            "masks": {k: v.flatten().nonzero().flatten().tolist() for k, v in r.masks.items()},
            "scores": {k: v.to_dict() for k, v in r.scores.items()},
+           "snapshots": [[sn.t, sn.mean_norm] for sn in r.snapshots],
            "local": r.timings["candidates_local"], "world": world}
     with open(sys.argv[1] + f".rank{rank}.json", "w") as f:
         json.dump(out, f)
@@ -380,6 +381,7 @@ def test_two_gloo_processes_equal_one_process(tmp_path):
         assert shard["history"] == one["history"]
         assert shard["masks"] == one["masks"]
         assert shard["scores"] == one["scores"]
+        assert shard["snapshots"] == one["snapshots"]    # K grid replayed inside one exchange
     assert one["history"], "the test needs at least one accepted candidate"
 
 

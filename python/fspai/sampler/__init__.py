@@ -19,13 +19,14 @@ Determinism and sharding.  Everything random about candidate ``t`` (its data bat
 noise, the seed handed to the PaI method) is derived from ``(seed, t)`` alone, so candidate ``t``
 is the same mask whichever process makes it.  Under ``torchrun`` (an initialised
 ``torch.distributed`` process group) candidate ``t`` is generated and scored by rank
-``(t - 1) % world_size``; at every synchronisation point (each ``save_interval`` candidates) the
-ranks all-gather the per-layer scores (a few floats per layer and candidate) and every rank replays
-the acceptance rule in candidate order ``t = 1, 2, …``.  The replay is exactly what one process does,
-so the result is identical to a single-process run for the same seed, and ties are broken
-deterministically by candidate index (a later candidate that ties under the ``>=`` layer rule wins,
-as in the released code; under the strict network rule the earliest maximiser wins).  Only the
-masks of the final per-layer winners of each round travel (broadcast from the rank that made them).
+``(t - 1) % world_size``; every ``sync_every`` candidates (a multiple of ``save_interval``) the
+ranks all-gather the per-layer scores (one float64 tensor, a few floats per layer and candidate)
+and every rank replays the acceptance rule in candidate order ``t = 1, 2, …``, ``save_interval``
+candidates at a time (so snapshots fall where a single process puts them).  The replay is exactly
+what one process does, so the result is identical to a single-process run for the same seed, and
+ties are broken deterministically by candidate index (a later candidate that ties under the ``>=``
+layer rule wins, as in the released code; under the strict network rule the earliest maximiser
+wins).  Only the masks of accepted layers travel (broadcast from the rank that made them).
 
 Budget.  The released code lets the composite's global density drift from the target, because
 every candidate has its own per-layer allocation (global thresholding).  ``budget="free"``

@@ -20,7 +20,7 @@ import torch.nn as nn
 
 from .._typed import as_dict, build, check_fields
 from .._vocab import DATA_METHODS, check_density, check_method, check_scope
-from ..distributed import (all_gather_objects, broadcast_bool, broadcast_masks,
+from ..distributed import (all_gather_float64, broadcast_bool, broadcast_masks,
                            broadcast_module, dist_info)
 from ..masks import prunable_parameters, realised_density, save_masks
 from ..metrics import Coordinate, coordinates
@@ -60,12 +60,13 @@ class SamplerConfig:
     device: Any = None
     progress: bool = False
     protocol: str = "fspai"
+    sync_every: int = 100
 
     def __post_init__(self):
         check_fields(self, "sampler")
         get_protocol(self.protocol)              # ValueError for an unknown name
         for key, low in (("population", 0), ("save_interval", 1), ("candidate_batches", 1),
-                         ("pretrain_steps", 0)):
+                         ("pretrain_steps", 0), ("sync_every", 1)):
             if getattr(self, key) is not None and getattr(self, key) < low:
                 raise ValueError(f"{key} must be >= {low}, got {getattr(self, key)}")
         if self.baseline_batches is not None and self.baseline_batches < 1:
@@ -208,6 +209,12 @@ class FullSpectrumSampler:
     save_dir : path, optional
         Where ``mask_0.pt`` and ``mask_<t>.pt`` are written (with ``fspai.masks.save_masks``;
         meta holds the per-layer coordinates).  Only rank 0 writes.
+    sync_every : int
+        Under torchrun, the ranks exchange the candidates' scores (one float64 tensor) every
+        ``sync_every`` candidates, rounded up to a multiple of K (default 100); the rule is then
+        replayed K candidates at a time, so snapshots and results do not depend on it.  Each
+        rank holds its candidates' masks until the exchange (memory: ``sync_every / world``
+        masks per rank).
     keep_snapshots : bool
         Also keep every saved composite's masks in memory (``SamplerResult.snapshots``).
     scorer : callable, optional
@@ -339,8 +346,12 @@ class FullSpectrumSampler:
         timings["score_s"] += time.perf_counter() - ts
         return cand, sc
 
-    def _round(self, st: "_RunState", t: int, end: int) -> None:
-        """Candidates ``t..end`` (this rank's share), then the replay of the rule in order."""
+    def _round(self, st: "_RunState", t: int, end: int
+               ) -> Tuple[List[Tuple[int, np.ndarray]], Dict[int, Masks]]:
+        """Candidates ``t..end`` (this rank's share).  One process: each is accepted online.
+        Under torchrun: the scores of all ranks, gathered as one float64 tensor (candidate
+        ``s`` lives on rank ``(s - 1) % world``, so the indices need not travel), and this
+        rank's candidate masks; the caller replays the rule in order."""
         rank, world = dist_info(self.group)
         local: List[Tuple[int, np.ndarray]] = []
         local_masks: Dict[int, Masks] = {}
@@ -356,11 +367,20 @@ class FullSpectrumSampler:
                 local_masks[s] = cand
             if st.bar is not None:
                 st.bar.update(world)
-        if world > 1:
-            tc = time.perf_counter()
-            gathered = all_gather_objects(local, self.group)
-            st.timings["comm_s"] += time.perf_counter() - tc
-            self._accept(st, [item for part in gathered for item in part], local_masks)
+        if world == 1:
+            return [], {}
+        tc = time.perf_counter()
+        per_rank = -(-(end - t + 1) // world)          # ceil: the most any rank made
+        buf = torch.full((per_rank, len(self._names), 5), float("nan"), dtype=torch.float64)
+        for i, (_, sc) in enumerate(local):
+            buf[i] = torch.from_numpy(np.asarray(sc, dtype=np.float64))
+        parts = all_gather_float64(buf, self.group)
+        st.timings["comm_s"] += time.perf_counter() - tc
+        scored = []
+        for r, part in enumerate(parts):
+            ts = [s for s in range(t, end + 1) if (s - 1) % world == r]
+            scored += [(s, part[i].numpy()) for i, s in enumerate(ts)]
+        return scored, local_masks
 
     def _accept(self, st: "_RunState", scored: List[Tuple[int, np.ndarray]],
                 local_masks: Mapping[int, Masks]) -> None:
@@ -399,13 +419,20 @@ class FullSpectrumSampler:
         st.snapshots.append(self._snapshot(0, st, rank))
         st.bar = self._progress_bar(rank)
         t_loop, t, k = time.perf_counter(), 1, self.cfg.save_interval
+        # ranks synchronise every `span` candidates (a multiple of K); one process: every K
+        span = k if world == 1 else k * max(1, -(-self.cfg.sync_every // k))
+        at_end_snap = get_protocol(self.cfg.protocol).snapshot_at_end
         while t <= self.cfg.population:
-            end = min(self.cfg.population, (t - 1) // k * k + k)
-            self._round(st, t, end)
-            at_end = end == self.cfg.population and get_protocol(self.cfg.protocol).snapshot_at_end
-            if (end % k == 0 or at_end) and st.changed:
-                st.snapshots.append(self._snapshot(end, st, rank))
-                st.changed = False
+            end = min(self.cfg.population, (t - 1) // span * span + span)
+            scored, local_masks = self._round(st, t, end)
+            for c0 in range(t, end + 1, k):             # the K grid inside the synced window
+                c1 = min(end, c0 + k - 1)
+                if world > 1:
+                    self._accept(st, [it for it in scored if c0 <= it[0] <= c1], local_masks)
+                at_end = c1 == self.cfg.population and at_end_snap
+                if (c1 % k == 0 or at_end) and st.changed:
+                    st.snapshots.append(self._snapshot(c1, st, rank))
+                    st.changed = False
             t = end + 1
         if st.bar is not None:
             st.bar.close()
