@@ -88,20 +88,6 @@ CsrArgs make_csr(py::handle indptr_h, py::handle indices_h, py::handle values_h,
   return a;
 }
 
-SolveOptions make_options(int k, double tol, uint64_t seed, int max_basis, int max_restarts, int threads, int dense_max,
-                          int starts = 0, const std::string& route = "") {
-  SolveOptions o;
-  o.starts = starts;
-  o.route = route;
-  o.k = k;
-  o.tol = tol;
-  o.seed = seed;
-  o.max_basis = max_basis;
-  o.max_restarts = max_restarts;
-  o.threads = threads;
-  o.dense_max = dense_max;
-  return o;
-}
 
 }  // namespace
 
@@ -153,13 +139,8 @@ PYBIND11_MODULE(_core, m) {
           args.push_back(make_csr(t[0], t[1], t[2], nr, nc, what));
           views.push_back(args.back().view);
         }
-        LayerSpectraOptions o;
-        o.solve = make_options(k, tol, seed, max_basis, 100, threads, dense_max);
-        o.subgraphs = subgraphs;
-        o.min_nodes = min_nodes;
-        o.pattern = pattern;
-        if (!pattern && subgraphs)
-          throw std::invalid_argument("pattern=False is only supported with subgraphs=False");
+        const LayerSpectraOptions o =
+            make_layer_spectra_options(k, tol, seed, threads, subgraphs, min_nodes, max_basis, dense_max, pattern);
         std::vector<LayerSpectra> res;
         {
           py::gil_scoped_release release;

@@ -220,17 +220,8 @@ void register_cuda_bindings(py::module_& m) {
          int dense_max, bool pattern) -> py::list {
 #ifdef FSPAI_WITH_CUDA
         std::vector<cuda::DeviceLayer> L = device_layers(layers);
-        LayerSpectraOptions o;
-        o.solve.k = k;
-        o.solve.tol = tol;
-        o.solve.seed = seed;
-        o.solve.threads = threads;
-        o.solve.max_basis = max_basis;
-        o.solve.dense_max = dense_max;
-        o.subgraphs = subgraphs;
-        o.min_nodes = min_nodes;
-        o.pattern = pattern;
-        if (!pattern && subgraphs) throw std::invalid_argument("pattern=False is only supported with subgraphs=False");
+        const LayerSpectraOptions o =
+            make_layer_spectra_options(k, tol, seed, threads, subgraphs, min_nodes, max_basis, dense_max, pattern);
         std::vector<LayerSpectra> res;
         {
           py::gil_scoped_release release;
@@ -263,17 +254,8 @@ void register_cuda_bindings(py::module_& m) {
         }
         if (route != "auto" && route != "csr" && route != "bitmap")
           throw std::invalid_argument("route must be 'auto', 'csr' or 'bitmap'");
-        if (!pattern && subgraphs) throw std::invalid_argument("pattern=False is only supported with subgraphs=False");
-        LayerSpectraOptions o;
-        o.solve.k = k;
-        o.solve.tol = tol;
-        o.solve.seed = seed;
-        o.solve.threads = threads;
-        o.solve.max_basis = max_basis;
-        o.solve.dense_max = dense_max;
-        o.subgraphs = subgraphs;
-        o.min_nodes = min_nodes;
-        o.pattern = pattern;
+        const LayerSpectraOptions o =
+            make_layer_spectra_options(k, tol, seed, threads, subgraphs, min_nodes, max_basis, dense_max, pattern);
         std::vector<LayerSpectra> res;
         {
           py::gil_scoped_release release;

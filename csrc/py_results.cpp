@@ -2,10 +2,37 @@
 
 #include <algorithm>
 #include <limits>
+#include <stdexcept>
 
 namespace py = pybind11;
 
 namespace fspai {
+
+SolveOptions make_options(int k, double tol, uint64_t seed, int max_basis, int max_restarts, int threads,
+                          int dense_max, int starts, const std::string& route) {
+  SolveOptions o;
+  o.starts = starts;
+  o.route = route;
+  o.k = k;
+  o.tol = tol;
+  o.seed = seed;
+  o.max_basis = max_basis;
+  o.max_restarts = max_restarts;
+  o.threads = threads;
+  o.dense_max = dense_max;
+  return o;
+}
+
+LayerSpectraOptions make_layer_spectra_options(int k, double tol, uint64_t seed, int threads, bool subgraphs,
+                                               int min_nodes, int max_basis, int dense_max, bool pattern) {
+  if (!pattern && subgraphs) throw std::invalid_argument("pattern=False is only supported with subgraphs=False");
+  LayerSpectraOptions o;
+  o.solve = make_options(k, tol, seed, max_basis, 100, threads, dense_max);
+  o.subgraphs = subgraphs;
+  o.min_nodes = min_nodes;
+  o.pattern = pattern;
+  return o;
+}
 
 py::array_t<double> to_array(const std::vector<double>& v) {
   py::array_t<double> a(static_cast<py::ssize_t>(v.size()));

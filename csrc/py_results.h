@@ -1,15 +1,23 @@
-// Python result objects of the core, built in one place for every binding (CPU and CUDA):
-// the SolveInfo dict and the per-layer dict of layer_spectra / cuda_layer_spectra.
+// What every binding (CPU and CUDA) shares, defined once: the solver options built from the
+// binding arguments, the SolveInfo dict and the per-layer dict of layer_spectra /
+// cuda_layer_spectra.
 #pragma once
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <string>
 #include <vector>
 
 #include "layer_spectra.h"
 #include "singular_values.h"
 
 namespace fspai {
+
+SolveOptions make_options(int k, double tol, uint64_t seed, int max_basis, int max_restarts, int threads,
+                          int dense_max, int starts = 0, const std::string& route = "");
+// Options of a layer_spectra call (throws std::invalid_argument for pattern=False with subgraphs).
+LayerSpectraOptions make_layer_spectra_options(int k, double tol, uint64_t seed, int threads, bool subgraphs,
+                                               int min_nodes, int max_basis, int dense_max, bool pattern);
 
 pybind11::array_t<double> to_array(const std::vector<double>& v);
 pybind11::dict info_dict(const SolveInfo& i);

@@ -10,6 +10,7 @@ Submodules that need PyTorch (``masks``, ``pai``, ``models``, ``data``, ``train`
 from __future__ import annotations
 
 import importlib as _importlib
+import sys as _sys
 
 from ._version import __version__
 from .metrics import (
@@ -66,11 +67,10 @@ def model_metrics(model_or_masks, weights=None, **options) -> MetricsTable:
 
 def _needs_torch_layer(obj) -> bool:
     # Only a torch object can be a module or a masked state dict, and then torch is imported already.
-    import sys
-
-    if "torch" not in sys.modules:
+    torch = _sys.modules.get("torch")
+    if torch is None:
         return False
-    if isinstance(obj, sys.modules["torch"].nn.Module):
+    if isinstance(obj, torch.nn.Module):
         return True
     from . import masks as _masks
 
