@@ -141,6 +141,20 @@ HostCsr host_csr(py::handle h, const std::string& what) {
   return c;
 }
 
+// The test-only host bindings' input: every layer tuple as a validated view (`keep` owns the
+// arrays the views point into) and the route name checked.
+std::vector<CsrView> host_views(py::list layers, const std::string& route, std::vector<HostCsr>& keep) {
+  if (route != "auto" && route != "csr" && route != "bitmap")
+    throw std::invalid_argument("route must be 'auto', 'csr' or 'bitmap'");
+  std::vector<CsrView> views;
+  keep.reserve(layers.size());
+  for (size_t i = 0; i < layers.size(); ++i) {
+    keep.push_back(host_csr(layers[i], "layer " + std::to_string(i)));
+    views.push_back(keep.back().view);
+  }
+  return views;
+}
+
 }  // namespace
 
 void add_cuda_build_info(py::dict& d) {
@@ -246,14 +260,7 @@ void register_cuda_bindings(py::module_& m) {
       [](py::list layers, int k, double tol, uint64_t seed, int threads, bool subgraphs, int min_nodes, int max_basis,
          int dense_max, bool pattern, const std::string& route) {
         std::vector<HostCsr> keep;
-        std::vector<CsrView> views;
-        keep.reserve(layers.size());
-        for (size_t i = 0; i < layers.size(); ++i) {
-          keep.push_back(host_csr(layers[i], "layer " + std::to_string(i)));
-          views.push_back(keep.back().view);
-        }
-        if (route != "auto" && route != "csr" && route != "bitmap")
-          throw std::invalid_argument("route must be 'auto', 'csr' or 'bitmap'");
+        const std::vector<CsrView> views = host_views(layers, route, keep);
         const LayerSpectraOptions o =
             make_layer_spectra_options(k, tol, seed, threads, subgraphs, min_nodes, max_basis, dense_max, pattern);
         std::vector<LayerSpectra> res;
@@ -323,14 +330,7 @@ void register_cuda_bindings(py::module_& m) {
       "_cuda_host_debug_apply",
       [](py::list layers, bool subgraphs, int min_nodes, bool pattern, const std::string& route, uint64_t seed) {
         std::vector<HostCsr> keep;
-        std::vector<CsrView> views;
-        keep.reserve(layers.size());
-        for (size_t i = 0; i < layers.size(); ++i) {
-          keep.push_back(host_csr(layers[i], "layer " + std::to_string(i)));
-          views.push_back(keep.back().view);
-        }
-        if (route != "auto" && route != "csr" && route != "bitmap")
-          throw std::invalid_argument("route must be 'auto', 'csr' or 'bitmap'");
+        const std::vector<CsrView> views = host_views(layers, route, keep);
         LayerSpectraOptions o;
         o.subgraphs = subgraphs;
         o.min_nodes = min_nodes;
