@@ -320,3 +320,20 @@ def test_fuzzed_sparse_structure_is_refused_or_exact():
         ref = np.linalg.svd(x.toarray().astype(float), compute_uv=False)[:1]  # safe: fspai validated it
         np.testing.assert_allclose(got, ref, rtol=1e-9, atol=1e-12)
     assert 20 < accepted < 300
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_weight_outside_the_mask_is_ignored(bad):
+    # |W ⊙ M| reads W only where the mask keeps it: a NaN in a pruned position changes nothing.
+    rng = np.random.default_rng(3)
+    m = (rng.random((20, 30)) < 0.4).astype(np.float32)
+    w = rng.standard_normal((20, 30))
+    w2 = w.copy()
+    w2[m == 0] = bad
+    assert fspai.weighted_gap(m, w2) == fspai.weighted_gap(m, w)
+    w2[np.argwhere(m == 1)[0][0], np.argwhere(m == 1)[0][1]] = bad
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        fspai.weighted_gap(m, w2)
+    import scipy.sparse as sp
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        fspai.weighted_gap(sp.csr_matrix(m), w2)

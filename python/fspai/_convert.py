@@ -7,10 +7,11 @@ convolution). Masks are bool/int/float with values in {0, 1}; weights are float1
 float32 or float64. The weighted matrix is ``|W ⊙ M|`` on the mask's support.
 
 Everything is validated here, in NumPy, before SciPy or the compiled core sees an array:
-sparse structure (:mod:`fspai._sparse_input`), dtypes, mask values, finite weights, shapes, and
+sparse structure (:mod:`fspai._sparse_input`), dtypes, mask values, finite weights (where the mask
+keeps them: the only entries ``|W ⊙ M|`` reads), shapes, and
 sizes the core cannot index. Errors are ``TypeError`` / ``ValueError`` naming the layer, the
-argument and the shape. Memory: dense inputs are converted in row blocks (the extra memory is
-the output CSR plus one block); canonical CSR inputs are used without copying their index
+argument and the shape. Memory: dense inputs are converted in row blocks (the extra memory is at
+most twice the output CSR plus one block); canonical CSR inputs are used without copying their index
 arrays; rows and columns without entries are dropped when the declared shape is far larger than
 the number of entries (a 2^28 × 2^28 matrix with 3 entries costs a few hundred bytes).
 """
@@ -194,7 +195,7 @@ def _check_weight_dtype(dtype: np.dtype, name: str, shape: tuple) -> None:
 
 def _check_finite(vals: np.ndarray, name: str, shape: tuple) -> None:
     if not np.isfinite(vals).all():
-        raise ValueError(f"{name}: weight of shape {shape} contains NaN or Inf")
+        raise ValueError(f"{name}: weight of shape {shape} contains NaN or Inf where the mask keeps it")
 
 
 def _value_dtype(dtype: np.dtype) -> type:
@@ -208,31 +209,36 @@ def _rows_per_block(n_cols: int) -> int:
 def _dense_to_csr(b2: np.ndarray, w2: Optional[np.ndarray], name: str, shape: tuple) -> tuple:
     """(indptr, indices, values) of a dense 2-D mask view (and weight view), in row blocks.
 
-    Two passes: validate and count per row, then fill preallocated arrays; the extra memory is
-    the output plus one block's temporaries.
+    One pass: each block is validated, its nonzeros found with a 1-D ``flatnonzero`` (several
+    times faster than 2-D ``nonzero``) and its column indices / ``|W|`` values kept; the parts are
+    joined at the end. Extra memory: the output CSR twice at most (parts + joined) plus one
+    block's temporaries, far below the dense input itself.
     """
     n_rows, n_cols = b2.shape
     step = _rows_per_block(n_cols)
-    counts = np.empty(n_rows, dtype=np.int64)
-    for lo in range(0, n_rows, step):
-        blk = b2[lo:lo + step]
-        _check_mask_values(blk, "mask", name, shape)
-        counts[lo:lo + step] = np.count_nonzero(blk, axis=1)
-        if w2 is not None:
-            _check_finite(w2[lo:lo + step], name, shape)
-    indptr = np.zeros(n_rows + 1, dtype=np.int64)
-    np.cumsum(counts, out=indptr[1:])
-    del counts
-    nnz = int(indptr[-1])
-    indices = np.empty(nnz, dtype=np.int32)
-    values = None if w2 is None else np.empty(nnz, dtype=_value_dtype(w2.dtype))
+    counts = np.zeros(n_rows, dtype=np.int64)
+    idx_parts, val_parts = [], []
+    vdtype = None if w2 is None else _value_dtype(w2.dtype)
     for lo in range(0, n_rows, step):
         hi = min(n_rows, lo + step)
-        r, c = np.nonzero(b2[lo:hi])
-        a, z = indptr[lo], indptr[hi]
-        indices[a:z] = c
-        if values is not None:
-            np.abs(w2[lo:hi][r, c], out=values[a:z], casting="unsafe")
+        blk = b2[lo:hi]
+        _check_mask_values(blk, "mask", name, shape)
+        flat = np.flatnonzero(blk)  # C order over the block (a copy only for strided views)
+        r, c = np.divmod(flat, n_cols)
+        counts[lo:hi] = np.bincount(r, minlength=hi - lo)
+        idx_parts.append(c.astype(np.int32))
+        if w2 is not None:
+            v = np.abs(w2[lo:hi][r, c]).astype(vdtype, copy=False)
+            _check_finite(v, name, shape)  # on the mask's support: the only entries |W ⊙ M| reads
+            val_parts.append(v)
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    indices = idx_parts[0] if len(idx_parts) == 1 else np.concatenate(idx_parts) if idx_parts \
+        else np.empty(0, dtype=np.int32)
+    values = None
+    if w2 is not None:
+        values = val_parts[0] if len(val_parts) == 1 else np.concatenate(val_parts) if val_parts \
+            else np.empty(0, dtype=vdtype)
     return indptr, indices, values
 
 
@@ -241,8 +247,6 @@ def _pick_dense(w2: np.ndarray, can: Canonical, name: str, shape: tuple) -> np.n
     out = np.empty(can.nnz, dtype=_value_dtype(w2.dtype))
     n_st = len(can.indptr) - 1
     step = _rows_per_block(w2.shape[1])
-    for lo in range(0, w2.shape[0], step):  # finiteness of the whole weight, in blocks
-        _check_finite(w2[lo:lo + step], name, shape)
     for lo in range(0, n_st, step):
         hi = min(n_st, lo + step)
         a, z = can.indptr[lo], can.indptr[hi]
@@ -251,6 +255,7 @@ def _pick_dense(w2: np.ndarray, can: Canonical, name: str, shape: tuple) -> np.n
             rows = can.row_ids[rows]
         cols = can.indices[a:z] if can.col_ids is None else can.col_ids[can.indices[a:z]]
         np.abs(w2[rows, cols], out=out[a:z], casting="unsafe")
+        _check_finite(out[a:z], name, shape)
     return out
 
 

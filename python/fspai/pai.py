@@ -42,7 +42,7 @@ from ._torch_utils import model_device, resolve_device, unwrap
 from ._vocab import DATA_METHODS, ITERATIVE_METHODS, METHODS, SCOPES, check_density, \
     check_method, check_scope
 from .lottery import IMPResult, imp
-from .masks import layer_densities, prunable_parameters, realised_density
+from .masks import extract_masks, layer_densities, prunable_parameters, realised_density
 from .scoring import isolated_rng, make_scorer, working_copy
 from .selection import (DISTRIBUTIONS, KEEP_RULES, check_budget, erk_densities, random_masks,
                         select_above_kth, select_topk)
@@ -171,7 +171,10 @@ def _scored_masks(base: nn.Module, method: str, density: float, data: Any, scope
                          num_batches=opts.num_batches)
     if method == "synflow":
         scorer.shape(base, data)                       # clear error before any work
-    work = scorer.prepare(working_copy(base, train_mode=opts.train_mode, device=device))
+    if scorer.reads_weights_only and device == model_device(base) and not extract_masks(unwrap(base)):
+        work = unwrap(base)  # |w| of the parameters as they are: copying the network buys nothing
+    else:
+        work = scorer.prepare(working_copy(base, train_mode=opts.train_mode, device=device))
     params = {n: p for n, p in prunable_parameters(work).items() if n not in set(opts.exclude)}
     if method in ITERATIVE_METHODS:
         return _iterative(work, params, density, scope=scope, rounds=opts.rounds,

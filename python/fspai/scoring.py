@@ -60,9 +60,12 @@ def _grad_times_weight(params: Dict[str, nn.Parameter], absolute: bool) -> Score
 
 @dataclass(frozen=True)
 class Scorer:
-    """Base class: ``needs_data`` says whether :meth:`__call__` reads batches."""
+    """Base class: ``needs_data`` says whether :meth:`__call__` reads batches;
+    ``reads_weights_only`` that it only reads the parameters (no forward/backward pass, no
+    change to the network), so it may score the model itself instead of a working copy."""
 
     needs_data = False
+    reads_weights_only = False
 
     def prepare(self, work: nn.Module) -> nn.Module:
         """Turn the working copy into the network that is scored (default: unchanged)."""
@@ -75,8 +78,10 @@ class Scorer:
 
 @dataclass(frozen=True)
 class Magnitude(Scorer):
+    reads_weights_only = True
+
     def __call__(self, work, params, data, device) -> Scores:
-        return {n: p.detach().abs().clone() for n, p in params.items()}
+        return {n: p.detach().abs() for n, p in params.items()}  # abs() is a new tensor
 
 
 @dataclass(frozen=True)

@@ -127,24 +127,38 @@ def _apportion(ideal: Mapping[str, float], caps: Mapping[str, int], total: int) 
 
 
 def _clean(s: torch.Tensor) -> torch.Tensor:
-    s = s.detach().double()
-    return torch.nan_to_num(s, nan=-math.inf, posinf=math.inf, neginf=-math.inf)
+    """Scores ready to rank: float32 or float64 (float16/bfloat16/integers are widened, which is
+    exact, so the ranking is that of the input), NaN → -inf (ranks lowest)."""
+    s = s.detach()
+    if s.dtype not in (torch.float32, torch.float64):
+        s = s.double()
+    if not math.isfinite(float(s.sum())):  # one reduction; a NaN (or ±inf) makes it non-finite
+        s = torch.nan_to_num(s, nan=-math.inf, posinf=math.inf, neginf=-math.inf)
+    return s
 
 
 def topk_mask(flat: torch.Tensor, k: int) -> torch.Tensor:
     """Bool mask of the ``k`` largest entries of a 1-D tensor; ties at the threshold go to the
     lower index (the result of a stable descending sort, without sorting)."""
     n = flat.numel()
-    keep = torch.zeros(n, dtype=torch.bool, device=flat.device)
     if k <= 0:
-        return keep
+        return torch.zeros(n, dtype=torch.bool, device=flat.device)
     if k >= n:
-        return keep.fill_(True)
+        return torch.ones(n, dtype=torch.bool, device=flat.device)
     if flat.device.type == "cpu":
+        # O(n) selection; the k-1 entries after the threshold in the partitioned copy are the
+        # ones above or tied with it, so counting ties needs no extra pass unless several tie.
         a = flat.detach().numpy()
-        thr = torch.as_tensor(np.partition(a, n - k)[n - k], dtype=flat.dtype)
-    else:
-        thr = torch.topk(flat, k, sorted=False).values.min()
+        part = np.partition(a, n - k)
+        thr = part[n - k]
+        need = k - int(np.count_nonzero(part[n - k + 1:] > thr))   # entries == thr to keep
+        ties = int(np.count_nonzero(part == thr))
+        if need == ties:
+            return torch.from_numpy(a >= thr)
+        keep = a > thr
+        keep[np.flatnonzero(a == thr)[:need]] = True
+        return torch.from_numpy(keep)
+    thr = torch.topk(flat, k, sorted=False).values.min()
     keep = flat > thr
     need = k - int(keep.sum())
     if need > 0:

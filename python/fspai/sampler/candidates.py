@@ -154,6 +154,7 @@ class CandidateMaker:
         self.options = PruneOptions.from_options(**self.prune_options)     # validated once
         self.candidate_batches, self.baseline_batches = candidate_batches, baseline_batches
         self.custom = generator
+        self._scratch: Optional[nn.Module] = None  # reused noised copy of the model (_noised)
         self._batches: Optional[_BatchSource] = None
         self.names: List[str] = []
         self.shapes: Dict[str, tuple] = {}
@@ -196,15 +197,20 @@ class CandidateMaker:
         (``prune`` scores on its own copy and never modifies it)."""
         if self.method not in self.protocol.noise_methods or self.noise <= 0:
             return self.model
-        work = copy.deepcopy(self.model)
+        # One scratch copy per run, reset to θ* before each candidate's noise (``prune`` never
+        # modifies the model it is given, so only the noised parameters need resetting).
+        if self._scratch is None:
+            self._scratch = copy.deepcopy(self.model)
+        work = self._scratch
         gen = torch.Generator(device="cpu")
         gen.manual_seed(candidate_seed(self.seed, t, STREAM_NOISE))
-        params = prunable_parameters(work)
+        params, theta = prunable_parameters(work), prunable_parameters(self.model)
         with torch.no_grad():
             for name in self.names:
                 p = params[name]
                 eps = torch.randn(p.shape, generator=gen, dtype=torch.float32) * (
                     self.noise * _init_std(p))
+                p.copy_(theta[name])
                 p.add_(eps.to(device=p.device, dtype=p.dtype))
         return work
 
