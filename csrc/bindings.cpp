@@ -117,7 +117,7 @@ PYBIND11_MODULE(_core, m) {
   m.def(
       "layer_spectra",
       [](py::list layers, int k, double tol, uint64_t seed, int threads, bool subgraphs, int min_nodes, int max_basis,
-         int dense_max, bool pattern) {
+         int dense_max, bool pattern, const SubgraphRuleArg& subgraph_rule, bool solve_invalid_subgraphs) {
         std::vector<CsrArgs> args;
         std::vector<CsrView> views;
         args.reserve(layers.size());
@@ -139,8 +139,9 @@ PYBIND11_MODULE(_core, m) {
           args.push_back(make_csr(t[0], t[1], t[2], nr, nc, what));
           views.push_back(args.back().view);
         }
-        const LayerSpectraOptions o =
-            make_layer_spectra_options(k, tol, seed, threads, subgraphs, min_nodes, max_basis, dense_max, pattern);
+        const LayerSpectraOptions o = make_layer_spectra_options(k, tol, seed, threads, subgraphs, min_nodes, max_basis,
+                                                                 dense_max, pattern, subgraph_rule,
+                                                                 solve_invalid_subgraphs);
         std::vector<LayerSpectra> res;
         {
           py::gil_scoped_release release;
@@ -153,9 +154,11 @@ PYBIND11_MODULE(_core, m) {
       },
       py::arg("layers"), py::arg("k") = 2, py::arg("tol") = 1e-5, py::arg("seed") = 0, py::arg("threads") = 0,
       py::arg("subgraphs") = true, py::arg("min_nodes") = 2, py::arg("max_basis") = 0, py::arg("dense_max") = 96,
-      py::arg("pattern") = true,
+      py::arg("pattern") = true, py::arg("subgraph_rule") = py::none(), py::arg("solve_invalid_subgraphs") = true,
       "Batched spectra of many layers: pattern and weighted top-k σ of each layer and of each "
-      "regular subgraph (input columns grouped by degree, groups of >= min_nodes).");
+      "regular subgraph (input columns grouped by degree, groups of >= min_nodes). subgraph_rule = "
+      "(d_min, d_strict, d_out_min, d_out_strict), the caller's group validity rule; with "
+      "solve_invalid_subgraphs=False a group failing it is not solved (NaN sub_sv / sub_wsv).");
 
   m.def(
       "_gram_apply",

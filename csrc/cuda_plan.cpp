@@ -175,6 +175,34 @@ void build_problems(const std::vector<LayerArrays>& arrays, const std::vector<La
   }
 }
 
+void drop_skipped_groups(const LayerSpectraOptions& opt, std::vector<DeviceGramProblem>* problems,
+                         std::vector<ProblemSlot>* slots, std::vector<LayerSpectra>* res) {
+  if (opt.solve_invalid_subgraphs) return;
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  std::vector<std::vector<char>> skip(res->size());
+  for (size_t i = 0; i < res->size(); ++i) {
+    LayerSpectra& R = (*res)[i];
+    skip[i].assign(R.subgraphs.size(), 0);
+    for (size_t q = 0; q < R.subgraphs.size(); ++q) {
+      SubgraphSpectra& S = R.subgraphs[q];
+      if (!opt.skips_group(S.degree, S.n_in, S.n_out)) continue;
+      skip[i][q] = 1;
+      if (!S.sv.empty()) S.sv.assign(opt.solve.k, nan);
+      if (!S.wsv.empty()) S.wsv.assign(opt.solve.k, nan);
+    }
+  }
+  size_t w = 0;
+  for (size_t j = 0; j < slots->size(); ++j) {
+    const ProblemSlot& sl = (*slots)[j];
+    if (sl.group >= 0 && skip[sl.layer][sl.group]) continue;
+    (*slots)[w] = sl;
+    (*problems)[w] = (*problems)[j];
+    ++w;
+  }
+  slots->resize(w);
+  problems->resize(w);
+}
+
 void assemble(const std::vector<ProblemSlot>& slots, const std::vector<std::vector<double>>& sigma,
               const std::vector<SolveInfo>& infos, int k, std::vector<LayerSpectra>* res) {
   if (sigma.size() != slots.size()) throw std::runtime_error("Lanczos driver returned a wrong number of results");
@@ -406,6 +434,7 @@ void prepare_host(const std::vector<CsrView>& layers, const LayerSpectraOptions&
   build_problems(A, plans, opt, &probs, &slots, &res);
   for (int i = 0; i < nl; ++i)
     for (size_t q = 0; q < plans[i].groups.size(); ++q) res[i].subgraphs[q].n_out = H[i].nout[q];
+  drop_skipped_groups(opt, &probs, &slots, &res);
   std::vector<std::vector<uint32_t>>& bitmaps = HP.bitmaps;
   bitmaps.reserve(2 * probs.size());
   for (size_t j = 0; j < probs.size(); ++j) {

@@ -1,10 +1,13 @@
 #include "layer_spectra.h"
 
 #include <algorithm>
+#include <cmath>
 #include <exception>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <numeric>
+#include <stdexcept>
 
 #include "regular_decomposition.h"
 
@@ -27,7 +30,26 @@ struct Job {
 
 }  // namespace
 
+bool SubgraphRule::holds_group(int64_t degree, int64_t n_in, int64_t n_out) const {
+  const double d = static_cast<double>(degree);
+  const double d_out =
+      n_out > 0 ? d * static_cast<double>(n_in) / static_cast<double>(n_out) : std::numeric_limits<double>::quiet_NaN();
+  return holds(d, d_out);
+}
+
+void check_subgraph_rule_options(const LayerSpectraOptions& opt) {
+  if (opt.subgraph_rule) {
+    const SubgraphRule& r = *opt.subgraph_rule;
+    for (double v : {r.d_min, r.d_out_min})
+      if (!std::isfinite(v) || v < 0)
+        throw std::invalid_argument("subgraph_rule thresholds must be finite and >= 0, got " + std::to_string(v));
+  }
+  if (!opt.solve_invalid_subgraphs && !opt.subgraph_rule)
+    throw std::invalid_argument("solve_invalid_subgraphs=False needs a subgraph_rule");
+}
+
 std::vector<LayerSpectra> layer_spectra(const std::vector<CsrView>& layers, const LayerSpectraOptions& opt) {
+  check_subgraph_rule_options(opt);
   const int threads = resolve_threads(opt.solve.threads);
   const int64_t n = static_cast<int64_t>(layers.size());
   std::vector<LayerSpectra> res(n);
@@ -90,7 +112,8 @@ std::vector<LayerSpectra> layer_spectra(const std::vector<CsrView>& layers, cons
   run_jobs(layer_jobs);
   if (!opt.subgraphs) return res;
 
-  // Phase B: subgraph extraction (parallel over layers), then one job per subgraph.
+  // Phase B: subgraph extraction (parallel over layers), then one job per subgraph — except the
+  // groups the caller's rule rejects when solve_invalid_subgraphs is false (NaN spectra, no job).
   std::vector<std::vector<RegularGroup>> groups(n);
 #ifdef FSPAI_OPENMP
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1 && n > 1)
@@ -116,6 +139,12 @@ std::vector<LayerSpectra> layer_spectra(const std::vector<CsrView>& layers, cons
       S.n_out = G.n_out;
       S.nnz = static_cast<int64_t>(G.sub.indices.size());
       L.subgraph_columns[g] = G.columns;
+      if (opt.skips_group(S.degree, S.n_in, S.n_out)) {
+        const double nan = std::numeric_limits<double>::quiet_NaN();
+        S.sv.assign(opt.solve.k, nan);
+        if (layers[i].weighted()) S.wsv.assign(opt.solve.k, nan);
+        continue;
+      }
       jobs.push_back({G.sub.view(), &S.sv, &S.wsv, &L.info, &L.winfo});
     }
   }

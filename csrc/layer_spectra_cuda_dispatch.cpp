@@ -231,11 +231,12 @@ void register_cuda_bindings(py::module_& m) {
   m.def(
       "cuda_layer_spectra",
       [](py::list layers, int k, double tol, uint64_t seed, int threads, bool subgraphs, int min_nodes, int max_basis,
-         int dense_max, bool pattern) -> py::list {
+         int dense_max, bool pattern, const SubgraphRuleArg& subgraph_rule, bool solve_invalid_subgraphs) -> py::list {
 #ifdef FSPAI_WITH_CUDA
         std::vector<cuda::DeviceLayer> L = device_layers(layers);
-        const LayerSpectraOptions o =
-            make_layer_spectra_options(k, tol, seed, threads, subgraphs, min_nodes, max_basis, dense_max, pattern);
+        const LayerSpectraOptions o = make_layer_spectra_options(k, tol, seed, threads, subgraphs, min_nodes, max_basis,
+                                                                 dense_max, pattern, subgraph_rule,
+                                                                 solve_invalid_subgraphs);
         std::vector<LayerSpectra> res;
         {
           py::gil_scoped_release release;
@@ -246,23 +247,25 @@ void register_cuda_bindings(py::module_& m) {
         return out;
 #else
         (void)layers, (void)k, (void)tol, (void)seed, (void)threads, (void)subgraphs, (void)min_nodes,
-            (void)max_basis, (void)dense_max, (void)pattern;
+            (void)max_basis, (void)dense_max, (void)pattern, (void)subgraph_rule, (void)solve_invalid_subgraphs;
         not_compiled();
 #endif
       },
       py::arg("layers"), py::arg("k") = 2, py::arg("tol") = 1e-5, py::arg("seed") = 0, py::arg("threads") = 0,
       py::arg("subgraphs") = true, py::arg("min_nodes") = 2, py::arg("max_basis") = 0, py::arg("dense_max") = 96,
-      py::arg("pattern") = true,
+      py::arg("pattern") = true, py::arg("subgraph_rule") = py::none(), py::arg("solve_invalid_subgraphs") = true,
       "layer_spectra for device layers [(mask_desc, weight_desc|None), ...]; same result layout.");
 
   m.def(
       "_cuda_host_emulation",
       [](py::list layers, int k, double tol, uint64_t seed, int threads, bool subgraphs, int min_nodes, int max_basis,
-         int dense_max, bool pattern, const std::string& route) {
+         int dense_max, bool pattern, const SubgraphRuleArg& subgraph_rule, bool solve_invalid_subgraphs,
+         const std::string& route) {
         std::vector<HostCsr> keep;
         const std::vector<CsrView> views = host_views(layers, route, keep);
-        const LayerSpectraOptions o =
-            make_layer_spectra_options(k, tol, seed, threads, subgraphs, min_nodes, max_basis, dense_max, pattern);
+        const LayerSpectraOptions o = make_layer_spectra_options(k, tol, seed, threads, subgraphs, min_nodes, max_basis,
+                                                                 dense_max, pattern, subgraph_rule,
+                                                                 solve_invalid_subgraphs);
         std::vector<LayerSpectra> res;
         {
           py::gil_scoped_release release;
@@ -274,7 +277,8 @@ void register_cuda_bindings(py::module_& m) {
       },
       py::arg("layers"), py::arg("k") = 2, py::arg("tol") = 1e-5, py::arg("seed") = 0, py::arg("threads") = 0,
       py::arg("subgraphs") = true, py::arg("min_nodes") = 2, py::arg("max_basis") = 0, py::arg("dense_max") = 96,
-      py::arg("pattern") = true, py::arg("route") = "auto",
+      py::arg("pattern") = true, py::arg("subgraph_rule") = py::none(), py::arg("solve_invalid_subgraphs") = true,
+      py::arg("route") = "auto",
       "TESTING ONLY (every build): the CUDA path's host logic (plan, problem descriptors, scaling, assembly) "
       "with a host twin of the GPU step kernels, on host CSR layers; same result layout as layer_spectra.");
 

@@ -24,13 +24,21 @@ SolveOptions make_options(int k, double tol, uint64_t seed, int max_basis, int m
 }
 
 LayerSpectraOptions make_layer_spectra_options(int k, double tol, uint64_t seed, int threads, bool subgraphs,
-                                               int min_nodes, int max_basis, int dense_max, bool pattern) {
+                                               int min_nodes, int max_basis, int dense_max, bool pattern,
+                                               const SubgraphRuleArg& subgraph_rule, bool solve_invalid_subgraphs) {
   if (!pattern && subgraphs) throw std::invalid_argument("pattern=False is only supported with subgraphs=False");
   LayerSpectraOptions o;
   o.solve = make_options(k, tol, seed, max_basis, 100, threads, dense_max);
   o.subgraphs = subgraphs;
   o.min_nodes = min_nodes;
   o.pattern = pattern;
+  if (subgraph_rule) {
+    SubgraphRule r;
+    std::tie(r.d_min, r.d_strict, r.d_out_min, r.d_out_strict) = *subgraph_rule;
+    o.subgraph_rule = r;
+  }
+  o.solve_invalid_subgraphs = solve_invalid_subgraphs;
+  check_subgraph_rule_options(o);
   return o;
 }
 

@@ -5,7 +5,9 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "layer_spectra.h"
@@ -15,9 +17,15 @@ namespace fspai {
 
 SolveOptions make_options(int k, double tol, uint64_t seed, int max_basis, int max_restarts, int threads,
                           int dense_max, int starts = 0, const std::string& route = "");
-// Options of a layer_spectra call (throws std::invalid_argument for pattern=False with subgraphs).
+// The binding argument subgraph_rule: (d_min, d_strict, d_out_min, d_out_strict) or None.
+using SubgraphRuleArg = std::optional<std::tuple<double, bool, double, bool>>;
+
+// Options of a layer_spectra call (throws std::invalid_argument for pattern=False with subgraphs,
+// and for a subgraph rule check_subgraph_rule_options refuses).
 LayerSpectraOptions make_layer_spectra_options(int k, double tol, uint64_t seed, int threads, bool subgraphs,
-                                               int min_nodes, int max_basis, int dense_max, bool pattern);
+                                               int min_nodes, int max_basis, int dense_max, bool pattern,
+                                               const SubgraphRuleArg& subgraph_rule = std::nullopt,
+                                               bool solve_invalid_subgraphs = true);
 
 pybind11::array_t<double> to_array(const std::vector<double>& v);
 pybind11::dict info_dict(const SolveInfo& i);

@@ -126,6 +126,12 @@ void build_problems(const std::vector<LayerArrays>& arrays, const std::vector<La
                     const LayerSpectraOptions& opt, std::vector<DeviceGramProblem>* problems,
                     std::vector<ProblemSlot>* slots, std::vector<LayerSpectra>* res);
 
+// Once the groups' n_out are in `res`: with opt.solve_invalid_subgraphs false, removes the
+// problems of every group opt.skips_group() rejects and sets its spectra to NaN (k entries; wsv
+// only where the layer is weighted), as layer_spectra() does on the CPU.
+void drop_skipped_groups(const LayerSpectraOptions& opt, std::vector<DeviceGramProblem>* problems,
+                         std::vector<ProblemSlot>* slots, std::vector<LayerSpectra>* res);
+
 // Stores the driver's singular values (descending, padded with zeros to k) and statistics.
 void assemble(const std::vector<ProblemSlot>& slots, const std::vector<std::vector<double>>& sigma,
               const std::vector<SolveInfo>& infos, int k, std::vector<LayerSpectra>* res);

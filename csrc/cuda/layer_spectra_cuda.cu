@@ -611,6 +611,7 @@ void prepare(const std::vector<DeviceLayer>& layers, const LayerSpectraOptions& 
   check(cudaStreamSynchronize(st.s), "CSR conversion");
   for (int i = 0; i < nl; ++i)
     for (size_t q = 0; q < plans[i].groups.size(); ++q) res[i].subgraphs[q].n_out = nout[group_off[i] + q];
+  drop_skipped_groups(opt, &probs, &slots, &res);  // whole-layer problems (the only bitmap ones) stay
 }
 
 }  // namespace

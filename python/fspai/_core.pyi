@@ -9,6 +9,8 @@ import numpy as np
 import numpy.typing as npt
 
 _CsrTuple = tuple[npt.NDArray[np.int64], npt.NDArray[np.int32], Optional[npt.NDArray[np.floating]], int, int]
+# (d_min, d_strict, d_out_min, d_out_strict): fspai.conventions.DegreeRule.core_rule()
+_SubgraphRule = tuple[float, bool, float, bool]
 
 def topk_singular_values(
     indptr: npt.NDArray[np.int64],
@@ -38,10 +40,14 @@ def layer_spectra(
     max_basis: int = 0,
     dense_max: int = 96,
     pattern: bool = True,
+    subgraph_rule: Optional[_SubgraphRule] = None,
+    solve_invalid_subgraphs: bool = True,
 ) -> list[dict[str, Any]]:
     """Per layer: sv, wsv (None without values), info, winfo, and the regular subgraphs'
     sub_degree, sub_n_in, sub_n_out, sub_nnz, sub_sv (g×k), sub_wsv (g×k, NaN without values),
-    sub_columns (list of int32 arrays)."""
+    sub_columns (list of int32 arrays). subgraph_rule = (d_min, d_strict, d_out_min, d_out_strict)
+    from Convention.subgraph_rule.core_rule(); with solve_invalid_subgraphs=False (needs a rule) a
+    group failing it is reported but not solved: its sub_sv / sub_wsv rows are NaN."""
 
 def _gram_apply(
     indptr: npt.NDArray[np.int64],
@@ -60,7 +66,8 @@ def _gram_apply(
 def cuda_info() -> dict[str, Any]: ...
 def cuda_layer_spectra(layers: list, k: int = 2, tol: float = 1e-5, seed: int = 0, threads: int = 0,
                        subgraphs: bool = True, min_nodes: int = 2, max_basis: int = 0, dense_max: int = 96,
-                       pattern: bool = True) -> list[dict[str, Any]]: ...
+                       pattern: bool = True, subgraph_rule: Optional[_SubgraphRule] = None,
+                       solve_invalid_subgraphs: bool = True) -> list[dict[str, Any]]: ...
 def cuda_degrees(layers: list) -> list[dict[str, Any]]: ...
 def cuda_step_stats(reset: bool = False) -> dict[str, Any]: ...
 def cuda_set_route(route: str) -> None: ...
@@ -88,6 +95,8 @@ def cuda_layer_spectra(
     max_basis: int = 0,
     dense_max: int = 96,
     pattern: bool = True,
+    subgraph_rule: Optional[_SubgraphRule] = None,
+    solve_invalid_subgraphs: bool = True,
 ) -> list[dict[str, Any]]:
     """layer_spectra for device layers: same keyword arguments, same per-layer dicts."""
 
@@ -114,6 +123,8 @@ def _cuda_host_emulation(
     max_basis: int = 0,
     dense_max: int = 96,
     pattern: bool = True,
+    subgraph_rule: Optional[_SubgraphRule] = None,
+    solve_invalid_subgraphs: bool = True,
     route: str = "auto",
 ) -> list[dict[str, Any]]:
     """TESTING ONLY: the CUDA path's host logic with a host twin of the GPU step kernels."""

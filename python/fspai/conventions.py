@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from typing import Union
 
 __all__ = ["DegreeRule", "Convention", "PRESETS", "NEURIPS23", "NEURIPS23_PATTERN", "ICLR23",
@@ -46,6 +47,24 @@ class DegreeRule:
     d_in_strict: bool
     d_out_min: float
     d_out_strict: bool
+
+    def __post_init__(self):
+        for field in ("d_in_min", "d_out_min"):
+            v = getattr(self, field)
+            if isinstance(v, bool) or not isinstance(v, numbers.Real):
+                raise TypeError(f"DegreeRule.{field} must be a number, got {v!r}")
+            if not (math.isfinite(v) and v >= 0):
+                raise ValueError(f"DegreeRule.{field} must be a finite number >= 0, got {v!r}")
+        for field in ("d_in_strict", "d_out_strict"):
+            v = getattr(self, field)
+            if not isinstance(v, bool) and type(v).__name__ != "bool_":  # numpy.bool_ too
+                raise TypeError(f"DegreeRule.{field} must be True or False, got {v!r}")
+
+    def core_rule(self) -> tuple:
+        """``(d_min, d_strict, d_out_min, d_out_strict)``: this rule as data for the compiled core
+        (``_core.layer_spectra(subgraph_rule=...)``), which evaluates it exactly as :meth:`holds`.
+        The rule's numbers live here only; the core never holds a convention's thresholds."""
+        return (float(self.d_in_min), bool(self.d_in_strict), float(self.d_out_min), bool(self.d_out_strict))
 
     def holds(self, d_in: float, d_out: float) -> bool:
         """False also when a degree is NaN (an empty graph)."""

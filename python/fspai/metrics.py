@@ -182,10 +182,20 @@ def _axis_weights(w) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- core call
 def _spectra(layers: Sequence[LayerCSR], *, subgraphs: bool, weighted: bool, convention: Convention,
-             tol: float = DEFAULT_TOL, seed: int = 0, threads: Optional[int] = None) -> list:
-    """One batched core call: per layer ``sv``, ``wsv`` and (``subgraphs=True``) the degree groups."""
+             tol: float = DEFAULT_TOL, seed: int = 0, threads: Optional[int] = None,
+             valid_subgraphs_only: bool = False) -> list:
+    """One batched core call: per layer ``sv``, ``wsv`` and (``subgraphs=True``) the degree groups.
+
+    ``valid_subgraphs_only=True`` (for callers that read only the subgraphs passing the
+    convention's ``subgraph_rule``: IMDB, coordinates, the per-layer tables) hands the rule to the
+    core with ``solve_invalid_subgraphs=False``: a failing group is still reported (degree,
+    n_in, n_out, columns) but not solved, its ``sub_sv`` / ``sub_wsv`` rows are NaN."""
+    kw = {}
+    if subgraphs and check_bool(valid_subgraphs_only, "valid_subgraphs_only"):
+        kw = dict(subgraph_rule=convention.subgraph_rule.core_rule(), solve_invalid_subgraphs=False)
     return _device_spectra(layers, weighted, k=2, tol=check_tol(tol), seed=check_seed(seed),
-                           threads=check_threads(threads), subgraphs=subgraphs, min_nodes=convention.min_nodes)
+                           threads=check_threads(threads), subgraphs=subgraphs, min_nodes=convention.min_nodes,
+                           **kw)
 
 
 def _degrees_summary(row_deg: np.ndarray, col_deg: np.ndarray):
@@ -259,6 +269,8 @@ def _weighted_group_degrees(layer: LayerCSR, groups: list) -> list:
 
 
 def _subgraphs(layer: LayerCSR, spec: dict, conv: Convention, weighted: bool) -> list:
+    # Groups the core skipped (_spectra(valid_subgraphs_only=True)) fail conv.subgraph_rule, so
+    # valid=False here; their NaN spectra give NaN mu0 / mu_hat / delta_r, which _imdb never reads.
     wsv = spec["sub_wsv"]
     n_g = len(spec["sub_degree"])
     stored_cols = [np.asarray(c) for c in spec["sub_columns"]]
@@ -434,7 +446,8 @@ def imdb(mask: Any, weight: Any = None, *, convention: Any = "neurips23") -> Imd
     """IMDB and weighted IMDB of a layer; see :class:`ImdbResult`."""
     conv = get_convention(convention)
     layer = to_layer(mask, weight, name="mask")
-    spec = _spectra([layer], subgraphs=True, weighted=weight is not None, convention=conv)[0]
+    spec = _spectra([layer], subgraphs=True, weighted=weight is not None, convention=conv,
+                    valid_subgraphs_only=True)[0]
     return _imdb(_subgraphs(layer, spec, conv, weight is not None), conv, weighted=weight is not None)
 
 
@@ -487,7 +500,8 @@ def coordinates(masks: Sequence, weights: Sequence, *, convention: Any = "neurip
         if ly.values is None:
             raise ValueError(f"{ly.name}: no weight given; coordinates need a weight for every layer "
                              "(pass the mask itself to use |W| = M)")
-    specs = _spectra(layers, subgraphs=True, weighted=True, convention=conv, threads=threads)
+    specs = _spectra(layers, subgraphs=True, weighted=True, convention=conv, threads=threads,
+                     valid_subgraphs_only=True)  # invalid groups: NaN spectra, never read by _imdb
     out = []
     for layer, spec in zip(layers, specs):
         gap = _gap(layer, spec["sv"], conv)

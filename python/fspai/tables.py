@@ -96,7 +96,8 @@ def layer_metrics(mask: Any, weight: Any = None, *, name: str = "layer", convent
     """All metrics of one layer (see :class:`LayerMetrics`)."""
     conv = get_convention(convention)
     layer = to_layer(mask, weight, name=name)
-    spec = _spectra([layer], subgraphs=True, weighted=weight is not None, convention=conv, threads=threads)[0]
+    spec = _spectra([layer], subgraphs=True, weighted=weight is not None, convention=conv, threads=threads,
+                    valid_subgraphs_only=True)[0]  # the record reads valid subgraphs only
     return _record(layer, spec, conv, weight is not None)
 
 
@@ -279,8 +280,10 @@ def model_metrics(model_or_masks: Any, weights: Optional[Mapping] = None, *, con
     recs = []
     if layers:
         if all(weighted_flags) or not any(weighted_flags):
-            specs = _spectra(layers, subgraphs=True, weighted=any(weighted_flags), convention=conv, threads=threads)
+            specs = _spectra(layers, subgraphs=True, weighted=any(weighted_flags), convention=conv, threads=threads,
+                             valid_subgraphs_only=True)
         else:
-            specs = _spectra(layers, subgraphs=True, weighted=True, convention=conv, threads=threads)
+            specs = _spectra(layers, subgraphs=True, weighted=True, convention=conv, threads=threads,
+                             valid_subgraphs_only=True)
         recs = [_record(ly, sp_, conv, ly.values is not None) for ly, sp_ in zip(layers, specs)]
     return MetricsTable(recs)
