@@ -18,6 +18,13 @@
 namespace fspai {
 namespace {
 
+// Below this many nonzeros in all, a batch of layers/subgraphs is a few milliseconds of work:
+// it runs on one thread. A parallel region costs microseconds on idle cores but can cost
+// milliseconds when another process holds a core (OpenMP threads wait for a descheduled peer):
+// on a busy 2-core machine, thousands of tiny calls (the sampler on a small network) ran ~10×
+// slower with 2 threads than with 1.
+constexpr int64_t kMinParallelNnz = 50000;
+
 // One eigen-solve job: the 0/1 pattern of `view`, plus its weighted matrix when it has values
 // (both in one shared pass, see topk_singular_values_pair).
 struct Job {
@@ -85,8 +92,11 @@ std::vector<LayerSpectra> layer_spectra(const std::vector<CsrView>& layers, cons
       ++first_small;
     }
     const int64_t n_small = static_cast<int64_t>(order.size() - first_small);
+    int64_t small_nnz = 0;
+    for (size_t q = first_small; q < order.size(); ++q) small_nnz += jobs[order[q]].view.nnz();
+    const bool par_jobs = threads > 1 && n_small > 1 && small_nnz >= kMinParallelNnz;
 #ifdef FSPAI_OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1 && n_small > 1)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (par_jobs)
 #endif
     for (int64_t q = 0; q < n_small; ++q) {
       try {
@@ -114,9 +124,11 @@ std::vector<LayerSpectra> layer_spectra(const std::vector<CsrView>& layers, cons
 
   // Phase B: subgraph extraction (parallel over layers), then one job per subgraph — except the
   // groups the caller's rule rejects when solve_invalid_subgraphs is false (NaN spectra, no job).
+  int64_t total_nnz = 0;
+  for (const CsrView& v : layers) total_nnz += v.nnz();
   std::vector<std::vector<RegularGroup>> groups(n);
 #ifdef FSPAI_OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1 && n > 1)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1 && n > 1 && total_nnz >= kMinParallelNnz)
 #endif
   for (int64_t i = 0; i < n; ++i) {
     try {
