@@ -102,6 +102,7 @@ void small_eigen(int n, std::vector<double>& a, bool tridiagonal, std::vector<do
 struct TridiagWork {  // scratch of tridiagonal_vectors, reused across checks (no per-check heap traffic)
   std::vector<double> dl, dd, du, du2, b;
   std::vector<char> piv;
+  std::vector<std::vector<double>> start;  // start[c][i]: the generic start vectors, grown as m grows
 };
 void tridiagonal_vectors(int m, const double* d, const double* e, const double* lam, int q, std::vector<double>& z,
                          TridiagWork& ws) {
@@ -116,6 +117,7 @@ void tridiagonal_vectors(int m, const double* d, const double* e, const double* 
   ws.du2.resize(m);
   ws.b.resize(m);
   ws.piv.resize(m);
+  if (static_cast<int>(ws.start.size()) < q) ws.start.resize(q);
   double *dl = ws.dl.data(), *dd = ws.dd.data(), *du = ws.du.data(), *du2 = ws.du2.data(), *b = ws.b.data();
   char* piv = ws.piv.data();
   for (int c = 0; c < q; ++c) {
@@ -146,7 +148,10 @@ void tridiagonal_vectors(int m, const double* d, const double* e, const double* 
       }
     }
     if (dd[m - 1] == 0.0) dd[m - 1] = tiny;
-    for (int i = 0; i < m; ++i) b[i] = 1.0 + 0.1 * std::sin(1.0 + i * (c + 1.0));  // generic start
+    for (int i = 0; i < m; ++i) dd[i] = 1.0 / dd[i];  // the solves below multiply (one division per row)
+    std::vector<double>& st = ws.start[c];
+    for (int i = static_cast<int>(st.size()); i < m; ++i) st.push_back(1.0 + 0.1 * std::sin(1.0 + i * (c + 1.0)));
+    std::copy(st.begin(), st.begin() + m, b);  // generic start
     for (int it = 0; it < 3; ++it) {
       for (int i = 0; i + 1 < m; ++i) {
         if (!piv[i]) {
@@ -157,9 +162,9 @@ void tridiagonal_vectors(int m, const double* d, const double* e, const double* 
           b[i + 1] = t - dl[i] * b[i];
         }
       }
-      b[m - 1] /= dd[m - 1];
-      if (m >= 2) b[m - 2] = (b[m - 2] - du[m - 2] * b[m - 1]) / dd[m - 2];
-      for (int i = m - 3; i >= 0; --i) b[i] = (b[i] - du[i] * b[i + 1] - du2[i] * b[i + 2]) / dd[i];
+      b[m - 1] *= dd[m - 1];
+      if (m >= 2) b[m - 2] = (b[m - 2] - du[m - 2] * b[m - 1]) * dd[m - 2];
+      for (int i = m - 3; i >= 0; --i) b[i] = (b[i] - du[i] * b[i + 1] - du2[i] * b[i + 2]) * dd[i];
       for (int p = 0; p < c; ++p) {  // keep the vectors of (nearly) equal eigenvalues apart
         double dot = 0;
         for (int i = 0; i < m; ++i) dot += z[static_cast<size_t>(i) * q + p] * b[i];
@@ -172,7 +177,8 @@ void tridiagonal_vectors(int m, const double* d, const double* e, const double* 
         for (int i = 0; i < m; ++i) b[i] = (i == c % m) ? 1.0 : 0.0;
         nrm = 1.0;
       }
-      for (int i = 0; i < m; ++i) b[i] /= nrm;
+      const double inv = 1.0 / nrm;
+      for (int i = 0; i < m; ++i) b[i] *= inv;
     }
     for (int i = 0; i < m; ++i) z[static_cast<size_t>(i) * q + c] = b[i];
   }
