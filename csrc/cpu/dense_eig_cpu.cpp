@@ -13,35 +13,37 @@ inline double fast_hypot(double a, double b) { return std::sqrt(a * a + b * b); 
 // Sturm counts at kLanes points at once: cnt[l] = number of eigenvalues of T below x[l], from the
 // signs of the LDLᵀ pivots of T − x[l]·I (LAPACK dlaebz recurrence; a pivot smaller than pivmin
 // is replaced by −pivmin). The lanes are independent chains through the divider, written with
-// GCC/Clang vector extensions (two 4-wide chains) so the loop runs at the divider's throughput,
+// GCC/Clang vector extensions (kChains 4-wide chains) so the loop runs at the divider's throughput,
 // not its latency. Exactly the scalar IEEE operations per lane (no contraction possible).
-constexpr int kLanes = 8;
+#ifndef FSPAI_STURM_CHAINS
+#define FSPAI_STURM_CHAINS 3
+#endif
+constexpr int kChains = FSPAI_STURM_CHAINS;  // independent 4-wide chains
+constexpr int kLanes = 4 * kChains;
 typedef double v4d __attribute__((vector_size(32)));
 typedef long long v4i __attribute__((vector_size(32)));
 inline void sturm_counts(int n, const double* d, const double* e2, double pivmin, const double* x, double* cnt) {
-  v4d x0, x1;
-  for (int l = 0; l < 4; ++l) {
-    x0[l] = x[l];
-    x1[l] = x[l + 4];
-  }
+  v4d xv[kChains], t[kChains];
+  v4i c[kChains];
   const v4d pm = {pivmin, pivmin, pivmin, pivmin}, npm = -pm, zero = {0, 0, 0, 0};
   auto guard = [&](v4d v) {  // |v| < pivmin  →  −pivmin
     const v4i small = (v < pm) & (v > npm);
     return (v4d)(((v4i)v & ~small) | ((v4i)npm & small));
   };
-  v4d t0 = guard(d[0] - x0), t1 = guard(d[0] - x1);
-  v4i c0 = -(v4i)(t0 <= zero), c1 = -(v4i)(t1 <= zero);
+  for (int k = 0; k < kChains; ++k) {
+    for (int l = 0; l < 4; ++l) xv[k][l] = x[4 * k + l];
+    t[k] = guard(d[0] - xv[k]);
+    c[k] = -(v4i)(t[k] <= zero);
+  }
   for (int i = 1; i < n; ++i) {
     const double di = d[i], ei = e2[i - 1];
-    t0 = guard((di - ei / t0) - x0);
-    t1 = guard((di - ei / t1) - x1);
-    c0 -= (v4i)(t0 <= zero);
-    c1 -= (v4i)(t1 <= zero);
+    for (int k = 0; k < kChains; ++k) {
+      t[k] = guard((di - ei / t[k]) - xv[k]);
+      c[k] -= (v4i)(t[k] <= zero);
+    }
   }
-  for (int l = 0; l < 4; ++l) {
-    cnt[l] = static_cast<double>(c0[l]);
-    cnt[l + 4] = static_cast<double>(c1[l]);
-  }
+  for (int k = 0; k < kChains; ++k)
+    for (int l = 0; l < 4; ++l) cnt[4 * k + l] = static_cast<double>(c[k][l]);
 }
 }  // namespace
 
