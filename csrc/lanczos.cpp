@@ -473,11 +473,11 @@ class Run {
   }
 
   // Top-q eigenvalues (descending) of the Lanczos tridiagonal T_m (alpha_, beta_). Bisection
-  // (Sturm counts) costs O(m·q) per sweep against O(m²) for QL on all of T; below m = 16 QL is
+  // (Sturm counts) costs O(m·q) per sweep against O(m²) for QL on all of T; up to m = 10 QL is
   // cheaper. Returns false on non-finite results.
   bool top_tridiagonal(int m, int q, double* lam, std::vector<double>& work, const double* glo, const double* ghi,
                        int nguess) const {
-    if (m <= 16) {
+    if (m <= 10) {
       work.assign(alpha_.begin(), alpha_.begin() + m);
       work.resize(2 * static_cast<size_t>(m));
       double* d = work.data();
