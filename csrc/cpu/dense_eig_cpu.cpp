@@ -20,6 +20,7 @@ inline double fast_hypot(double a, double b) { return std::sqrt(a * a + b * b); 
 #endif
 constexpr int kChains = FSPAI_STURM_CHAINS;  // independent 4-wide chains
 constexpr int kLanes = 4 * kChains;
+#if defined(__GNUC__) || defined(__clang__)
 typedef double v4d __attribute__((vector_size(32)));
 typedef long long v4i __attribute__((vector_size(32)));
 inline void sturm_counts(int n, const double* d, const double* e2, double pivmin, const double* x, double* cnt) {
@@ -45,6 +46,22 @@ inline void sturm_counts(int n, const double* d, const double* e2, double pivmin
   for (int k = 0; k < kChains; ++k)
     for (int l = 0; l < 4; ++l) cnt[4 * k + l] = static_cast<double>(c[k][l]);
 }
+#else
+// Other compilers: the same recurrence lane by lane (identical IEEE operations, same counts).
+inline void sturm_counts(int n, const double* d, const double* e2, double pivmin, const double* x, double* cnt) {
+  for (int l = 0; l < kLanes; ++l) {
+    double t = d[0] - x[l];
+    if (std::fabs(t) < pivmin) t = -pivmin;
+    int c = t <= 0.0;
+    for (int i = 1; i < n; ++i) {
+      t = (d[i] - e2[i - 1] / t) - x[l];
+      if (std::fabs(t) < pivmin) t = -pivmin;
+      c += t <= 0.0;
+    }
+    cnt[l] = c;
+  }
+}
+#endif
 }  // namespace
 
 namespace fspai {
