@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "csr.h"
+#include "dense_eig.h"
 #include "gram_routes.h"
 #include "layer_spectra.h"
 #include "py_results.h"
@@ -206,6 +207,31 @@ PYBIND11_MODULE(_core, m) {
       py::arg("indptr"), py::arg("indices"), py::arg("values"), py::arg("n_rows"), py::arg("n_cols"), py::arg("X"),
       py::arg("route") = "", py::arg("weighted") = false, py::arg("threads") = 1, py::arg("repeat") = 1,
       "Test/benchmark hook (private): Y = CᵀC X through a CPU step operator; returns (Y, s/apply, build s, route).");
+  m.def(
+      "_tridiagonal_top",
+      [](py::array_t<double, py::array::c_style | py::array::forcecast> d,
+         py::array_t<double, py::array::c_style | py::array::forcecast> e, int q, py::object guess_lo,
+         py::object guess_hi) {
+        // Test hook (private): the q largest eigenvalues of the symmetric tridiagonal (d, e) by the
+        // Sturm-count bisection the Lanczos checks use, optionally warm-started.
+        const int n = static_cast<int>(d.size());
+        if (d.ndim() != 1 || e.ndim() != 1 || e.size() < std::max(n - 1, 0))
+          throw std::invalid_argument("d must be 1-D and e must hold at least len(d)-1 values");
+        if (q < 0) throw std::invalid_argument("q must be >= 0");
+        std::vector<double> lo, hi;
+        if (!guess_lo.is_none()) lo = guess_lo.cast<std::vector<double>>();
+        if (!guess_hi.is_none()) hi = guess_hi.cast<std::vector<double>>();
+        if (lo.size() != hi.size()) throw std::invalid_argument("guess_lo and guess_hi must have equal lengths");
+        std::vector<double> ev(std::min(q, n)), work, ee(e.data(), e.data() + e.size());
+        ee.resize(std::max<size_t>(ee.size(), 1));
+        const int got = tridiagonal_top_eigenvalues(n, d.data(), ee.data(), q, ev.data(), work,
+                                                    lo.empty() ? nullptr : lo.data(),
+                                                    hi.empty() ? nullptr : hi.data(), static_cast<int>(lo.size()));
+        ev.resize(got);
+        return ev;
+      },
+      py::arg("d"), py::arg("e"), py::arg("q"), py::arg("guess_lo") = py::none(), py::arg("guess_hi") = py::none(),
+      "Test hook (private): top-q eigenvalues (descending) of a symmetric tridiagonal by bisection.");
   register_cuda_bindings(m);  // CUDA hook: cuda_info, cuda_degrees, cuda_layer_spectra, cuda_set_route
 
   m.def("build_info", []() {

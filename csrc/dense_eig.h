@@ -15,6 +15,22 @@ bool tridiagonal_ql(int n, double* d, double* e, double* zrow);
 // all eigenvectors: column j of z is the eigenvector of d[j]). O(n) per rotation per row.
 bool tridiagonal_ql_rows(int n, double* d, double* e, double* z, int zrows);
 
+// The q largest eigenvalues of the symmetric tridiagonal T (d[0..n) diagonal, e[0..n-1)
+// off-diagonal; e[n-1] is not read), descending, into lam[0..min(q,n)); returns min(q, n).
+// Every copy of a repeated eigenvalue is returned (targets are eigenvalue indices, located by
+// Sturm counts). Sturm-count multisection (LAPACK dstebz scheme: Gershgorin interval, count of
+// eigenvalues < x from the LDLᵀ pivots of T − xI with the pivmin guard), each value to an
+// interval of width ≤ 2ε‖T‖ (or until it stops shrinking): absolute error O(ε‖T‖), as QL.
+// Why: Lanczos convergence checks need only the top k+1 Ritz values, and this costs
+// O(n·q·~30 sweeps) against O(n²) for QL on all of T at every check. Deterministic.
+// `work` is scratch (resized to n + 2q). Optional warm start: guess_lo/guess_hi[0..nguess) are
+// points (e.g. bounds on the previous Ritz values) counted in the first sweep; they only narrow
+// the search (each count is used for what it proves), so a wrong guess costs a sweep, never
+// accuracy.
+int tridiagonal_top_eigenvalues(int n, const double* d, const double* e, int q, double* lam,
+                                std::vector<double>& work, const double* guess_lo = nullptr,
+                                const double* guess_hi = nullptr, int nguess = 0);
+
 // Eigenvalues of a dense symmetric n×n matrix (row-major, destroyed), descending.
 // Householder tridiagonalisation + implicit QL: (4/3)n³ flops.
 std::vector<double> symmetric_eigenvalues(int n, double* a);

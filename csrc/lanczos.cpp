@@ -99,15 +99,27 @@ void small_eigen(int n, std::vector<double>& a, bool tridiagonal, std::vector<do
 // (descending, accurate), by inverse iteration with partial pivoting (LAPACK gttrf/gtts2 scheme),
 // re-orthogonalised among themselves (equal eigenvalues of a split T). z is m×q row-major.
 // O(m·q) against O(m³) for the full QL eigenvector matrix.
-void tridiagonal_vectors(int m, const double* d, const double* e, const std::vector<double>& lam, int q,
-                         std::vector<double>& z) {
+struct TridiagWork {  // scratch of tridiagonal_vectors, reused across checks (no per-check heap traffic)
+  std::vector<double> dl, dd, du, du2, b;
+  std::vector<char> piv;
+  std::vector<std::vector<double>> start;  // start[c][i]: the generic start vectors, grown as m grows
+};
+void tridiagonal_vectors(int m, const double* d, const double* e, const double* lam, int q, std::vector<double>& z,
+                         TridiagWork& ws) {
   double tnorm = 0;
   for (int i = 0; i < m; ++i) tnorm = std::max(tnorm, std::fabs(d[i]) + (i + 1 < m ? std::fabs(e[i]) : 0.0) +
                                                           (i > 0 ? std::fabs(e[i - 1]) : 0.0));
   const double tiny = std::max(tnorm, 1e-300) * DBL_EPSILON;
   z.assign(static_cast<size_t>(m) * q, 0.0);
-  std::vector<double> dl(m), dd(m), du(m), du2(m), b(m);
-  std::vector<char> piv(m);
+  ws.dl.resize(m);
+  ws.dd.resize(m);
+  ws.du.resize(m);
+  ws.du2.resize(m);
+  ws.b.resize(m);
+  ws.piv.resize(m);
+  if (static_cast<int>(ws.start.size()) < q) ws.start.resize(q);
+  double *dl = ws.dl.data(), *dd = ws.dd.data(), *du = ws.du.data(), *du2 = ws.du2.data(), *b = ws.b.data();
+  char* piv = ws.piv.data();
   for (int c = 0; c < q; ++c) {
     for (int i = 0; i < m; ++i) {
       dd[i] = d[i] - lam[c];
@@ -136,7 +148,10 @@ void tridiagonal_vectors(int m, const double* d, const double* e, const std::vec
       }
     }
     if (dd[m - 1] == 0.0) dd[m - 1] = tiny;
-    for (int i = 0; i < m; ++i) b[i] = 1.0 + 0.1 * std::sin(1.0 + i * (c + 1.0));  // generic start
+    for (int i = 0; i < m; ++i) dd[i] = 1.0 / dd[i];  // the solves below multiply (one division per row)
+    std::vector<double>& st = ws.start[c];
+    for (int i = static_cast<int>(st.size()); i < m; ++i) st.push_back(1.0 + 0.1 * std::sin(1.0 + i * (c + 1.0)));
+    std::copy(st.begin(), st.begin() + m, b);  // generic start
     for (int it = 0; it < 3; ++it) {
       for (int i = 0; i + 1 < m; ++i) {
         if (!piv[i]) {
@@ -147,9 +162,9 @@ void tridiagonal_vectors(int m, const double* d, const double* e, const std::vec
           b[i + 1] = t - dl[i] * b[i];
         }
       }
-      b[m - 1] /= dd[m - 1];
-      if (m >= 2) b[m - 2] = (b[m - 2] - du[m - 2] * b[m - 1]) / dd[m - 2];
-      for (int i = m - 3; i >= 0; --i) b[i] = (b[i] - du[i] * b[i + 1] - du2[i] * b[i + 2]) / dd[i];
+      b[m - 1] *= dd[m - 1];
+      if (m >= 2) b[m - 2] = (b[m - 2] - du[m - 2] * b[m - 1]) * dd[m - 2];
+      for (int i = m - 3; i >= 0; --i) b[i] = (b[i] - du[i] * b[i + 1] - du2[i] * b[i + 2]) * dd[i];
       for (int p = 0; p < c; ++p) {  // keep the vectors of (nearly) equal eigenvalues apart
         double dot = 0;
         for (int i = 0; i < m; ++i) dot += z[static_cast<size_t>(i) * q + p] * b[i];
@@ -162,7 +177,8 @@ void tridiagonal_vectors(int m, const double* d, const double* e, const std::vec
         for (int i = 0; i < m; ++i) b[i] = (i == c % m) ? 1.0 : 0.0;
         nrm = 1.0;
       }
-      for (int i = 0; i < m; ++i) b[i] /= nrm;
+      const double inv = 1.0 / nrm;
+      for (int i = 0; i < m; ++i) b[i] *= inv;
     }
     for (int i = 0; i < m; ++i) z[static_cast<size_t>(i) * q + c] = b[i];
   }
@@ -224,7 +240,7 @@ class Run {
     // Convergence checks cost O(m²) (QL on T); predict when the residual reaches tol from its
     // geometric decay between the last two checks and check a bit before that.
     if (exhausted || ((m >= min_m) && (m >= next_check_ || full))) {
-      compute_ritz(m);
+      compute_ritz(m, need);
       const double th1 = std::max(theta_[0], 0.0);
       worst_ = 0.0;
       for (int i = 0; i < need && i < m; ++i) {
@@ -311,21 +327,27 @@ class Run {
     int zc = m;  // columns of z
     q = std::min(q, m);
     bool done = false;
-    if (!restarted_) {
-      std::vector<double> d(alpha_.begin(), alpha_.begin() + m), e(m, 0.0);
-      for (int i = 0; i + 1 < m; ++i) e[i] = beta_[i];
-      std::vector<double> d0(d), e0(e);
-      if (tridiagonal_ql(m, d.data(), e.data(), nullptr)) {
-        std::sort(d.begin(), d.end(), std::greater<double>());
-        w.assign(d.begin(), d.begin() + q);
-        tridiagonal_vectors(m, d0.data(), e0.data(), w, q, z);
+    if (!restarted_ && zq_m_ == m && zq_q_ >= q) {
+      // The last check (at this very m: a run is certified only right after one) already holds
+      // the top Ritz values of T and their eigenvectors.
+      w.assign(theta_.begin(), theta_.begin() + q);
+      z = zq_;
+      zc = zq_q_;
+      done = true;
+    } else if (!restarted_) {
+      TridiagWork ws;
+      std::vector<double> bw;
+      w.resize(q);
+      if (top_tridiagonal(m, q, w.data(), bw, nullptr, nullptr, 0)) {
+        tridiagonal_vectors(m, alpha_.data(), beta_.data(), w.data(), q, z, ws);
         zc = q;
-        done = true;
+        done = all_finite(z);
       }
     }
     if (!done) {
       std::vector<double> a = projected(m);
       small_eigen(m, a, false, w, z);
+      zc = m;
     }
     theta.assign(w.begin(), w.begin() + q);
     Y.assign(static_cast<size_t>(q) * s_, 0.0);
@@ -444,8 +466,64 @@ class Run {
     return a;
   }
 
-  // Ritz values (descending) and residual norms |β_m · z_{m,i}|.
-  void compute_ritz(int m) {
+  static bool all_finite(const std::vector<double>& v) {
+    for (double x : v)
+      if (!std::isfinite(x)) return false;
+    return true;
+  }
+
+  // Top-q eigenvalues (descending) of the Lanczos tridiagonal T_m (alpha_, beta_). Bisection
+  // (Sturm counts) costs O(m·q) per sweep against O(m²) for QL on all of T; up to m = 10 QL is
+  // cheaper. Returns false on non-finite results.
+  bool top_tridiagonal(int m, int q, double* lam, std::vector<double>& work, const double* glo, const double* ghi,
+                       int nguess) const {
+    if (m <= 10) {
+      work.assign(alpha_.begin(), alpha_.begin() + m);
+      work.resize(2 * static_cast<size_t>(m));
+      double* d = work.data();
+      double* e = d + m;
+      for (int i = 0; i < m; ++i) e[i] = i + 1 < m ? beta_[i] : 0.0;
+      if (!tridiagonal_ql(m, d, e, nullptr)) return false;
+      std::sort(d, d + m, std::greater<double>());
+      std::copy(d, d + q, lam);
+    } else {
+      tridiagonal_top_eigenvalues(m, alpha_.data(), beta_.data(), q, lam, work, glo, ghi, nguess);
+    }
+    for (int i = 0; i < q; ++i)
+      if (!std::isfinite(lam[i])) return false;
+    return true;
+  }
+
+  // Top q = need+1 Ritz values (descending) and residual norms |β_m · z_{m,i}| (the only ones
+  // step(), stop_progress() and certify() read). Not restarted: eigenvalues of T by bisection,
+  // warm-started from the previous check (Cauchy interlacing: θ_i can only grow with m; the
+  // guesses only place the first sweep's points), their eigenvectors by inverse iteration,
+  // cached for ritz_vectors(). Restarted: Jacobi on the dense projected matrix.
+  void compute_ritz(int m, int need) {
+    const int q = std::min(need + 1, m);
+    zq_m_ = -1;
+    if (!restarted_) {
+      const int ng = std::min<int>(q, static_cast<int>(theta_.size()));
+      guess_lo_.resize(ng);
+      guess_hi_.resize(ng);
+      for (int i = 0; i < ng; ++i) {
+        const double slack = 4.0 * DBL_EPSILON * norm_est_;
+        guess_lo_[i] = theta_[i] - slack;
+        guess_hi_[i] = theta_[i] + std::max(resid_[i], slack);
+      }
+      lam_.resize(q);
+      if (top_tridiagonal(m, q, lam_.data(), bis_work_, guess_lo_.data(), guess_hi_.data(), ng)) {
+        tridiagonal_vectors(m, alpha_.data(), beta_.data(), lam_.data(), q, zq_, tv_work_);
+        if (all_finite(zq_)) {
+          theta_.assign(lam_.begin(), lam_.end());
+          resid_.resize(q);
+          for (int i = 0; i < q; ++i) resid_[i] = std::fabs(bj_ * zq_[static_cast<size_t>(m - 1) * q + i]);
+          zq_m_ = m;
+          zq_q_ = q;
+          return;
+        }
+      }
+    }
     theta_.clear();
     resid_.clear();
     if (!restarted_) {
@@ -513,6 +591,11 @@ class Run {
   Status status_ = Running;
   uint64_t rng_ = 0;
   std::vector<double> V_, w_, h_, h2_, alpha_, beta_, H_, theta_, resid_;
+  // compute_ritz(): eigenvectors of T for theta_ (m × zq_q_, valid while zq_m_ == applied()) and
+  // scratch reused across checks.
+  std::vector<double> zq_, lam_, bis_work_, guess_lo_, guess_hi_;
+  TridiagWork tv_work_;
+  int zq_m_ = -1, zq_q_ = 0;
 };
 
 // ---------------------------------------------------------------- certification

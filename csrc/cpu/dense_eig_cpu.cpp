@@ -9,6 +9,59 @@ namespace {
 // std::hypot is ~30 ns (it guards against overflow we cannot reach: entries are Gram values
 // far below 1e150); the QL sweeps call it O(n²) times per solve.
 inline double fast_hypot(double a, double b) { return std::sqrt(a * a + b * b); }
+
+// Sturm counts at kLanes points at once: cnt[l] = number of eigenvalues of T below x[l], from the
+// signs of the LDLᵀ pivots of T − x[l]·I (LAPACK dlaebz recurrence; a pivot smaller than pivmin
+// is replaced by −pivmin). The lanes are independent chains through the divider, written with
+// GCC/Clang vector extensions (kChains 4-wide chains) so the loop runs at the divider's throughput,
+// not its latency. Exactly the scalar IEEE operations per lane (no contraction possible).
+#ifndef FSPAI_STURM_CHAINS
+#define FSPAI_STURM_CHAINS 3
+#endif
+constexpr int kChains = FSPAI_STURM_CHAINS;  // independent 4-wide chains
+constexpr int kLanes = 4 * kChains;
+#if defined(__GNUC__) || defined(__clang__)
+typedef double v4d __attribute__((vector_size(32)));
+typedef long long v4i __attribute__((vector_size(32)));
+inline void sturm_counts(int n, const double* d, const double* e2, double pivmin, const double* x, double* cnt) {
+  v4d xv[kChains], t[kChains];
+  v4i c[kChains];
+  const v4d pm = {pivmin, pivmin, pivmin, pivmin}, npm = -pm, zero = {0, 0, 0, 0};
+  auto guard = [&](v4d v) {  // |v| < pivmin  →  −pivmin
+    const v4i small = (v < pm) & (v > npm);
+    return (v4d)(((v4i)v & ~small) | ((v4i)npm & small));
+  };
+  for (int k = 0; k < kChains; ++k) {
+    for (int l = 0; l < 4; ++l) xv[k][l] = x[4 * k + l];
+    t[k] = guard(d[0] - xv[k]);
+    c[k] = -(v4i)(t[k] <= zero);
+  }
+  for (int i = 1; i < n; ++i) {
+    const double di = d[i], ei = e2[i - 1];
+    for (int k = 0; k < kChains; ++k) {
+      t[k] = guard((di - ei / t[k]) - xv[k]);
+      c[k] -= (v4i)(t[k] <= zero);
+    }
+  }
+  for (int k = 0; k < kChains; ++k)
+    for (int l = 0; l < 4; ++l) cnt[4 * k + l] = static_cast<double>(c[k][l]);
+}
+#else
+// Other compilers: the same recurrence lane by lane (identical IEEE operations, same counts).
+inline void sturm_counts(int n, const double* d, const double* e2, double pivmin, const double* x, double* cnt) {
+  for (int l = 0; l < kLanes; ++l) {
+    double t = d[0] - x[l];
+    if (std::fabs(t) < pivmin) t = -pivmin;
+    int c = t <= 0.0;
+    for (int i = 1; i < n; ++i) {
+      t = (d[i] - e2[i - 1] / t) - x[l];
+      if (std::fabs(t) < pivmin) t = -pivmin;
+      c += t <= 0.0;
+    }
+    cnt[l] = c;
+  }
+}
+#endif
 }  // namespace
 
 namespace fspai {
@@ -65,6 +118,90 @@ bool tridiagonal_ql_rows(int n, double* d, double* e, double* z, int zrows) {
     } while (m != l);
   }
   return true;
+}
+
+int tridiagonal_top_eigenvalues(int n, const double* d, const double* e, int q, double* lam,
+                                std::vector<double>& work, const double* guess_lo, const double* guess_hi,
+                                int nguess) {
+  q = std::min(q, n);
+  if (q <= 0) return 0;
+  if (n == 1) {
+    lam[0] = d[0];
+    return 1;
+  }
+  work.resize(static_cast<size_t>(n) + 2 * static_cast<size_t>(q));
+  double* e2 = work.data();
+  double* lo = e2 + n;  // target t (0 = largest) is the eigenvalue of ascending index n-1-t,
+  double* hi = lo + q;  // kept in (lo[t], hi[t]]: N(lo) ≤ n-1-t < N(hi), N(x) = #eigenvalues < x
+  double gl = d[0], gu = d[0], maxe2 = 0.0;
+  for (int i = 0; i < n; ++i) {
+    const double ea = i + 1 < n ? std::fabs(e[i]) : 0.0, eb = i > 0 ? std::fabs(e[i - 1]) : 0.0;
+    gl = std::min(gl, d[i] - ea - eb);
+    gu = std::max(gu, d[i] + ea + eb);
+    if (i + 1 < n) {
+      e2[i] = e[i] * e[i];
+      maxe2 = std::max(maxe2, e2[i]);
+    }
+  }
+  const double tnorm = std::max(std::fabs(gl), std::fabs(gu));
+  const double pivmin = DBL_MIN * std::max(1.0, maxe2);
+  const double pad = 2.1 * tnorm * DBL_EPSILON * n + 4.2 * pivmin;  // dstebz's widening
+  gl -= pad;
+  gu += pad;
+  const double tol = std::max(2.0 * DBL_EPSILON * tnorm, pivmin);
+  for (int t = 0; t < q; ++t) {
+    lo[t] = gl;
+    hi[t] = gu;
+  }
+  double x[kLanes], cnt[kLanes];
+  int first[kLanes];  // distinct active intervals of this sweep, by their first target
+  // Each sweep halves (at least) up to kLanes intervals; ~55 halvings take one from the Gershgorin
+  // width to tol. The cap only guards against a non-monotone count looping forever.
+  const int max_sweeps = 16 + 64 * (1 + (q + kLanes - 1) / kLanes);
+  for (int sweep = 0; sweep < max_sweeps; ++sweep) {
+    if (sweep == 0 && nguess > 0 && guess_lo && guess_hi) {
+      // Warm start: the first sweep counts at the caller's guessed bounds. Any count narrows
+      // the intervals correctly whether or not the guess was right; a good guess saves sweeps.
+      int l = 0;
+      for (int t = 0; t < nguess && l + 1 < kLanes; ++t) {
+        x[l++] = std::clamp(guess_lo[t], gl, gu);
+        x[l++] = std::clamp(guess_hi[t], gl, gu);
+      }
+      for (; l < kLanes; ++l) x[l] = x[0];
+    } else {
+      // Distinct intervals still to refine (targets are ordered, so equal intervals are adjacent).
+      int nd = 0;
+      for (int t = 0; t < q && nd < kLanes; ++t) {
+        const double mid = 0.5 * (lo[t] + hi[t]);
+        if (!(hi[t] - lo[t] > tol) || !(mid > lo[t] && mid < hi[t])) continue;
+        if (nd > 0 && lo[first[nd - 1]] == lo[t] && hi[first[nd - 1]] == hi[t]) continue;
+        first[nd++] = t;
+      }
+      if (nd == 0) break;
+      // Spread the lanes over them: an interval with p points is cut into p+1 equal parts.
+      int l = 0;
+      for (int j = 0; j < nd; ++j) {
+        const int p = kLanes / nd + (j < kLanes % nd ? 1 : 0);
+        const double a = lo[first[j]], w = hi[first[j]] - a;
+        for (int k = 0; k < p; ++k) x[l++] = a + w * (static_cast<double>(k + 1) / (p + 1));
+      }
+    }
+    sturm_counts(n, d, e2, pivmin, x, cnt);
+    // Every count narrows every target.
+    for (int k = 0; k < kLanes; ++k) {
+      const int c = static_cast<int>(cnt[k]);
+      for (int t = 0; t < q; ++t) {
+        if (c <= n - 1 - t) {
+          if (x[k] > lo[t]) lo[t] = x[k];
+        } else if (x[k] < hi[t]) {
+          hi[t] = x[k];
+        }
+      }
+    }
+  }
+  for (int t = 0; t < q; ++t) lam[t] = 0.5 * (lo[t] + hi[t]);
+  std::sort(lam, lam + q, std::greater<double>());  // already so, up to rounding of the midpoints
+  return q;
 }
 
 bool tridiagonal_ql(int n, double* d, double* e, double* zrow) {

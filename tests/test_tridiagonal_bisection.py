@@ -1,0 +1,80 @@
+"""Sturm-count bisection for the top Ritz values of the Lanczos tridiagonal (private hook)."""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from fspai import _core
+
+top = _core._tridiagonal_top
+
+
+def ref(d, e, q):
+    n = len(d)
+    T = np.diag(np.asarray(d, float))
+    if n > 1:
+        T += np.diag(np.asarray(e[: n - 1], float), 1) + np.diag(np.asarray(e[: n - 1], float), -1)
+    return np.sort(np.linalg.eigvalsh(T))[::-1][:q]
+
+
+def tnorm(d, e):
+    return max(np.abs(d).max(), 1e-300) + (2 * np.abs(e).max() if len(e) else 0)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 17, 40, 120])
+def test_random_matches_eigvalsh(n):
+    rng = np.random.default_rng(n)
+    d, e = rng.standard_normal(n), rng.standard_normal(max(n - 1, 0))
+    for q in (1, 3, n, n + 2):
+        got = top(d, e, q)
+        want = ref(d, e, q)
+        assert len(got) == min(q, n)
+        assert np.all(np.diff(got) <= 0)
+        np.testing.assert_allclose(got, want, rtol=0, atol=8 * np.finfo(float).eps * tnorm(d, e) * max(n, 4))
+
+
+def test_repeated_and_split():
+    # zero off-diagonals split T; every copy of a repeated eigenvalue is returned
+    d = np.array([1.0, 2.0, 1.0, 2.0, 2.0, 0.5, 2.0])
+    e = np.zeros(6)
+    assert top(d, e, 5) == pytest.approx([2.0, 2.0, 2.0, 2.0, 1.0], abs=2e-15)
+    # a split block that repeats another block's spectrum
+    b = np.array([3.0, 1.0]), np.array([0.5])
+    d2 = np.concatenate([b[0], b[0], [0.1]])
+    e2 = np.array([0.5, 0.0, 0.5, 0.0])
+    got = top(d2, e2, 4)
+    np.testing.assert_allclose(got, ref(d2, e2, 4), atol=1e-14)
+    assert got[0] == pytest.approx(got[1], abs=1e-15)
+
+
+def test_clustered_and_degenerate():
+    # Wilkinson W21+: pairs of eigenvalues agreeing to ~1e-14
+    m = 10
+    d = np.abs(np.arange(-m, m + 1)).astype(float)
+    e = np.ones(2 * m)
+    np.testing.assert_allclose(top(d, e, 6), ref(d, e, 6), atol=1e-13)
+    assert top(np.zeros(6), np.zeros(5), 3) == pytest.approx([0, 0, 0], abs=1e-300)
+    assert top(np.array([4.0]), np.array([]), 3) == [4.0]
+    assert top(np.array([3.0, 1.0]), np.array([0.5]), 3) == pytest.approx([2 + np.sqrt(1.25), 2 - np.sqrt(1.25)],
+                                                                            abs=2e-15)
+    assert top(np.array([1.0, 2.0]), np.array([0.0]), 0) == []
+
+
+def test_warm_start_wrong_or_right_guesses_same_accuracy():
+    rng = np.random.default_rng(7)
+    n = 60
+    d, e = rng.standard_normal(n), rng.standard_normal(n - 1)
+    want = ref(d, e, 3)
+    atol = 8 * np.finfo(float).eps * tnorm(d, e) * 8
+    for lo, hi in [(want - 1e-12, want + 1e-6), (want + 0.3, want + 0.5), (want - 5, want - 4),
+                   ([np.nan] * 3, [np.inf] * 3)]:
+        np.testing.assert_allclose(top(d, e, 3, list(lo), list(hi)), want, rtol=0, atol=atol)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(-1e3, 1e3), min_size=1, max_size=30), st.integers(1, 6), st.data())
+def test_hypothesis(d, q, data):
+    e = data.draw(st.lists(st.sampled_from([0.0, 1.0, -1e-9, 2.5]) | st.floats(-1e3, 1e3),
+                           min_size=len(d) - 1, max_size=len(d) - 1))
+    d, e = np.array(d), np.array(e)
+    got = top(d, e, q)
+    np.testing.assert_allclose(got, ref(d, e, q), rtol=0, atol=16 * np.finfo(float).eps * tnorm(d, e) * len(d) + 1e-300)
