@@ -9,7 +9,8 @@ for a small population and reports, in ``extra_info`` (from ``SamplerResult.timi
   C++ call per candidate, all 21 layers, 4 axes incl. the regular-subgraph decomposition),
 * ``generate_s_per_candidate`` / ``score_s_per_candidate``.
 
-Candidates: ``random`` (fresh uniform draw), ``erk`` (fresh ERK draw), ``snip`` (SNIP on one
+Candidates: ``random`` (fresh uniform draw), ``erk`` (fresh ERK draw), ``magnitude``
+(|θ* + noise|, top 1 % per layer), ``snip`` (SNIP on one
 mini-batch of 32 synthetic CIFAR-shaped images; on a CPU this is dominated by ResNet-18's
 forward/backward pass and by ``fspai.pai``'s global top-k).
 
@@ -18,7 +19,6 @@ Standalone: ``PYTHONPATH=python python bench/bench_sampler.py`` prints the table
 """
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -26,42 +26,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-SMOKE = os.environ.get("FSPAI_BENCH_SMOKE", "") not in ("", "0")
-DENSITY = 0.01
-WIDTH = 8 if SMOKE else 64
-POPULATION = {"random": 2, "erk": 2, "snip": 2} if SMOKE else {"random": 12, "erk": 12,
-                                                                "snip": 4}
+if str(Path(__file__).resolve().parents[1]) not in sys.path:  # standalone: python bench/bench_sampler.py
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.sampler_throughput import DENSITY, SMOKE, WIDTH, make_sampler, summary as _summary
+
+POPULATION = {"random": 2, "erk": 2, "magnitude": 2, "snip": 2} if SMOKE else {
+    "random": 12, "erk": 12, "magnitude": 12, "snip": 4}
 METHODS = list(POPULATION)
-
-
-def _loader(batch_size: int = 32, n: int = 256):
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(n, 3, 32, 32, generator=g)
-    y = torch.randint(0, 10, (n,), generator=g)
-    return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y),
-                                       batch_size=batch_size, shuffle=True,
-                                       generator=torch.Generator().manual_seed(0))
-
-
-def make_sampler(method: str, population: int):
-    from fspai import models, pai
-    from fspai.sampler import FullSpectrumSampler
-    model = models.build("resnet18", 10, seed=0, width=WIDTH)
-    loader = _loader()
-    base = pai.prune(model, method, DENSITY, data=[next(iter(loader))], seed=0)
-    return FullSpectrumSampler(model, method, DENSITY, data=loader, population=population,
-                               save_interval=population, seed=0, baseline=base,
-                               candidate_batches=1)
-
-
-def _summary(result) -> dict:
-    t = result.timings
-    n = max(t["candidates"], 1.0)
-    return {"candidates": int(t["candidates"]), "candidates_per_s": t["candidates_per_s"],
-            "metrics_fraction": t["metrics_fraction"],
-            "generate_s_per_candidate": t["generate_s"] / n,
-            "score_s_per_candidate": t["score_s"] / n,
-            "accepted": result.accepted, "realised_density": result.realised_density}
 
 
 @pytest.mark.needs_fspai
