@@ -10,7 +10,7 @@ import fspai
 from fspai import _core
 from fspai._convert import to_layers
 from fspai.conventions import DegreeRule, get_convention
-from fspai.metrics import _coordinate, _gap, _imdb, _spectra, _subgraphs, _weighted_gap
+from fspai.metrics import _coordinates_of, _imdb, _spectra, _subgraphs
 from fspai.tables import _record
 
 CONVENTIONS = ["neurips23", "neurips23-pattern", "iclr23"]
@@ -35,12 +35,7 @@ def solve_all_coordinates(masks, weights, conv):
     """coordinates() as before the option: every degree group solved."""
     layers = to_layers(masks, weights)
     specs = _spectra(layers, subgraphs=True, weighted=True, convention=conv, threads=1)
-    out = []
-    for layer, spec in zip(layers, specs):
-        gap = _gap(layer, spec["sv"], conv)
-        wgap = _weighted_gap(layer, spec["wsv"], conv)[0]
-        out.append(_coordinate(gap, wgap, _imdb(_subgraphs(layer, spec, conv, True), conv, weighted=True)))
-    return out
+    return _coordinates_of(layers, specs, conv)
 
 
 def same_float(a, b, tol=1e-12):

@@ -502,6 +502,11 @@ def coordinates(masks: Sequence, weights: Sequence, *, convention: Any = "neurip
                              "(pass the mask itself to use |W| = M)")
     specs = _spectra(layers, subgraphs=True, weighted=True, convention=conv, threads=threads,
                      valid_subgraphs_only=True)  # invalid groups: NaN spectra, never read by _imdb
+    return _coordinates_of(layers, specs, conv)
+
+
+def _coordinates_of(layers: Sequence[LayerCSR], specs: list, conv: Convention) -> list:
+    """The coordinates of layers from their batched spectra (weighted, with subgraphs)."""
     out = []
     for layer, spec in zip(layers, specs):
         gap = _gap(layer, spec["sv"], conv)
