@@ -102,10 +102,12 @@ def _chunks(n: int, size: int = CHUNK):
 
 
 def _check_range(a: np.ndarray, upper: int, field: str, what: str, name: str, shape: tuple) -> None:
-    """0 <= a < upper, scanned in chunks."""
+    """0 <= a < upper, scanned in chunks. Signed integers are read as unsigned of the same width
+    (negatives become >= 2^(bits-1) > upper), so one max per chunk checks both bounds."""
+    unsigned = np.dtype(f"u{a.dtype.itemsize}") if a.dtype.kind == "i" else None
     for lo, hi in _chunks(a.size):
         blk = a[lo:hi]
-        if blk.size and (blk.min() < 0 or blk.max() >= upper):
+        if blk.size and int((blk if unsigned is None else blk.view(unsigned)).max()) >= upper:
             bad = blk[(blk < 0) | (blk >= upper)][0]
             raise ValueError(f"{name}: {what} of shape {shape}: {field} contains {int(bad)}, "
                              f"outside 0..{upper - 1}")
@@ -137,7 +139,7 @@ def _sorted_within_rows(indptr: np.ndarray, indices: np.ndarray) -> bool:
     """True when indices strictly increase inside every row (chunked: O(chunk) temporaries)."""
     nnz = int(indptr[-1])
     for lo, hi in _chunks(nnz - 1):
-        ok = indices[lo + 1:hi + 1].astype(np.int64) > indices[lo:hi]
+        ok = indices[lo + 1:hi + 1] > indices[lo:hi]  # same integer dtype: no widening copy
         if not ok.all():
             # A decrease across a row boundary is fine. The row starts inside (lo, hi] are the
             # slice of the sorted indptr between two binary searches: O(chunk + rows), no search
