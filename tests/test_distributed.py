@@ -99,3 +99,22 @@ def _has_core() -> bool:
     except ImportError:
         return False
     return True
+
+
+def test_setup_registers_cleanup_at_exit(monkeypatch):
+    # A gloo group alive at interpreter exit can abort the process ("terminate called without
+    # an active exception"); the group fspai creates is destroyed at exit.
+    from fspai import distributed
+    registered = []
+    monkeypatch.setattr(distributed.atexit, "register", registered.append)
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setenv("MASTER_PORT", str(_free_port()))
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    assert not distributed.is_distributed()
+    try:
+        assert distributed.setup_distributed("gloo")[:2] == (0, 1)
+        assert registered == [distributed.cleanup_distributed]
+    finally:
+        distributed.cleanup_distributed()
+    assert not distributed.is_distributed()

@@ -12,6 +12,7 @@
 """
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
@@ -59,6 +60,9 @@ def setup_distributed(backend: Optional[str] = None, *, require: bool = True
         if backend is None:
             backend = "nccl" if torch.cuda.is_available() else "gloo"
         dist.init_process_group(backend=backend)
+        # A process group still alive at interpreter exit can abort the process ("terminate
+        # called without an active exception" from gloo's threads): destroy the one we made.
+        atexit.register(cleanup_distributed)
     local = int(os.environ.get("LOCAL_RANK", 0))
     if dist.get_backend() == "nccl":
         torch.cuda.set_device(local)
@@ -75,6 +79,7 @@ def init_distributed(backend: Optional[str] = None) -> bool:
 
 
 def cleanup_distributed() -> None:
+    """Destroy the process group (if any); registered at exit by :func:`setup_distributed`."""
     if is_distributed():
         dist.destroy_process_group()
 

@@ -138,11 +138,9 @@ def cmd_metrics(args) -> int:
 
 def _sample(args, model, bundle, device, opts):
     """``fspai prune --sample``: the Full-Spectrum sampler (collective under torchrun)."""
-    import atexit
-    from ..distributed import cleanup_distributed, dist_info, init_distributed
+    from ..distributed import dist_info, init_distributed
     from ..sampler import FullSpectrumSampler
-    if init_distributed():
-        atexit.register(cleanup_distributed)
+    init_distributed()  # registers the process group's cleanup at exit
     sampler = FullSpectrumSampler(
         model, args.method, args.density, data=bundle.train_loader,
         population=args.population, save_interval=args.save_interval, seed=args.seed,
