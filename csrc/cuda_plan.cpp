@@ -65,6 +65,14 @@ bool want_bitmap(const std::string& route, int64_t nnz, int64_t L, int64_t s) {
   return bitmap_bytes < 0.5 * csr_bytes;
 }
 
+bool take_bitmap_route(const std::string& route, DeviceGramProblem& G) {
+  if (!want_bitmap(route, G.nnz, G.L, G.s)) return false;
+  G.route = kRouteBitmap;
+  G.nw1 = (G.s + 31) / 32;
+  G.nw2 = (G.L + 31) / 32;
+  return true;
+}
+
 LayerPlan make_plan(const std::vector<int64_t>& row_deg, const std::vector<int64_t>& col_deg, bool subgraphs,
                     int min_nodes) {
   LayerPlan P;
@@ -439,10 +447,7 @@ void prepare_host(const std::vector<CsrView>& layers, const LayerSpectraOptions&
   bitmaps.reserve(2 * probs.size());
   for (size_t j = 0; j < probs.size(); ++j) {
     DeviceGramProblem& G = probs[j];
-    if (!slots[j].whole_layer_pattern() || !want_bitmap(route, G.nnz, G.L, G.s)) continue;
-    G.route = kRouteBitmap;
-    G.nw1 = (G.s + 31) / 32;
-    G.nw2 = (G.L + 31) / 32;
+    if (!slots[j].whole_layer_pattern() || !take_bitmap_route(route, G)) continue;
     bitmaps.emplace_back();
     bitmap_host(G.p1b, G.p1e, G.p1i, G.L, G.nw1, &bitmaps.back());
     G.bm1 = bitmaps.back().data();

@@ -42,11 +42,6 @@ namespace {
 }
 
 
-[[maybe_unused]] py::array_t<int64_t> ivec(const std::vector<int64_t>& v) {
-  py::array_t<int64_t> a(static_cast<py::ssize_t>(v.size()));
-  std::copy(v.begin(), v.end(), a.mutable_data());
-  return a;
-}
 
 
 py::list debug_list(const std::vector<cuda::DebugApply>& res) {
@@ -214,10 +209,10 @@ void register_cuda_bindings(py::module_& m) {
         py::list out;
         for (const auto& d : deg) {
           py::dict r;
-          r["row"] = ivec(d.row);
-          r["col"] = ivec(d.col);
-          r["wrow"] = d.wrow.empty() && d.row.size() ? py::object(py::none()) : py::object(ivec(d.wrow));
-          r["wcol"] = d.wcol.empty() && d.col.size() ? py::object(py::none()) : py::object(ivec(d.wcol));
+          r["row"] = to_array(d.row);
+          r["col"] = to_array(d.col);
+          r["wrow"] = d.wrow.empty() && d.row.size() ? py::object(py::none()) : py::object(to_array(d.wrow));
+          r["wcol"] = d.wcol.empty() && d.col.size() ? py::object(py::none()) : py::object(to_array(d.wcol));
           out.append(r);
         }
         return out;

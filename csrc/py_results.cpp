@@ -42,12 +42,6 @@ LayerSpectraOptions make_layer_spectra_options(int k, double tol, uint64_t seed,
   return o;
 }
 
-py::array_t<double> to_array(const std::vector<double>& v) {
-  py::array_t<double> a(static_cast<py::ssize_t>(v.size()));
-  std::copy(v.begin(), v.end(), a.mutable_data());
-  return a;
-}
-
 py::dict info_dict(const SolveInfo& i) {
   py::dict d;
   d["steps"] = i.steps;

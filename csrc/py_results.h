@@ -5,6 +5,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <tuple>
@@ -27,7 +28,13 @@ LayerSpectraOptions make_layer_spectra_options(int k, double tol, uint64_t seed,
                                                const SubgraphRuleArg& subgraph_rule = std::nullopt,
                                                bool solve_invalid_subgraphs = true);
 
-pybind11::array_t<double> to_array(const std::vector<double>& v);
+// A 1-D numpy array copy of v (float64 values, int64 indices, ...).
+template <typename T>
+pybind11::array_t<T> to_array(const std::vector<T>& v) {
+  pybind11::array_t<T> a(static_cast<pybind11::ssize_t>(v.size()));
+  std::copy(v.begin(), v.end(), a.mutable_data());
+  return a;
+}
 pybind11::dict info_dict(const SolveInfo& i);
 // Keys: sv, wsv (None when not computed), info, winfo, and per degree group sub_degree, sub_n_in,
 // sub_n_out, sub_nnz, sub_sv / sub_wsv (groups × k, NaN where not computed), sub_columns.

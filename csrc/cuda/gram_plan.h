@@ -73,6 +73,10 @@ double value_scale(double vmax);
 // L2-resident for LLM-sized layers).
 bool want_bitmap(const std::string& route, int64_t nnz, int64_t L, int64_t s);
 
+// want_bitmap for problem G; when true, G is switched to the bitmap route (route id and the
+// bitmap row widths nw1, nw2 in 32-bit words). Shared by the device path and its host emulation.
+bool take_bitmap_route(const std::string& route, DeviceGramProblem& G);
+
 struct DegreeGroup {
   int64_t degree = 0;
   int32_t start = 0, size = 0;  // column range in B' = B[:, perm]

@@ -594,10 +594,7 @@ void prepare(const std::vector<DeviceLayer>& layers, const LayerSpectraOptions& 
   std::vector<DeviceBuffer>& bitmaps = PB.bitmaps;
   for (size_t j = 0; j < probs.size(); ++j) {
     DeviceGramProblem& G = probs[j];
-    if (!slots[j].whole_layer_pattern() || !want_bitmap(route, G.nnz, G.L, G.s)) continue;
-    G.route = kRouteBitmap;
-    G.nw1 = (G.s + 31) / 32;
-    G.nw2 = (G.L + 31) / 32;
+    if (!slots[j].whole_layer_pattern() || !take_bitmap_route(route, G)) continue;
     bitmaps.emplace_back(static_cast<size_t>(G.L * G.nw1 + G.s * G.nw2) * 4);
     uint32_t* bm = bitmaps.back().as<uint32_t>();
     G.bm1 = bm;
