@@ -1,6 +1,7 @@
 #include "regular_decomposition.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <stdexcept>
 
@@ -51,8 +52,8 @@ std::vector<RegularGroup> regular_groups(const CsrView& a, int min_nodes) {
       RegularGroup& g = groups[gid];
       const int64_t q = static_cast<int64_t>(row_in[c]) * g.degree + fill[c]++;
       g.sub.indices[q] = static_cast<int32_t>(r);
-      if (a.vtype == ValueType::Float32) g.sub.values32[q] = static_cast<const float*>(a.values)[p];
-      else if (a.vtype == ValueType::Float64) g.sub.values[q] = static_cast<const double*>(a.values)[p];
+      if (a.vtype == ValueType::Float32) g.sub.values32[q] = std::fabs(static_cast<const float*>(a.values)[p]);
+      else if (a.vtype == ValueType::Float64) g.sub.values[q] = std::fabs(static_cast<const double*>(a.values)[p]);
     }
   }
   // Compress each group's touched outputs in ascending order (a monotone map keeps rows sorted).

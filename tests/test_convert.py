@@ -44,7 +44,8 @@ def test_canonical_csr_input_is_not_copied():
     mc, wc = sp.csr_array(m), sp.csr_array(np.where(m, w, 0))
     ly, peak = _peak(lambda: to_layer(mc, wc))
     assert np.shares_memory(ly.indices, mc.indices)  # the index array is used as given
-    assert peak <= ly.values.nbytes + (12 << 20), peak  # |W| plus chunked checks
+    assert np.shares_memory(ly.values, wc.data)  # signed weights on the mask's support: no |W| copy
+    assert peak <= (12 << 20), peak  # chunked checks only
     ref = to_layer(m, w)
     assert np.array_equal(ly.indptr, ref.indptr) and np.array_equal(ly.indices, ref.indices)
     assert np.array_equal(ly.values, ref.values)
@@ -66,7 +67,9 @@ def test_sparse_weight_with_a_different_pattern_is_aligned():
     m = np.array([[1, 1, 0], [0, 1, 1]], bool)
     w = sp.csr_matrix(np.array([[0.0, -2.0, 5.0], [0.0, 3.0, 0.0]]))  # (0,0) and (1,2) not stored
     ly = to_layer(m, w)
-    assert ly.values.tolist() == [0.0, 2.0, 3.0, 0.0]
+    assert ly.values.tolist() == [0.0, -2.0, 3.0, 0.0]  # signed: the core reads |v|
+    np.testing.assert_allclose(fspai.singular_values(m, w), fspai.singular_values(m, np.abs(w.toarray())),
+                               rtol=1e-12)
 
 
 def test_compaction_keeps_metrics_and_original_columns():

@@ -28,7 +28,7 @@ GOOD = (np.array([0, 2, 3], np.int64), np.array([0, 2, 1], np.int32))
     ((GOOD[0], GOOD[1].astype(np.int64), None, 2, 3), TypeError),
     ((GOOD[0], GOOD[1], np.ones(3, np.int32), 2, 3), TypeError),
     ((GOOD[0], GOOD[1], np.array([1.0, np.nan, 1.0]), 2, 3), ValueError),
-    ((GOOD[0], GOOD[1], np.array([1.0, -1.0, 1.0]), 2, 3), ValueError),
+    ((GOOD[0], GOOD[1], np.array([1.0, -np.inf, 1.0]), 2, 3), ValueError),
     ((GOOD[0], GOOD[1], np.ones(2), 2, 3), ValueError),
     ((list(GOOD[0]), GOOD[1], None, 2, 3), TypeError),
     ((GOOD[0][::-1].copy()[::-1], GOOD[1], None, 2, 3), ValueError),                # strided view

@@ -37,8 +37,6 @@ void validate_csr(const CsrView& a, const std::string& what) {
     for (int64_t p = 0; p < nnz; ++p) {
       const double v = a.value(p);
       if (!std::isfinite(v)) throw std::invalid_argument(what + ": non-finite value at position " + std::to_string(p));
-      if (v < 0) throw std::invalid_argument(what + ": negative value at position " + std::to_string(p) +
-                                             " (the weighted graph uses |W|)");
     }
   }
 }
@@ -59,8 +57,8 @@ CsrOwned transpose(const CsrView& a) {
     for (int64_t p = a.indptr[r]; p < a.indptr[r + 1]; ++p) {
       const int64_t q = next[a.indices[p]]++;
       t.indices[q] = static_cast<int32_t>(r);  // rows visited in order: indices stay sorted
-      if (a.vtype == ValueType::Float32) t.values32[q] = static_cast<const float*>(a.values)[p];
-      else if (a.vtype == ValueType::Float64) t.values[q] = static_cast<const double*>(a.values)[p];
+      if (a.vtype == ValueType::Float32) t.values32[q] = std::fabs(static_cast<const float*>(a.values)[p]);
+      else if (a.vtype == ValueType::Float64) t.values[q] = std::fabs(static_cast<const double*>(a.values)[p]);
     }
   }
   return t;

@@ -99,7 +99,7 @@ void rows_kernel(const CsrView& c, const V* val, double scale, int64_t r0, int64
         a1[t] += x1[t];
       }
       if constexpr (NW > 0) {
-        const double v0 = scale * static_cast<double>(val[p]), v1 = scale * static_cast<double>(val[p + 1]);
+        const double v0 = scale * std::fabs(static_cast<double>(val[p])), v1 = scale * std::fabs(static_cast<double>(val[p + 1]));
         for (int t = NP; t < W; ++t) {
           a0[t] += v0 * x0[t];
           a1[t] += v1 * x1[t];
@@ -110,7 +110,7 @@ void rows_kernel(const CsrView& c, const V* val, double scale, int64_t r0, int64
       const double* x0 = x + static_cast<int64_t>(idx[p]) * W;
       for (int t = 0; t < NP; ++t) a0[t] += x0[t];
       if constexpr (NW > 0) {
-        const double v0 = scale * static_cast<double>(val[p]);
+        const double v0 = scale * std::fabs(static_cast<double>(val[p]));
         for (int t = NP; t < W; ++t) a0[t] += v0 * x0[t];
       }
     }
@@ -120,7 +120,7 @@ void rows_kernel(const CsrView& c, const V* val, double scale, int64_t r0, int64
       double* y0 = y + static_cast<int64_t>(idx[p]) * W;
       for (int t = 0; t < NP; ++t) y0[t] += a[t];
       if constexpr (NW > 0) {
-        const double v0 = scale * static_cast<double>(val[p]);
+        const double v0 = scale * std::fabs(static_cast<double>(val[p]));
         for (int t = NP; t < W; ++t) y0[t] += v0 * a[t];
       }
     }
@@ -129,7 +129,8 @@ void rows_kernel(const CsrView& c, const V* val, double scale, int64_t r0, int64
 
 // W = 2 or 4 interleaved vectors as one GCC/Clang vector value (SSE2 / AVX, or split by the
 // compiler where unavailable): one 16/32-byte load per gather and one load-add-store per
-// scatter instead of W scalar ones. Lane t multiplies by 1 (pattern) or c·|w_p| (weighted).
+// scatter instead of W scalar ones. Lane t multiplies by 1 (pattern) or c·|w_p| (weighted; the
+// stored value may be signed, see csr.h).
 typedef double v2d __attribute__((vector_size(16)));
 typedef double v4d __attribute__((vector_size(32)));
 
@@ -142,7 +143,7 @@ void rows_vec(const CsrView& c, const V* val, double scale, int64_t r0, int64_t 
   // Lane multipliers, written through a reference (returning a 32-byte vector by value from a
   // non-AVX build would change the ABI: -Wpsabi).
   auto set_mult = [&](int64_t p, VT& m) {
-    const double v = NW > 0 ? scale * static_cast<double>(val[p]) : 1.0;
+    const double v = NW > 0 ? scale * std::fabs(static_cast<double>(val[p])) : 1.0;
     for (int t = 0; t < W; ++t) m[t] = t < NP ? 1.0 : v;
   };
   for (int64_t r = r0; r < r1; ++r) {

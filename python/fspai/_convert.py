@@ -56,8 +56,10 @@ class LayerCSR:
     store fewer rows/columns than that: rows and columns without any entry can be dropped, and
     ``row_ids`` / ``col_ids`` (``None`` = nothing dropped) give the original index of each stored
     one. Dropping isolated nodes changes no singular value and no degree average.
-    ``values`` holds ``|W|`` at the mask's nonzeros (same order as ``indices``; may contain zeros
-    where a kept weight is exactly 0), or ``None`` for a pattern-only layer.
+    ``values`` holds ``W`` at the mask's nonzeros, sign as given (same order as ``indices``; may
+    contain zeros where a kept weight is exactly 0), or ``None`` for a pattern-only layer. Every
+    reader takes ``|values|`` (the compiled core applies ``|·|`` where it loads a value), so a
+    float32/float64 sparse weight stored on the mask's support is used without a copy.
     """
 
     name: str
@@ -228,7 +230,7 @@ def _dense_to_csr(b2: np.ndarray, w2: Optional[np.ndarray], name: str, shape: tu
         counts[lo:hi] = np.bincount(r, minlength=hi - lo)
         idx_parts.append(c.astype(np.int32))
         if w2 is not None:
-            v = np.abs(w2[lo:hi][r, c]).astype(vdtype, copy=False)
+            v = w2[lo:hi][r, c].astype(vdtype, copy=False)  # signed: the core reads |v|
             _check_finite(v, name, shape)  # on the mask's support: the only entries |W ⊙ M| reads
             val_parts.append(v)
     indptr = np.zeros(n_rows + 1, dtype=np.int64)
@@ -243,7 +245,7 @@ def _dense_to_csr(b2: np.ndarray, w2: Optional[np.ndarray], name: str, shape: tu
 
 
 def _pick_dense(w2: np.ndarray, can: Canonical, name: str, shape: tuple) -> np.ndarray:
-    """|W| at the entries of a canonical sparse mask, from a dense 2-D weight view."""
+    """W at the entries of a canonical sparse mask, from a dense 2-D weight view."""
     out = np.empty(can.nnz, dtype=_value_dtype(w2.dtype))
     n_st = len(can.indptr) - 1
     step = _rows_per_block(w2.shape[1])
@@ -254,20 +256,24 @@ def _pick_dense(w2: np.ndarray, can: Canonical, name: str, shape: tuple) -> np.n
         if can.row_ids is not None:
             rows = can.row_ids[rows]
         cols = can.indices[a:z] if can.col_ids is None else can.col_ids[can.indices[a:z]]
-        np.abs(w2[rows, cols], out=out[a:z], casting="unsafe")
+        np.copyto(out[a:z], w2[rows, cols], casting="unsafe")
         _check_finite(out[a:z], name, shape)
     return out
 
 
 def _pick_sparse(wc: Canonical, mc: Canonical, n_cols: int, dtype: np.dtype) -> np.ndarray:
-    """|W| at the mask's entries from a canonical sparse weight (0 where W stores nothing)."""
+    """W at the mask's entries from a canonical sparse weight (0 where W stores nothing).
+
+    Weights stored on the mask's own support in float32/float64 are returned as a view: no copy
+    (the signed values go to the core, which reads ``|v|``).
+    """
     same = (wc.row_ids is None and mc.row_ids is None and wc.col_ids is None and mc.col_ids is None
             and wc.indptr.shape == mc.indptr.shape and wc.indices.shape == mc.indices.shape
             and _chunked_equal(wc.indptr, mc.indptr) and _chunked_equal(wc.indices, mc.indices))
-    out = np.empty(mc.nnz, dtype=_value_dtype(dtype))
+    vdtype = _value_dtype(dtype)
     if same:  # weights stored on the mask's support: the common case, no index arithmetic
-        np.abs(wc.data[:mc.nnz], out=out, casting="unsafe")
-        return out
+        return wc.data[:mc.nnz].astype(vdtype, copy=False)
+    out = np.empty(mc.nnz, dtype=vdtype)
     wkeys = wc.original_keys(n_cols)
     for lo in range(0, mc.nnz, CHUNK):
         hi = min(mc.nnz, lo + CHUNK)
@@ -275,7 +281,7 @@ def _pick_sparse(wc: Canonical, mc: Canonical, n_cols: int, dtype: np.dtype) -> 
         pos = np.minimum(np.searchsorted(wkeys, keys), max(wkeys.size - 1, 0))
         hit = wkeys[pos] == keys if wkeys.size else np.zeros(keys.size, dtype=bool)
         vals = np.where(hit, wc.data[pos] if wkeys.size else 0, 0)
-        np.abs(vals, out=out[lo:hi], casting="unsafe")
+        np.copyto(out[lo:hi], vals, casting="unsafe")
     return out
 
 

@@ -1,7 +1,7 @@
 """Type stub for the compiled core (csrc/bindings.cpp). Private: use the fspai API.
 
 Arguments arrive here already validated by fspai (fspai._convert, fspai._validate): canonical
-CSR (int64 indptr, int32 sorted unique indices, float32/float64 non-negative values), k >= 1,
+CSR (int64 indptr, int32 sorted unique indices, float32/float64 values, read as |v|), k >= 1,
 0 < tol < 1, 0 <= seed < 2**64, 0 <= threads <= 1024."""
 from typing import Any, Optional
 
