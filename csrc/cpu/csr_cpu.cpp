@@ -1,4 +1,6 @@
+#include <cfloat>
 #include <cmath>
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 
@@ -17,10 +19,20 @@ void validate_csr(const CsrView& a, const std::string& what) {
   const int64_t nnz = a.indptr[a.n_rows];
   if (nnz < 0) throw std::invalid_argument(what + ": indptr[-1] is negative");
   if (nnz > 0 && !a.indices) throw std::invalid_argument(what + ": missing indices");
+  // Fast screen first: per row, branch-free range and order tests the compiler vectorises (the
+  // checks run on every core call, so they must cost far less than a Lanczos step: a scalar
+  // early-exit loop took ~1 ns per entry, 1.2 ms on a 512×4608 layer at 50 %). Only a row that
+  // fails is rescanned entry by entry for the message.
+  const uint32_t ncols = static_cast<uint32_t>(a.n_cols);
   for (int64_t r = 0; r < a.n_rows; ++r) {
     const int64_t b = a.indptr[r], e = a.indptr[r + 1];
     if (e < b) throw std::invalid_argument(what + ": indptr is not non-decreasing at row " + std::to_string(r));
     if (e > nnz) throw std::invalid_argument(what + ": indptr exceeds nnz at row " + std::to_string(r));
+    const int32_t* idx = a.indices;
+    int bad = 0;
+    for (int64_t p = b; p < e; ++p) bad |= static_cast<uint32_t>(idx[p]) >= ncols;  // negatives wrap high
+    for (int64_t p = b + 1; p < e; ++p) bad |= idx[p] <= idx[p - 1];
+    if (!bad) continue;
     int64_t prev = -1;
     for (int64_t p = b; p < e; ++p) {
       const int64_t c = a.indices[p];
@@ -34,10 +46,18 @@ void validate_csr(const CsrView& a, const std::string& what) {
     }
   }
   if (a.weighted()) {
-    for (int64_t p = 0; p < nnz; ++p) {
-      const double v = a.value(p);
-      if (!std::isfinite(v)) throw std::invalid_argument(what + ": non-finite value at position " + std::to_string(p));
+    int bad = 0;
+    if (a.vtype == ValueType::Float32) {
+      const float* v = static_cast<const float*>(a.values);
+      for (int64_t p = 0; p < nnz; ++p) bad |= !(std::fabs(v[p]) <= FLT_MAX);  // NaN compares false
+    } else {
+      const double* v = static_cast<const double*>(a.values);
+      for (int64_t p = 0; p < nnz; ++p) bad |= !(std::fabs(v[p]) <= DBL_MAX);
     }
+    if (bad)
+      for (int64_t p = 0; p < nnz; ++p)
+        if (!std::isfinite(a.value(p)))
+          throw std::invalid_argument(what + ": non-finite value at position " + std::to_string(p));
   }
 }
 

@@ -7,6 +7,7 @@
 // (compile-time) vector-lane order, so y is bit-identical for any thread count.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <stdexcept>
 #include <vector>
@@ -26,6 +27,18 @@ namespace {
 
 inline int popcount64(uint64_t x) { return __builtin_popcountll(x); }
 
+// Bit k of the result = (bytes[k] != 0), k < 64.
+inline uint64_t pack_bytes64(const uint8_t* bytes) {
+#if defined(__AVX512BW__)
+  const __m512i v = _mm512_loadu_si512(bytes);
+  return _mm512_test_epi8_mask(v, v);
+#else
+  uint64_t out = 0;
+  for (int k = 0; k < 64; ++k) out |= static_cast<uint64_t>(bytes[k] != 0) << k;
+  return out;
+#endif
+}
+
 struct DensePart {
   CsrView c;  // kept for half_norms
   int64_t s = 0;
@@ -39,10 +52,24 @@ std::vector<float> popcount_gram(const CsrView& c, int threads) {
   const int64_t s = rows_small ? c.n_rows : c.n_cols, L = rows_small ? c.n_cols : c.n_rows;
   const int64_t nw = (L + 63) / 64;
   std::vector<uint64_t> B(static_cast<size_t>(s) * nw, 0);
-  for (int64_t r = 0; r < c.n_rows; ++r) {
-    for (int64_t p = c.indptr[r]; p < c.indptr[r + 1]; ++p) {
-      const int64_t i = rows_small ? r : c.indices[p], l = rows_small ? c.indices[p] : r;
-      B[i * nw + (l >> 6)] |= uint64_t(1) << (l & 63);
+  if (rows_small) {
+    // Row r's bits are its column indices: one byte store per entry into a 0/1 byte row (no
+    // dependency between entries; an |= into the bit word chains every entry of a word through a
+    // store-to-load round trip), then 64 bytes → one word.
+    std::vector<uint8_t> bytes(static_cast<size_t>(nw) * 64);
+    for (int64_t r = 0; r < c.n_rows; ++r) {
+      const int64_t b = c.indptr[r], e = c.indptr[r + 1];
+      if (b == e) continue;
+      std::fill(bytes.begin(), bytes.end(), uint8_t(0));
+      for (int64_t p = b; p < e; ++p) bytes[c.indices[p]] = 1;
+      uint64_t* row = B.data() + r * nw;
+      for (int64_t w = 0; w < nw; ++w) row[w] = pack_bytes64(bytes.data() + 64 * w);
+    }
+  } else {
+    for (int64_t r = 0; r < c.n_rows; ++r) {  // column bitsets: entries of a row go to different rows of B
+      const uint64_t bit = uint64_t(1) << (r & 63);
+      const int64_t word = r >> 6;
+      for (int64_t p = c.indptr[r]; p < c.indptr[r + 1]; ++p) B[c.indices[p] * nw + word] |= bit;
     }
   }
   std::vector<float> G(static_cast<size_t>(s) * s, 0.0f);
