@@ -31,9 +31,10 @@ int tridiagonal_top_eigenvalues(int n, const double* d, const double* e, int q, 
                                 std::vector<double>& work, const double* guess_lo = nullptr,
                                 const double* guess_hi = nullptr, int nguess = 0);
 
-// Eigenvalues of a dense symmetric n×n matrix (row-major, destroyed), descending.
-// Householder tridiagonalisation + implicit QL: (4/3)n³ flops.
-std::vector<double> symmetric_eigenvalues(int n, double* a);
+// Eigenvalues of a dense symmetric n×n matrix (row-major, destroyed), descending: all of them
+// (q < 0) or the q largest. Householder tridiagonalisation ((4/3)n³ flops), then implicit QL on
+// the tridiagonal, or Sturm bisection for the top q when q < n (cheaper than QL for n > 10).
+std::vector<double> symmetric_eigenvalues(int n, double* a, int q = -1);
 
 // Eigen-decomposition of a dense symmetric n×n matrix by cyclic Jacobi (row-major `a`, destroyed).
 // Eigenvalues descending in `w`; eigenvectors in the columns of `v` (row-major n×n).
