@@ -289,19 +289,30 @@ class GramCsrCpu final : public GramStepBatch {
   const char* route() const override { return has_pattern_ && has_weighted_ ? "csr_pair" : "csr"; }
 
   void apply(int count, const int* ids, const double* const* x, double* const* y) override {
-    // Group the vectors by part; within a part run passes of up to 2 pattern + 2 weighted.
-    std::vector<std::vector<int>> by_part(parts_.size());
-    for (int t = 0; t < count; ++t) by_part[problems_[ids[t]].part].push_back(t);
-    for (size_t p = 0; p < parts_.size(); ++p) {
-      std::vector<int> pat, wei;
-      for (int t : by_part[p]) (problems_[ids[t]].weighted ? wei : pat).push_back(t);
-      size_t ip = 0, iw = 0;
-      while (ip < pat.size() || iw < wei.size()) {
-        const int np = static_cast<int>(std::min<size_t>(2, pat.size() - ip));
-        const int nw = static_cast<int>(std::min<size_t>(2, wei.size() - iw));
-        std::vector<int> sel(pat.begin() + ip, pat.begin() + ip + np);
-        sel.insert(sel.end(), wei.begin() + iw, wei.begin() + iw + nw);
-        pass(parts_[p], np, nw, sel, ids, x, y);
+    // Group the vectors by part (a counting sort into reused scratch: a batch of subgraphs has
+    // hundreds of parts, and per-call vectors cost more than their small passes); within a part
+    // run passes of up to 2 pattern + 2 weighted vectors, pattern first.
+    const size_t np_ = parts_.size();
+    head_.assign(np_ + 1, 0);
+    for (int t = 0; t < count; ++t) ++head_[problems_[ids[t]].part + 1];
+    for (size_t p = 0; p < np_; ++p) head_[p + 1] += head_[p];
+    order_.resize(count);
+    fill_.assign(head_.begin(), head_.end() - 1);
+    for (int t = 0; t < count; ++t)
+      if (!problems_[ids[t]].weighted) order_[fill_[problems_[ids[t]].part]++] = t;
+    for (int t = 0; t < count; ++t)
+      if (problems_[ids[t]].weighted) order_[fill_[problems_[ids[t]].part]++] = t;
+    for (size_t p = 0; p < np_; ++p) {
+      const int lo = head_[p], hi = head_[p + 1];
+      if (lo == hi) continue;
+      int mid = lo;  // [lo, mid) pattern vectors, [mid, hi) weighted ones
+      while (mid < hi && !problems_[ids[order_[mid]]].weighted) ++mid;
+      int ip = lo, iw = mid;
+      while (ip < mid || iw < hi) {
+        const int np = std::min(2, mid - ip), nw = std::min(2, hi - iw);
+        sel_.assign(order_.begin() + ip, order_.begin() + ip + np);
+        sel_.insert(sel_.end(), order_.begin() + iw, order_.begin() + iw + nw);
+        pass(parts_[p], np, nw, sel_, ids, x, y);
         ip += np;
         iw += nw;
       }
@@ -438,6 +449,7 @@ class GramCsrCpu final : public GramStepBatch {
   std::vector<double> scale_;
   bool has_pattern_ = false, has_weighted_ = false;
   std::vector<double> partial_, xbuf_, ybuf_;
+  std::vector<int> head_, fill_, order_, sel_;  // apply() scratch
 };
 
 }  // namespace
