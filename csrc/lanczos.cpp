@@ -261,7 +261,11 @@ class Run {
       if (!restarted_ && last_check_m_ > 0 && progress < last_worst_) {
         const double rate = std::log(progress / last_worst_) / (m - last_check_m_);
         const double more = std::log(1.0 / progress) / rate;
-        gap = std::clamp(static_cast<int>(0.75 * more), 1, 16);
+        // 3/4 of the predicted distance while it is long (the rate is a two-point estimate);
+        // the whole of it when only a few steps remain: Lanczos residuals fall faster than
+        // geometrically near convergence, and at that point every extra check (bisection +
+        // inverse iteration on T) costs more than the step it might save on small problems.
+        gap = std::clamp(more <= 6.0 ? static_cast<int>(std::ceil(more)) : static_cast<int>(0.75 * more), 1, 16);
       }
       last_check_m_ = m;
       last_worst_ = progress;
