@@ -50,6 +50,7 @@
 #include "dense_eig.h"
 #include "gram_step.h"
 #include "lanczos.h"
+#include "parallel.h"
 
 #ifdef FSPAI_OPENMP
 #include <omp.h>
@@ -436,23 +437,18 @@ class Run {
     if (nb <= 0) return;
     double* coef = h2_.data();
     const bool par = threads_ > 1 && static_cast<int64_t>(nb) * s_ >= 262144;
-#ifdef FSPAI_OPENMP
-#pragma omp parallel for schedule(static) num_threads(threads_) if (par)
-#endif
-    for (int i = i0; i < i1; ++i) coef[i] = lanczos_dot(V_.data() + static_cast<int64_t>(i) * s_, w, s_);
+    for_each_index(i0, i1, par, threads_,
+                   [&](int64_t i) { coef[i] = lanczos_dot(V_.data() + i * s_, w, s_); });
     const int64_t block = 2048;
     const int64_t nblocks = (s_ + block - 1) / block;
-#ifdef FSPAI_OPENMP
-#pragma omp parallel for schedule(static) num_threads(threads_) if (par && nblocks > 1)
-#endif
-    for (int64_t b = 0; b < nblocks; ++b) {
+    for_each_index(0, nblocks, par, threads_, [&](int64_t b) {
       const int64_t lo = b * block, hi = std::min(s_, lo + block);
       for (int i = i0; i < i1; ++i) {
         const double ci = coef[i];
         const double* vi = V_.data() + static_cast<int64_t>(i) * s_;
         for (int64_t x = lo; x < hi; ++x) w[x] -= ci * vi[x];
       }
-    }
+    });
     for (int i = i0; i < i1; ++i) h_[i] += coef[i];
   }
 

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "gram_routes.h"
+#include "parallel.h"
 
 #ifdef FSPAI_OPENMP
 #include <omp.h>
@@ -338,27 +339,21 @@ class GramCsrCpu final : public GramStepBatch {
       return;
     }
     if (static_cast<int64_t>(partial_.size()) < chunks * len) partial_.assign(chunks * len, 0.0);
-#ifdef FSPAI_OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads_) if (P.parallel)
-#endif
-    for (int64_t t = 0; t < chunks; ++t) {
+    for_each_index_dynamic(0, chunks, P.parallel, threads_, [&](int64_t t) {
       double* buf = partial_.data() + t * len;
       std::fill(buf, buf + len, 0.0);
       body(P.bounds[t], P.bounds[t + 1], buf);
-    }
+    });
     const int64_t block = 4096;
     const int64_t nblocks = (len + block - 1) / block;
-#ifdef FSPAI_OPENMP
-#pragma omp parallel for schedule(static) num_threads(threads_) if (P.parallel && nblocks > 1)
-#endif
-    for (int64_t b = 0; b < nblocks; ++b) {
+    for_each_index(0, nblocks, P.parallel, threads_, [&](int64_t b) {
       const int64_t lo = b * block, hi = std::min(len, lo + block);
       for (int64_t i = lo; i < hi; ++i) y[i] = partial_[i];
       for (int64_t t = 1; t < chunks; ++t) {
         const double* buf = partial_.data() + t * len;
         for (int64_t i = lo; i < hi; ++i) y[i] += buf[i];
       }
-    }
+    });
   }
 
   template <int NP, int NW>

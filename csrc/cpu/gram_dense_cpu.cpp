@@ -17,6 +17,7 @@
 #endif
 
 #include "gram_routes.h"
+#include "parallel.h"
 
 #ifdef FSPAI_OPENMP
 #include <omp.h>
@@ -172,15 +173,12 @@ class GramDenseCpu final : public GramStepBatch {
     const int64_t s = P.s;
     const int64_t nblk = (s + 3) / 4;
     const bool par = threads_ > 1 && s >= 768;
-#ifdef FSPAI_OPENMP
-#pragma omp parallel for schedule(static) num_threads(threads_) if (par)
-#endif
-    for (int64_t ib = 0; ib < nblk; ++ib) {
+    for_each_index(0, nblk, par, threads_, [&](int64_t ib) {
       if (xb)
         rows4<2>(P, ib * 4, xa, xb, ya, yb);
       else
         rows4<1>(P, ib * 4, xa, xa, ya, ya);
-    }
+    });
   }
 
   template <int NV>
