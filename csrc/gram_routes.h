@@ -25,8 +25,9 @@ std::vector<GramProblem> gram_problems(const std::vector<CsrView>& parts, bool w
 
 // Route names accepted by `force_route` (empty: choose by the cost model).
 //   "csr"        fused CSR pass y = Cᵀ(Cx), any values, any density;
-//   "dense_gram" pattern parts only: s×s Gram built once by AND+popcount on bit-packed rows,
-//                steps are dense symmetric mat-vecs (float32 counts: exact below 2^24).
+//   "dense_gram" s×s Gram built once — AND+popcount on bit-packed rows for patterns (float32
+//                counts: exact below 2^24), float64 outer products of the rows for |W| —
+//                steps are dense symmetric mat-vecs.
 std::unique_ptr<GramStepBatch> make_cpu_gram_step(const std::vector<CsrView>& parts, bool want_pattern,
                                                   bool want_weighted, int threads,
                                                   const std::string& force_route = "");
@@ -43,6 +44,13 @@ inline int64_t gram_dim(const CsrView& c) { return c.n_rows < c.n_cols ? c.n_row
 // Concrete constructors (csrc/cpu/gram_<route>_cpu.cpp).
 std::unique_ptr<GramStepBatch> make_gram_csr_cpu(const std::vector<CsrView>& parts, bool want_pattern,
                                                  bool want_weighted, int threads);
-std::unique_ptr<GramStepBatch> make_gram_dense_cpu(const std::vector<CsrView>& parts, int threads);
+std::unique_ptr<GramStepBatch> make_gram_dense_cpu(const std::vector<CsrView>& parts, bool want_pattern,
+                                                   bool want_weighted, int threads);
+
+// Dense s×s Gram c̃²·CᵀC (row-major, float64) of `c` oriented with the Gram side as columns
+// (n_cols = s; rows are the long side): Σ over rows of the outer product of the row's values
+// (1 for the pattern, scale·|v| weighted), upper triangle accumulated in row order, then mirrored.
+// Shared by the dense_gram route and the exact dense path of tiny components.
+std::vector<double> csr_gram_dense(const CsrView& c, bool weighted, double scale);
 
 }  // namespace fspai

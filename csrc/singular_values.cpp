@@ -36,8 +36,6 @@ static void check_options(const SolveOptions& opt) {
 // once it exists (FSPAI_WITH_CUDA).
 std::vector<double> topk_singular_values(const CsrView& a, const SolveOptions& opt, SolveInfo* info) {
   check_options(opt);
-  if (opt.route == "dense_gram" && a.weighted())
-    throw std::invalid_argument("route 'dense_gram' serves 0/1 patterns only (values were given)");
   return topk_singular_values_cpu(a, opt, info);
 }
 

@@ -77,8 +77,11 @@ def test_option_ranges_raise_value_error():
     for kw in ({"k": 2_000_000_000}, {"starts": -1}, {"starts": 65}, {"route": "bitmap"}, {"max_restarts": -1}):
         with pytest.raises(ValueError):
             call(*GOOD, None, 2, 3, **kw)
-    with pytest.raises(ValueError, match="patterns only"):
-        call(*GOOD, np.ones(3), 2, 3, route="dense_gram")
+    with pytest.raises(ValueError, match="too large"):  # a dense s×s Gram beyond 2^15 is refused
+        n = 40_000  # one path-shaped component (bidiagonal): both sides 40 000
+        indptr = np.concatenate([[0], np.minimum(2 * np.arange(1, n + 1), 2 * n - 1)]).astype(np.int64)
+        indices = np.stack([np.arange(n), np.arange(1, n + 1)], 1).ravel()[:2 * n - 1].astype(np.int32)
+        call(indptr, indices, None, n, n, route="dense_gram")
 
 
 def test_layer_spectra_malformed_entries_raise():

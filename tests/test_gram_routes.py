@@ -80,17 +80,54 @@ def test_cost_model_picks_dense_gram_for_dense_small_side_patterns():
     assert _core.topk_singular_values(ip, ix, None, 512, 4608)[1]["route"] == "dense_gram"
 
 
-def test_dense_gram_refuses_weights_and_unknown_routes():
-    rng = np.random.default_rng(3)
-    w = np.abs(rng.standard_normal((50, 80)))
-    c = sp.csr_matrix(w)
-    X = np.ones((1, 50))
-    with pytest.raises(ValueError, match="patterns only"):
-        _core._gram_apply(c.indptr.astype(np.int64), c.indices.astype(np.int32), c.data, 50, 80, X,
-                          route="dense_gram", weighted=True)
+def test_unknown_routes_are_refused():
+    c = sp.csr_matrix(np.ones((5, 8)))
     with pytest.raises(ValueError, match="route"):
-        _core.topk_singular_values(c.indptr.astype(np.int64), c.indices.astype(np.int32), None, 50, 80,
+        _core.topk_singular_values(c.indptr.astype(np.int64), c.indices.astype(np.int32), None, 5, 8,
                                    route="bitmap")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("seed", range(4))
+def test_weighted_dense_gram_matches_dense_reference(dtype, seed):
+    # float64 Gram from the rows' outer products (either orientation: rows or columns as the
+    # Gram side), signed values read as |v|, pre-scaled by a power of two (undone by the hook).
+    rng = np.random.default_rng(200 + seed)
+    m, n = int(rng.integers(1, 300)), int(rng.integers(1, 300))
+    mask = rng.random((m, n)) < rng.choice([0.02, 0.2, 1.0])
+    exp = 15 if dtype == np.float32 else 100  # G = CᵀC stays finite in float64 (the binding unscales)
+    w = (rng.standard_normal((m, n)) * mask * 10.0 ** rng.integers(-exp, exp)).astype(dtype)
+    c = sp.csr_matrix(w)
+    c.sort_indices()
+    X = rng.standard_normal((3, min(m, n)))
+    Y, _, _, used = _core._gram_apply(c.indptr.astype(np.int64), c.indices.astype(np.int32), c.data, m, n, X,
+                                      route="dense_gram", weighted=True)
+    assert used == "dense_gram"
+    ref = (dense_gram(np.abs(c.toarray().astype(np.float64))) @ X.T).T
+    np.testing.assert_allclose(Y, ref, rtol=1e-10, atol=1e-10 * max(np.abs(ref).max(), 1e-300))
+
+
+@pytest.mark.parametrize("shape,density,expect", [((128, 1152), 0.1, "dense_gram"), ((1152, 128), 0.1, "dense_gram"),
+                                                  ((300, 700), 0.3, None),  # a tie: either route
+                                                  ((512, 4608), 0.01, "csr")])
+def test_weighted_routes_agree_and_model_picks_dense_for_small_sides(shape, density, expect):
+    rng = np.random.default_rng(9)
+    mask = sp.random(*shape, density=density, random_state=rng, format="csr")
+    mask.sort_indices()
+    ip, ix = mask.indptr.astype(np.int64), mask.indices.astype(np.int32)
+    w = rng.standard_normal(mask.nnz)
+    ref = np.linalg.svd(np.abs(sp.csr_matrix((w, ix, ip), shape=shape).toarray()), compute_uv=False)[:3]
+    used = {}
+    for route in ("", "csr", "dense_gram"):
+        sv, info = _core.topk_singular_values(ip, ix, w, *shape, k=3, route=route, dense_max=0)
+        assert np.all(np.abs(sv - ref) <= np.maximum(1e-7 * ref, 5e-8 * ref[0])), (route, sv, ref)
+        used[route] = info["route"]
+    assert used["csr"] == "csr" and used["dense_gram"] == "dense_gram"
+    # the cost model (priced for k = 2): dense Gram for a small side at 10 %, the CSR pass at 1 %
+    auto = _core.topk_singular_values(ip, ix, w, *shape, k=2, dense_max=0)[1]["route"]
+    assert auto == expect or expect is None
+    pair = _core.layer_spectra([(ip, ix, w, *shape)], k=2, subgraphs=False)[0]
+    np.testing.assert_allclose(pair["wsv"], ref[:2], rtol=1e-7)
 
 
 @pytest.mark.parametrize("weighted", [False, True])

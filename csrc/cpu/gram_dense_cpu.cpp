@@ -1,10 +1,14 @@
-// Route "dense_gram": for 0/1 patterns whose Gram side s is small, build G = CᵀC once by
-// AND+popcount over bit-packed columns (cost s²/2 · ⌈L/64⌉ word operations for L rows — independent
-// of density) and run every Lanczos step as a dense symmetric mat-vec on G (s² multiply-adds,
-// float32 storage: the counts are integers ≤ L < 2^24, so float32 holds them exactly).
+// Route "dense_gram": for layers whose Gram side s is small, build G = CᵀC once and run every
+// Lanczos step as a dense symmetric mat-vec (s² multiply-adds, no pass over the nonzeros).
+//  * 0/1 patterns: G by AND+popcount over bit-packed rows (cost s²/2 · ⌈L/64⌉ word operations for
+//    L rows — independent of density), float32 storage: the counts are integers ≤ L < 2^24, so
+//    float32 holds them exactly.
+//  * weighted problems (|W|, pre-scaled by the power of two c of GramStepBatch::scale): G̃ =
+//    Σ_rows c²|w_r||w_r|ᵀ accumulated in float64 from the long-side rows (Σ deg²/2 updates;
+//    csr_gram_dense below, shared with the exact dense path), float64 storage.
 //
-// Determinism: G is integer-exact; each y_i = Σ_j G_ij x_j is computed by one thread with a fixed
-// (compile-time) vector-lane order, so y is bit-identical for any thread count.
+// Determinism: G is built in a fixed order; each y_i = Σ_j G_ij x_j is computed by one thread
+// with a fixed (compile-time) vector-lane order, so y is bit-identical for any thread count.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -43,7 +47,10 @@ inline uint64_t pack_bytes64(const uint8_t* bytes) {
 struct DensePart {
   CsrView c;  // kept for half_norms
   int64_t s = 0;
-  std::vector<float> G;  // s×s row-major
+  bool weighted = false;
+  double scale = 1.0;       // c of GramStepBatch::scale (weighted problems)
+  std::vector<float> G;     // pattern: s×s row-major counts
+  std::vector<double> Gd;   // weighted: s×s row-major c²·CᵀC
 };
 
 // Gram of the 0/1 pattern of c on its smaller side s: one bitset per small-side node over the
@@ -131,24 +138,38 @@ std::vector<float> popcount_gram(const CsrView& c, int threads) {
 
 class GramDenseCpu final : public GramStepBatch {
  public:
-  GramDenseCpu(const std::vector<CsrView>& parts, int threads) : threads_(threads) {
-    for (const CsrView& c : parts) {
-      if (std::max(c.n_rows, c.n_cols) >= (int64_t(1) << 24))
-        throw std::invalid_argument("dense_gram route: more than 2^24 rows (float32 counts would not be exact)");
+  GramDenseCpu(const std::vector<CsrView>& parts, bool want_pattern, bool want_weighted, int threads)
+      : threads_(threads) {
+    for (const GramProblem& g : gram_problems(parts, want_pattern, want_weighted)) {
+      const CsrView& c = parts[g.part];
       DensePart P;
       P.c = c;
       P.s = gram_dim(c);
-      P.G = popcount_gram(c, threads);
+      P.weighted = g.weighted;
+      if (!g.weighted) {
+        if (std::max(c.n_rows, c.n_cols) >= (int64_t(1) << 24))
+          throw std::invalid_argument("dense_gram route: more than 2^24 rows (float32 counts would not be exact)");
+        P.G = popcount_gram(c, threads);
+      } else {
+        P.scale = value_scale(c);
+        if (c.n_rows >= c.n_cols) {
+          P.Gd = csr_gram_dense(c, true, P.scale);
+        } else {
+          const CsrOwned t = transpose(c);  // rows must be the long side; freed after the build
+          P.Gd = csr_gram_dense(t.view(), true, P.scale);
+        }
+      }
       parts_.push_back(std::move(P));
     }
   }
   int size() const override { return static_cast<int>(parts_.size()); }
   int64_t dim(int i) const override { return parts_[i].s; }
+  double scale(int i) const override { return parts_[i].scale; }
   const char* route() const override { return "dense_gram"; }
 
   void apply(int count, const int* ids, const double* const* x, double* const* y) override {
     int t = 0;
-    // Consecutive vectors of the same part go in pairs: one read of G serves two vectors.
+    // Consecutive vectors of the same problem go in pairs: one read of G serves two vectors.
     while (t < count) {
       if (t + 1 < count && ids[t + 1] == ids[t]) {
         matvec2(parts_[ids[t]], x[t], x[t + 1], y[t], y[t + 1]);
@@ -161,7 +182,10 @@ class GramDenseCpu final : public GramStepBatch {
   }
 
   bool half_norms(int count, const int* ids, const double* const* x, double* out) override {
-    for (int t = 0; t < count; ++t) out[t] = csr_half_norm(parts_[ids[t]].c, false, 1.0, x[t]);
+    for (int t = 0; t < count; ++t) {
+      const DensePart& P = parts_[ids[t]];
+      out[t] = csr_half_norm(P.c, P.weighted, P.scale, x[t]);
+    }
     return true;
   }
 
@@ -174,18 +198,33 @@ class GramDenseCpu final : public GramStepBatch {
     const int64_t nblk = (s + 3) / 4;
     const bool par = threads_ > 1 && s >= 768;
     for_each_index(0, nblk, par, threads_, [&](int64_t ib) {
-      if (xb)
-        rows4<2>(P, ib * 4, xa, xb, ya, yb);
-      else
-        rows4<1>(P, ib * 4, xa, xa, ya, ya);
+      if (P.weighted) {
+        if (xb)
+          rows4<2>(P.Gd.data(), s, ib * 4, xa, xb, ya, yb);
+        else
+          rows4<1>(P.Gd.data(), s, ib * 4, xa, xa, ya, ya);
+      } else {
+        if (xb)
+          rows4<2>(P.G.data(), s, ib * 4, xa, xb, ya, yb);
+        else
+          rows4<1>(P.G.data(), s, ib * 4, xa, xa, ya, ya);
+      }
     });
   }
 
-  template <int NV>
-  static void rows4(const DensePart& P, int64_t i0, const double* xa, const double* xb, double* ya, double* yb) {
-    const int64_t s = P.s, ni = std::min<int64_t>(4, s - i0);
-    const float* g[4];
-    for (int q = 0; q < 4; ++q) g[q] = P.G.data() + (i0 + std::min<int64_t>(q, ni - 1)) * s;
+#if defined(__AVX512F__)
+  static inline __m512d load8(const float* p) { return _mm512_cvtps_pd(_mm256_loadu_ps(p)); }
+  static inline __m512d load8(const double* p) { return _mm512_loadu_pd(p); }
+#elif defined(__AVX2__) && defined(__FMA__)
+  static inline __m256d load4(const float* p) { return _mm256_cvtps_pd(_mm_loadu_ps(p)); }
+  static inline __m256d load4(const double* p) { return _mm256_loadu_pd(p); }
+#endif
+
+  template <int NV, typename T>
+  static void rows4(const T* G, int64_t s, int64_t i0, const double* xa, const double* xb, double* ya, double* yb) {
+    const int64_t ni = std::min<int64_t>(4, s - i0);
+    const T* g[4];
+    for (int q = 0; q < 4; ++q) g[q] = G + (i0 + std::min<int64_t>(q, ni - 1)) * s;
     double acc[4][2] = {{0, 0}, {0, 0}, {0, 0}, {0, 0}};
     int64_t j = 0;
 #if defined(__AVX512F__)
@@ -197,7 +236,7 @@ class GramDenseCpu final : public GramStepBatch {
         const __m512d x0 = _mm512_loadu_pd(xa + j);
         const __m512d x1 = NV == 2 ? _mm512_loadu_pd(xb + j) : x0;
         for (int q = 0; q < 4; ++q) {
-          const __m512d gq = _mm512_cvtps_pd(_mm256_loadu_ps(g[q] + j));
+          const __m512d gq = load8(g[q] + j);
           a[q][0] = _mm512_fmadd_pd(gq, x0, a[q][0]);
           if (NV == 2) a[q][NV - 1] = _mm512_fmadd_pd(gq, x1, a[q][NV - 1]);
         }
@@ -214,7 +253,7 @@ class GramDenseCpu final : public GramStepBatch {
         const __m256d x0 = _mm256_loadu_pd(xa + j);
         const __m256d x1 = NV == 2 ? _mm256_loadu_pd(xb + j) : x0;
         for (int q = 0; q < 4; ++q) {
-          const __m256d gq = _mm256_cvtps_pd(_mm_loadu_ps(g[q] + j));
+          const __m256d gq = load4(g[q] + j);
           a[q][0] = _mm256_fmadd_pd(gq, x0, a[q][0]);
           if (NV == 2) a[q][NV - 1] = _mm256_fmadd_pd(gq, x1, a[q][NV - 1]);
         }
@@ -247,8 +286,33 @@ class GramDenseCpu final : public GramStepBatch {
 
 }  // namespace
 
-std::unique_ptr<GramStepBatch> make_gram_dense_cpu(const std::vector<CsrView>& parts, int threads) {
-  return std::make_unique<GramDenseCpu>(parts, threads);
+std::vector<double> csr_gram_dense(const CsrView& c, bool weighted, double scale) {
+  // Upper triangle only (indices ascend within a row, so j > i lands above the diagonal), each
+  // row's values read once, then mirrored: half the scattered updates.
+  const int64_t s = c.n_cols;
+  std::vector<double> g(static_cast<size_t>(s) * s, 0.0), rv;
+  for (int64_t r = 0; r < c.n_rows; ++r) {
+    const int64_t b = c.indptr[r], e = c.indptr[r + 1];
+    rv.resize(static_cast<size_t>(e - b));
+    for (int64_t p = b; p < e; ++p) rv[p - b] = weighted ? scale * c.value(p) : 1.0;
+    const int32_t* idx = c.indices + b;
+    for (int64_t i = 0; i < e - b; ++i) {
+      const double vi = rv[i];
+      double* row = g.data() + static_cast<int64_t>(idx[i]) * s;
+      for (int64_t j = i; j < e - b; ++j) row[idx[j]] += vi * rv[j];
+    }
+  }
+  const int64_t T = 16;  // tiled mirror (see popcount_gram)
+  for (int64_t ib = 0; ib < s; ib += T)
+    for (int64_t jb = ib; jb < s; jb += T)
+      for (int64_t i = ib; i < std::min(s, ib + T); ++i)
+        for (int64_t j = std::max(jb, i + 1); j < std::min(s, jb + T); ++j) g[j * s + i] = g[i * s + j];
+  return g;
+}
+
+std::unique_ptr<GramStepBatch> make_gram_dense_cpu(const std::vector<CsrView>& parts, bool want_pattern,
+                                                   bool want_weighted, int threads) {
+  return std::make_unique<GramDenseCpu>(parts, want_pattern, want_weighted, threads);
 }
 
 }  // namespace fspai

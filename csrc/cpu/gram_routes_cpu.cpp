@@ -1,18 +1,23 @@
 // CPU route selection: a cost model with constants measured on the reference machine.
 //
 // Model (ns, one thread; the lockstep driver applies 2 vectors per problem per round):
-//   csr        = R · (A_NNZ · nnz + A_ROW · L)                 (fused pass, 2 interleaved vectors)
-//   dense_gram = s²/2 · (B_PAIR + B_WORD · ⌈L/64⌉) + R · (B_MV · s² + B_MV_ROW · s)
-//                (popcount build + dense mat-vecs)
-// with s the Gram side, L the other side and R = expected rounds. Measurement method (scripts
-// outside the product; best of 40 × 10 calls, same process, threads=1): time GramStepBatch::apply
-// for 2 vectors and the operator's construction through the private binding `_core._gram_apply`
-// on random 0/1 masks of 128×576, 256×1152, 512×2304 and 512×4608 at 1 %, 3 %, 10 %; divide by
-// nnz and L (csr: 1.2–1.4 ns/nnz at 3–10 %, plus a per-row cost that shows at 1 %), by s² (dense
-// mat-vec: 0.12 ns at s = 512, 0.14 at 256), by s²/2 pairs (build: 3.7, 7.3, 10.9, 12.3 ns/pair
-// for 9, 18, 36, 72 words per bit row). Checked against whole solves of ResNet-34 layer shapes at
-// 1–10 %: the model picks the faster route or one within ~10 % (the exceptions are
-// 512×4608 near 2 %, where dense_gram is ~25 % faster and csr is picked, and ties below 0.2 ms).
+//   csr        = R · (a · nnz + A_ROW · L)        fused pass; a = A_NNZ (pattern, 2 vectors),
+//                                                  A_NNZ_W (|W|), A_NNZ_PAIR (2 pattern + 2 |W|)
+//   dense_gram = pattern: s²/2 · (B_PAIR + B_WORD · ⌈L/64⌉) + R · (B_MV · s² + B_MV_ROW · s)
+//              + |W|:     B_UPD · Σ_long deg²/2 + B_ENTRY · s² + R · (B_MVD · s² + B_MV_ROW · s)
+//                         (+ A_TRANSPOSE · nnz when the rows are the Gram side)
+// with s the Gram side, L the other side and R = expected rounds. One operator serves a batch,
+// so the whole batch goes to one route. Measurement method (scripts outside the product; best of
+// several × 10–200 calls, same process, threads=1): time GramStepBatch::apply for 2 vectors and
+// the operator's construction through the private binding `_core._gram_apply` on random masks of
+// 128×576 … 2048×4608 at 1 %, 3 %, 10 %, 50 %; divide by nnz and L (csr: 1.2–1.4 ns/nnz pattern,
+// 1.5–1.6 weighted, plus a per-row cost that shows at 1 %), by s² (dense mat-vec: 0.12 ns float32
+// at s = 512, 0.24 float64; 0.30 once G leaves L2), by s²/2 pairs (popcount build: 3.7, 7.3, 10.9,
+// 12.3 ns/pair for 9, 18, 36, 72 words per bit row), by Σ deg²/2 (weighted build: 1.2 ns per
+// update at s ≤ 512, 2.3 at 1024) and s² (allocation, zeroing, mirror: ~3 ns per entry). Checked
+// against whole solves of ResNet-34 layer shapes at 1–10 %: the model picks the faster route or
+// one within ~10 % (the exceptions are 512×4608 near 2 %, where dense_gram is ~25 % faster and csr
+// is picked, and ties below 0.2 ms).
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
@@ -22,59 +27,79 @@
 namespace fspai {
 namespace {
 
-constexpr double A_NNZ = 1.25;   // ns per nonzero per 2-vector fused pass
+constexpr double A_NNZ = 1.25;   // ns per nonzero per 2-vector fused pass (pattern)
+constexpr double A_NNZ_W = 1.6;  // ns per nonzero per 2-vector fused pass (weighted: values read and scaled)
+constexpr double A_NNZ_PAIR = 2.0;  // ns per nonzero per 4-vector pass (2 pattern + 2 weighted)
 constexpr double A_ROW = 2.0;    // ns per row of the long side per 2-vector fused pass
 constexpr double B_MV = 0.125;   // ns per Gram entry per 2-vector dense mat-vec (4-row blocked kernel)
+constexpr double B_MVD = 0.25;   // same with a float64 Gram (twice the bytes), G ≤ 4 MiB
+constexpr double B_MVD_BIG = 0.31;  // float64 Gram beyond the L2 caches
 constexpr double B_MV_ROW = 5.0; // ns per Gram row per 2-vector dense mat-vec (reductions, stores)
 constexpr double B_PAIR = 4.0;   // ns per (i, j) Gram pair built (reduction, store, mirror)
 constexpr double B_WORD = 0.12;  // ns per AND+popcount word of one pair
+constexpr double B_UPD = 1.2;    // ns per scattered multiply-add of the weighted Gram build, G ≤ 2 MiB
+constexpr double B_UPD_BIG = 2.4;  // same when G spills the L2 cache
+constexpr double B_ENTRY = 3.0;  // ns per Gram entry allocated, zeroed, mirrored (weighted build)
+constexpr double A_TRANSPOSE = 3.0;  // ns per nonzero of a transposed copy
 constexpr double ROUNDS = 40.0;  // typical 2-vector rounds to certification (ResNet-34 layers: 23–66)
-constexpr int64_t DENSE_MAX_SIDE = 4096;  // G in float32 ≤ 64 MiB
+constexpr int64_t DENSE_MAX_SIDE = 4096;    // pattern G in float32 ≤ 64 MiB
+constexpr int64_t DENSE_MAX_SIDE_W = 2048;  // weighted G in float64 ≤ 32 MiB
 
-bool dense_possible(const CsrView& c) {
-  return !c.weighted() && gram_dim(c) <= DENSE_MAX_SIDE && std::max(c.n_rows, c.n_cols) < (int64_t(1) << 24);
+bool dense_pattern_possible(const CsrView& c) {
+  return gram_dim(c) <= DENSE_MAX_SIDE && std::max(c.n_rows, c.n_cols) < (int64_t(1) << 24);
+}
+
+// Σ over the long side's nodes of deg²/2: the multiply-adds of the weighted Gram build.
+double half_sum_deg2(const CsrView& c) {
+  double total = 0.0;
+  if (c.n_rows >= c.n_cols) {
+    for (int64_t r = 0; r < c.n_rows; ++r) {
+      const double d = static_cast<double>(c.indptr[r + 1] - c.indptr[r]);
+      total += d * (d + 1.0);
+    }
+  } else {
+    std::vector<int64_t> deg(c.n_cols, 0);
+    for (int64_t p = 0; p < c.nnz(); ++p) ++deg[c.indices[p]];
+    for (int64_t d : deg) total += static_cast<double>(d) * (static_cast<double>(d) + 1.0);
+  }
+  return 0.5 * total;
 }
 
 }  // namespace
 
 std::unique_ptr<GramStepBatch> make_cpu_gram_step(const std::vector<CsrView>& parts, bool want_pattern,
                                                   bool want_weighted, int threads, const std::string& force_route) {
-  bool any_weighted = false;
-  for (const CsrView& c : parts) any_weighted = any_weighted || (want_weighted && c.weighted());
-  const bool pattern_only = want_pattern && !any_weighted;
   if (force_route == "csr") return make_gram_csr_cpu(parts, want_pattern, want_weighted, threads);
   if (force_route == "dense_gram") {
-    if (!pattern_only) throw std::invalid_argument("route 'dense_gram' serves 0/1 patterns only");
-    std::vector<CsrView> pat;
-    for (CsrView c : parts) {
-      c.values = nullptr;
-      c.vtype = ValueType::None;
-      if (std::max(c.n_rows, c.n_cols) >= (int64_t(1) << 24)) throw std::invalid_argument("route 'dense_gram': too many rows");
-      pat.push_back(c);
+    for (const CsrView& c : parts) {
+      if (want_pattern && std::max(c.n_rows, c.n_cols) >= (int64_t(1) << 24))
+        throw std::invalid_argument("route 'dense_gram': too many rows");
+      if (gram_dim(c) > (int64_t(1) << 15))
+        throw std::invalid_argument("route 'dense_gram': Gram side " + std::to_string(gram_dim(c)) +
+                                    " is too large for a dense s×s matrix");
     }
-    return make_gram_dense_cpu(pat, threads);
+    return make_gram_dense_cpu(parts, want_pattern, want_weighted, threads);
   }
   if (!force_route.empty()) throw std::invalid_argument("unknown route '" + force_route + "' (csr, dense_gram)");
-  if (pattern_only && !parts.empty()) {
-    double csr = 0, dense = 0;
-    bool ok = true;
-    std::vector<CsrView> pat;
-    for (CsrView c : parts) {
-      c.values = nullptr;
-      c.vtype = ValueType::None;
-      if (!dense_possible(c)) {
-        ok = false;
-        break;
-      }
-      const double s = static_cast<double>(gram_dim(c));
-      const double L = static_cast<double>(std::max(c.n_rows, c.n_cols));
-      const double words = std::ceil(L / 64.0);
-      csr += ROUNDS * (A_NNZ * static_cast<double>(c.nnz()) + A_ROW * L);
-      dense += s * s * 0.5 * (B_PAIR + B_WORD * words) + ROUNDS * (B_MV * s * s + B_MV_ROW * s);
-      pat.push_back(c);
+  // Cost model over the whole batch (one operator serves it): every part on the fused CSR pass,
+  // or every part as dense Grams.
+  double csr = 0, dense = 0;
+  for (const CsrView& c : parts) {
+    const bool p = want_pattern, w = want_weighted && c.weighted();
+    const double s = static_cast<double>(gram_dim(c));
+    const double L = static_cast<double>(std::max(c.n_rows, c.n_cols));
+    const double nnz = static_cast<double>(c.nnz());
+    if ((p && !dense_pattern_possible(c)) || (w && gram_dim(c) > DENSE_MAX_SIDE_W)) return make_gram_csr_cpu(parts, want_pattern, want_weighted, threads);
+    const double a_nnz = p && w ? A_NNZ_PAIR : w ? A_NNZ_W : A_NNZ;
+    csr += ROUNDS * (a_nnz * nnz + A_ROW * L);
+    if (p) dense += s * s * 0.5 * (B_PAIR + B_WORD * std::ceil(L / 64.0)) + ROUNDS * (B_MV * s * s + B_MV_ROW * s);
+    if (w) {
+      const double upd = s <= 512 ? B_UPD : B_UPD_BIG, mvd = s <= 724 ? B_MVD : B_MVD_BIG;
+      dense += upd * half_sum_deg2(c) + B_ENTRY * s * s + ROUNDS * (mvd * s * s + B_MV_ROW * s);
+      if (c.n_rows < c.n_cols) dense += A_TRANSPOSE * nnz;
     }
-    if (ok && dense < csr) return make_gram_dense_cpu(pat, threads);
   }
+  if (!parts.empty() && dense < csr) return make_gram_dense_cpu(parts, want_pattern, want_weighted, threads);
   return make_gram_csr_cpu(parts, want_pattern, want_weighted, threads);
 }
 

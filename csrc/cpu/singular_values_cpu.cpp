@@ -137,26 +137,7 @@ CsrOwned extract_component(const CsrView& a, const Components& cc, int32_t id, s
 std::vector<double> dense_singular_values(const CsrView& c, bool weighted, int k) {
   const int64_t s = c.n_cols;
   const double sc = weighted ? value_scale(c) : 1.0;
-  auto val = [&](int64_t p) { return weighted ? sc * c.value(p) : 1.0; };
-  auto gram = [&]() {
-    // Upper triangle only (indices ascend within a row, so q > p lands above the diagonal),
-    // each row's values read once, then mirrored: half the scattered updates.
-    std::vector<double> g(static_cast<size_t>(s) * s, 0.0), rv;
-    for (int64_t r = 0; r < c.n_rows; ++r) {
-      const int64_t b = c.indptr[r], e = c.indptr[r + 1];
-      rv.resize(static_cast<size_t>(e - b));
-      for (int64_t p = b; p < e; ++p) rv[p - b] = val(p);
-      const int32_t* idx = c.indices + b;
-      for (int64_t i = 0; i < e - b; ++i) {
-        const double vi = rv[i];
-        double* row = g.data() + static_cast<int64_t>(idx[i]) * s;
-        for (int64_t j = i; j < e - b; ++j) row[idx[j]] += vi * rv[j];
-      }
-    }
-    for (int64_t i = 0; i < s; ++i)
-      for (int64_t j = i + 1; j < s; ++j) g[j * s + i] = g[i * s + j];
-    return g;
-  };
+  auto gram = [&]() { return csr_gram_dense(c, weighted, sc); };
   std::vector<double> g = gram();
   const int n = static_cast<int>(std::min<int64_t>(k, s));
   std::vector<double> w = symmetric_eigenvalues(static_cast<int>(s), g.data(), n);
