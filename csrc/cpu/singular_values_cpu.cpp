@@ -6,9 +6,10 @@
 //     σ1 = σ2 across components (disconnected layers) is exact because each component is solved
 //     on its own and the per-component values are merged; within a component λ1 of the Gram is
 //     simple (Perron–Frobenius), and the driver's independent starts resolve repeats below it.
-//  2. Components whose smaller side is ≤ dense_max use the exact dense path: scaled Gram,
-//     Householder + QL; when some σ_i < 1e-3·σ1 the eigenvectors are computed (Jacobi) and
-//     σ_i = ‖C y_i‖, which avoids the √ε·σ1 floor of sqrt(λ_i).
+//  2. Components whose smaller side is ≤ dense_max use the exact dense path: scaled Gram
+//     (csr_gram_dense), Householder tridiagonalisation + Sturm bisection for the top k; when some
+//     σ_i < 1e-6·σ1 the eigenvectors are computed (Jacobi) and σ_i = ‖C y_i‖, which avoids the
+//     √ε·σ1 floor of sqrt(λ_i).
 //  3. Every other component becomes one problem of ONE batched, lockstep Lanczos solve:
 //     the route orients it (Gram on the smaller side), served by the step operator that the
 //     route factory (make_cpu_gram_step) picks, pattern and weighted problems sharing passes.
