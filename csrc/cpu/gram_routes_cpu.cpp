@@ -14,10 +14,12 @@
 // 1.5–1.6 weighted, plus a per-row cost that shows at 1 %), by s² (dense mat-vec: 0.12 ns float32
 // at s = 512, 0.24 float64; 0.30 once G leaves L2), by s²/2 pairs (popcount build: 3.7, 7.3, 10.9,
 // 12.3 ns/pair for 9, 18, 36, 72 words per bit row), by Σ deg²/2 (weighted build: 1.2 ns per
-// update at s ≤ 512, 2.3 at 1024) and s² (allocation, zeroing, mirror: ~3 ns per entry). Checked
-// against whole solves of ResNet-34 layer shapes at 1–10 %: the model picks the faster route or
-// one within ~10 % (the exceptions are 512×4608 near 2 %, where dense_gram is ~25 % faster and csr
-// is picked, and ties below 0.2 ms).
+// update at s ≤ 512, 2.3 at 1024) and s² (zeroing, mirror: 0.3 ns per entry while G ≤ 1 MiB,
+// ~3 ns for a larger, freshly mapped G). Checked against whole solves of ResNet-34 layer shapes
+// at 1–10 %, pattern and |W|: the model picks the faster route or one within ~10 % (the
+// exceptions are 512×4608 near 2 %, where dense_gram is ~25 % faster and csr is picked, and ties
+// below 0.2 ms). Priced for k = 2 (two starts); larger k favours dense_gram (more vectors per
+// build).
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
@@ -39,7 +41,8 @@ constexpr double B_PAIR = 4.0;   // ns per (i, j) Gram pair built (reduction, st
 constexpr double B_WORD = 0.12;  // ns per AND+popcount word of one pair
 constexpr double B_UPD = 1.2;    // ns per scattered multiply-add of the weighted Gram build, G ≤ 2 MiB
 constexpr double B_UPD_BIG = 2.4;  // same when G spills the L2 cache
-constexpr double B_ENTRY = 3.0;  // ns per Gram entry allocated, zeroed, mirrored (weighted build)
+constexpr double B_ENTRY = 0.3;  // ns per Gram entry zeroed and mirrored (weighted build), G ≤ 1 MiB
+constexpr double B_ENTRY_BIG = 3.0;  // same for a freshly mapped G (page faults dominate)
 constexpr double A_TRANSPOSE = 3.0;  // ns per nonzero of a transposed copy
 constexpr double ROUNDS = 40.0;  // typical 2-vector rounds to certification (ResNet-34 layers: 23–66)
 constexpr int64_t DENSE_MAX_SIDE = 4096;    // pattern G in float32 ≤ 64 MiB
@@ -95,7 +98,8 @@ std::unique_ptr<GramStepBatch> make_cpu_gram_step(const std::vector<CsrView>& pa
     if (p) dense += s * s * 0.5 * (B_PAIR + B_WORD * std::ceil(L / 64.0)) + ROUNDS * (B_MV * s * s + B_MV_ROW * s);
     if (w) {
       const double upd = s <= 512 ? B_UPD : B_UPD_BIG, mvd = s <= 724 ? B_MVD : B_MVD_BIG;
-      dense += upd * half_sum_deg2(c) + B_ENTRY * s * s + ROUNDS * (mvd * s * s + B_MV_ROW * s);
+      const double entry = s * s * 8.0 <= 1048576.0 ? B_ENTRY : B_ENTRY_BIG;
+      dense += upd * half_sum_deg2(c) + entry * s * s + ROUNDS * (mvd * s * s + B_MV_ROW * s);
       if (c.n_rows < c.n_cols) dense += A_TRANSPOSE * nnz;
     }
   }
