@@ -44,7 +44,8 @@ inline uint64_t pack_bytes64(const uint8_t* bytes) {
 #endif
 }
 
-struct DensePart {
+// One problem of the batch (a part's pattern or its |W|) with its dense Gram.
+struct DenseProblem {
   CsrView c;  // kept for half_norms
   int64_t s = 0;
   bool weighted = false;
@@ -142,7 +143,7 @@ class GramDenseCpu final : public GramStepBatch {
       : threads_(threads) {
     for (const GramProblem& g : gram_problems(parts, want_pattern, want_weighted)) {
       const CsrView& c = parts[g.part];
-      DensePart P;
+      DenseProblem P;
       P.c = c;
       P.s = gram_dim(c);
       P.weighted = g.weighted;
@@ -159,12 +160,12 @@ class GramDenseCpu final : public GramStepBatch {
           P.Gd = csr_gram_dense(t.view(), true, P.scale);
         }
       }
-      parts_.push_back(std::move(P));
+      problems_.push_back(std::move(P));
     }
   }
-  int size() const override { return static_cast<int>(parts_.size()); }
-  int64_t dim(int i) const override { return parts_[i].s; }
-  double scale(int i) const override { return parts_[i].scale; }
+  int size() const override { return static_cast<int>(problems_.size()); }
+  int64_t dim(int i) const override { return problems_[i].s; }
+  double scale(int i) const override { return problems_[i].scale; }
   const char* route() const override { return "dense_gram"; }
 
   void apply(int count, const int* ids, const double* const* x, double* const* y) override {
@@ -172,10 +173,10 @@ class GramDenseCpu final : public GramStepBatch {
     // Consecutive vectors of the same problem go in pairs: one read of G serves two vectors.
     while (t < count) {
       if (t + 1 < count && ids[t + 1] == ids[t]) {
-        matvec2(parts_[ids[t]], x[t], x[t + 1], y[t], y[t + 1]);
+        matvec2(problems_[ids[t]], x[t], x[t + 1], y[t], y[t + 1]);
         t += 2;
       } else {
-        matvec2(parts_[ids[t]], x[t], nullptr, y[t], nullptr);
+        matvec2(problems_[ids[t]], x[t], nullptr, y[t], nullptr);
         t += 1;
       }
     }
@@ -183,7 +184,7 @@ class GramDenseCpu final : public GramStepBatch {
 
   bool half_norms(int count, const int* ids, const double* const* x, double* out) override {
     for (int t = 0; t < count; ++t) {
-      const DensePart& P = parts_[ids[t]];
+      const DenseProblem& P = problems_[ids[t]];
       out[t] = csr_half_norm(P.c, P.weighted, P.scale, x[t]);
     }
     return true;
@@ -193,7 +194,7 @@ class GramDenseCpu final : public GramStepBatch {
   // y = G x for one or two vectors (xb, yb null for one). Rows go in fixed blocks of 4 (the last
   // block clamps its row pointers), so one read of a column chunk of x serves 4 rows and one read
   // of G serves both vectors; each y_i's summation order depends only on i, never on threads.
-  void matvec2(const DensePart& P, const double* xa, const double* xb, double* ya, double* yb) {
+  void matvec2(const DenseProblem& P, const double* xa, const double* xb, double* ya, double* yb) {
     const int64_t s = P.s;
     const int64_t nblk = (s + 3) / 4;
     const bool par = threads_ > 1 && s >= 768;
@@ -281,7 +282,7 @@ class GramDenseCpu final : public GramStepBatch {
   }
 
   int threads_;
-  std::vector<DensePart> parts_;
+  std::vector<DenseProblem> problems_;
 };
 
 }  // namespace
