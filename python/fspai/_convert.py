@@ -98,8 +98,14 @@ class LayerCSR:
         return np.diff(self.indptr)
 
     def col_degrees(self) -> np.ndarray:
-        """Degrees of the stored columns (dropped columns have degree 0)."""
-        return np.bincount(self.indices, minlength=self.stored_shape[1])
+        """Degrees of the stored columns (dropped columns have degree 0). Computed once per layer
+        (a pass over every index; the gap and the weighted gap both read it); read-only."""
+        deg = self.__dict__.get("_col_degrees")
+        if deg is None:
+            deg = np.bincount(self.indices, minlength=self.stored_shape[1])
+            deg.flags.writeable = False
+            object.__setattr__(self, "_col_degrees", deg)  # a cache on a frozen dataclass
+        return deg
 
     def weighted_degrees(self) -> tuple:
         """(row, column) degrees of the nonzero pattern of ``|W ⊙ M|`` over the stored rows/columns."""
