@@ -80,6 +80,20 @@ class Runner:
         self.budget -= max(0.0, time.perf_counter() - t0 - t.first - sum(t.samples))
         return t, res
 
+    def group(self, labelled: list) -> list:
+        """[(label, fn), ...] measured interleaved (timing.measure_group): the sides of a ratio
+        share the machine's state. Returns [(Timing, result), ...] in the same order."""
+        log(" + ".join(label for label, _ in labelled) + " (interleaved)")
+        fns = [fn for _, fn in labelled]
+        if not self.wait or self.budget <= 0:
+            return timing.measure_group(fns, quick=self.quick)
+        t0 = time.perf_counter()
+        got = timing.measure_group_clean(fns, quick=self.quick, threshold=NOISY, log=log,
+                                         max_wait=min(30.0, self.budget))
+        spent = sum(t.first + sum(t.samples) for t, _ in got)
+        self.budget -= max(0.0, time.perf_counter() - t0 - spent)
+        return got
+
 
 def machine_info(fs) -> dict:
     info = {"date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
@@ -117,12 +131,13 @@ def run_per_layer(fs, m: Runner, net: str, densities) -> list:
         masks, ref = [l.mask for l in layers], cases.network_reference(net, d)
         solvers = [baselines.GramBaseline(l.mask) for l in layers]
         wl = f"{net} {cases.pct(d)}"
-        t_b, vb = m(f"{wl}: (b) per layer", lambda: [s() for s in solvers])
+        got = m.group([(f"{wl}: (b) per layer", lambda: [s() for s in solvers])] +
+                      [(f"{wl}: fspai per layer, {cases.threads_id(th)}",
+                        lambda th=th: fspai_api.per_layer_top2(fs, masks, th)) for th in cases.THREADS])
+        (t_b, vb), per_thread = got[0], got[1:]
         row = dict(workload=wl, density=d, layers=len(layers), nnz=sum(l.nnz for l in layers), gram=t_b,
                    err_b=cases.max_rel_err(vb, ref))
-        for th in cases.THREADS:
-            t_f, vf = m(f"{wl}: fspai per layer, {cases.threads_id(th)}",
-                        lambda: fspai_api.per_layer_top2(fs, masks, th))
+        for th, (t_f, vf) in zip(cases.THREADS, per_thread):
             row[f"fspai_{th}"], row[f"ratio_{th}"] = t_f, t_b.median / t_f.median
             row[f"err_{th}"] = cases.max_rel_err(vf, ref)
         rows.append(row)
@@ -136,10 +151,11 @@ def run_networks(fs, m: Runner, nets) -> list:
         names, masks, ref = [l.name for l in layers], [l.mask for l in layers], cases.network_reference(net, d)
         wl = f"{net} {cases.pct(d)}"
         solvers = [baselines.GramBaseline(l.mask) for l in layers]
-        t_b, _ = m(f"{wl}: (b) per layer", lambda: [s() for s in solvers])
-        t_f, vf = m(f"{wl}: fspai.batch_singular_values", lambda: fspai_api.batch_top2(fs, masks))
-        t_l, vl = m(f"{wl}: (b) loop over layers and subgraphs", lambda: baselines.subgraph_loop(masks))
-        t_t, tab = m(f"{wl}: fspai.model_metrics", lambda: fspai_api.model_metrics(fs, names, masks))
+        (t_b, _), (t_f, vf) = m.group([(f"{wl}: (b) per layer", lambda: [s() for s in solvers]),
+                                       (f"{wl}: fspai.batch_singular_values", lambda: fspai_api.batch_top2(fs, masks))])
+        (t_l, vl), (t_t, tab) = m.group([
+            (f"{wl}: (b) loop over layers and subgraphs", lambda: baselines.subgraph_loop(masks)),
+            (f"{wl}: fspai.model_metrics", lambda: fspai_api.model_metrics(fs, names, masks))])
         rows.append(dict(workload=wl, density=d, layers=len(layers), nnz=sum(l.nnz for l in layers),
                          gram=t_b, batch=t_f, loop=t_l, table=t_t, solves=sum(len(x) for x in vl),
                          batch_ratio=t_b.median / t_f.median, table_ratio=t_l.median / t_t.median,
@@ -156,9 +172,10 @@ def run_coordinates(fs, m: Runner, nets) -> list:
         wl = f"{net} {cases.pct(d)}"
         log(f"{wl}: float64 reference coordinate")
         ref = cases.coordinate_reference(net, d)
-        t_f, cf = m(f"{wl}: fspai.coordinates", lambda: fspai_api.coordinates(fs, masks, weights))
+        (t_f, cf), (t_s, cs) = m.group([(f"{wl}: fspai.coordinates", lambda: fspai_api.coordinates(fs, masks, weights)),
+                                        (f"{wl}: (b) SciPy loop", lambda: baselines.gram_coordinates(masks, weights))])
+        # (a) takes ~10 s per call: one cold sample of its own (interleaving would leave fspai one too)
         t_a, ca = m(f"{wl}: (a) papers' loop", lambda: baselines.authors_coordinates(masks, weights))
-        t_s, cs = m(f"{wl}: (b) SciPy loop", lambda: baselines.gram_coordinates(masks, weights))
         rows.append(dict(workload=wl, density=d, layers=len(layers), nnz=sum(l.nnz for l in layers),
                          fspai=t_f, authors=t_a, scipy=t_s, solves=sum(c.eigsolves for c in cs),
                          subgraphs=sum(c.subgraphs for c in cs), valid=sum(c.valid_subgraphs for c in cs),
@@ -175,8 +192,8 @@ def run_big(fs, m: Runner, big) -> list:
         layer = cases.single(key, d)
         wl = f"{key} {cases.pct(d)}"
         solver = baselines.GramBaseline(layer.mask)
-        t_b, vb = m(f"{wl}: (b)", solver)
-        t_f, vf = m(f"{wl}: fspai.singular_values", lambda: fspai_api.top2(fs, layer.mask))
+        (t_b, vb), (t_f, vf) = m.group([(f"{wl}: (b)", solver),
+                                        (f"{wl}: fspai.singular_values", lambda: fspai_api.top2(fs, layer.mask))])
         _, info = fspai_api.top2(fs, layer.mask, info=True)
         log(f"{wl}: float64 reference")
         ref = cases.single_reference(key, d)

@@ -3,6 +3,11 @@
 One timed warm-up call, then the median of 7 / 5 / 3 repeats for calls under 0.05 s / 1 s / 8 s;
 a call over 8 s is reported from its single cold sample (n=1). Very fast calls (< 5 ms) get 15
 repeats. ``quick=True`` caps repeats at 3 and takes single samples above 2 s.
+
+Calls whose ratio is reported (fspai and its baselines) are measured INTERLEAVED
+(:func:`measure_group`): one warm-up each, then rounds that call each function once, so slow
+drifts of the machine's speed (on a shared VM, neighbours move timings by up to 2× within
+seconds) hit every side of a ratio alike instead of whichever block ran during a slow spell.
 """
 from __future__ import annotations
 
@@ -109,6 +114,62 @@ def measure(fn: Callable[[], Any], *, quick: bool = False) -> Tuple[Timing, Any]
         samples = [t0]
     return Timing(statistics.median(samples), len(samples), min(samples), max(samples), t0,
                   samples, mon.stop()), result
+
+
+def measure_group(fns: List[Callable[[], Any]], *, quick: bool = False) -> List[Tuple[Timing, Any]]:
+    """Time several functions interleaved: a warm-up call of each (its result is returned), then
+    rounds calling each once in turn. The number of rounds is what the SLOWEST function would get
+    from :func:`repeats_for`, at least 3; each Timing is the median over its own samples. When a
+    warm-up took over the single-sample limit (8 s; 2 s with ``quick``) that function keeps its cold
+    sample and the others repeat on their own, as :func:`measure` would. The foreign load is the
+    group's."""
+    gc.collect()
+    mon = CpuMonitor().start()
+    firsts, results = [], []
+    for fn in fns:
+        t = time.perf_counter()
+        results.append(fn())
+        firsts.append(time.perf_counter() - t)
+    slowest = max(firsts)
+    rounds = repeats_for(slowest, quick)
+    if rounds and not quick:
+        rounds = max(rounds, 3)
+    samples: List[List[float]] = [[] for _ in fns]
+    for _ in range(rounds):
+        for i, fn in enumerate(fns):
+            t = time.perf_counter()
+            fn()
+            samples[i].append(time.perf_counter() - t)
+    if not rounds:  # a call over the single-sample limit: it keeps its cold sample, the others repeat alone
+        for i, fn in enumerate(fns):
+            for _ in range(repeats_for(firsts[i], quick)):
+                t = time.perf_counter()
+                fn()
+                samples[i].append(time.perf_counter() - t)
+    foreign = mon.stop()
+    out = []
+    for t0, smp, res in zip(firsts, samples, results):
+        smp = smp or [t0]
+        out.append((Timing(statistics.median(smp), len(smp), min(smp), max(smp), t0, smp, foreign), res))
+    return out
+
+
+def measure_group_clean(fns: List[Callable[[], Any]], *, quick: bool = False, threshold: float = 0.15,
+                        retries: int = 1, max_wait: float = 300.0, log=None) -> List[Tuple[Timing, Any]]:
+    """:func:`measure_group` on an idle machine (waits first; re-measures once when other
+    processes used more than ``threshold`` cores; keeps the cleaner run)."""
+    best = None
+    for attempt in range(retries + 1):
+        wait_idle(max_wait=max_wait, threshold=threshold, log=log)
+        got = measure_group(fns, quick=quick)
+        load = got[0][0].foreign
+        if best is None or load < best[0][0].foreign:
+            best = got
+        if not load > threshold or sum(t.first for t, _ in got) > 60.0:
+            break
+        if log is not None and attempt < retries:
+            log(f"  other processes used {load:.2f} cores during the measurement; re-measuring")
+    return best
 
 
 def measure_clean(fn: Callable[[], Any], *, quick: bool = False, threshold: float = 0.15,
