@@ -262,3 +262,26 @@ def test_gram_and_subgraph_loops():
     loop = baselines.subgraph_loop(masks)
     assert [len(x) for x in loop] == [1 + len(baselines.degree_groups(sp.csr_array(m), 2)) for m in masks]
     assert baselines.rel_err_top2(loop[0][0], baselines.dense_top2(masks[0])) <= 1e-6
+
+
+def test_measure_group_interleaves_and_times_each_side():
+    from bench import timing
+    calls = []
+    fns = [lambda: calls.append("a") or "A", lambda: calls.append("b") or "B"]
+    (ta, ra), (tb, rb) = timing.measure_group(fns)
+    assert (ra, rb) == ("A", "B")  # results of the warm-up calls
+    assert calls[:2] == ["a", "b"] and calls[2:] == ["a", "b"] * ta.n  # warm-ups, then rounds a, b, a, b ...
+    assert ta.n == tb.n >= 3 and len(ta.samples) == ta.n
+
+
+def test_measure_group_long_call_keeps_one_sample_others_repeat(monkeypatch):
+    # repeats_for is asked for the slowest warm-up (0: a call over the single-sample limit), then
+    # per function: the slow one keeps its cold sample, the fast one repeats on its own.
+    from bench import timing
+    calls = []
+    fns = [lambda: calls.append("slow"), lambda: calls.append("fast")]
+    answers = iter([0, 0, 5])
+    monkeypatch.setattr(timing, "repeats_for", lambda t0, quick=False: next(answers))
+    (ts, _), (tf, _) = timing.measure_group(fns)
+    assert ts.n == 1 and tf.n == 5
+    assert calls == ["slow", "fast"] + ["fast"] * 5
