@@ -52,9 +52,6 @@
 #include "lanczos.h"
 #include "parallel.h"
 
-#ifdef FSPAI_OPENMP
-#include <omp.h>
-#endif
 
 namespace fspai {
 namespace {

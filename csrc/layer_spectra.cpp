@@ -9,11 +9,9 @@
 #include <numeric>
 #include <stdexcept>
 
+#include "parallel.h"
 #include "regular_decomposition.h"
 
-#ifdef FSPAI_OPENMP
-#include <omp.h>
-#endif
 
 namespace fspai {
 namespace {
@@ -95,16 +93,13 @@ std::vector<LayerSpectra> layer_spectra(const std::vector<CsrView>& layers, cons
     int64_t small_nnz = 0;
     for (size_t q = first_small; q < order.size(); ++q) small_nnz += jobs[order[q]].view.nnz();
     const bool par_jobs = threads > 1 && n_small > 1 && small_nnz >= kMinParallelNnz;
-#ifdef FSPAI_OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (par_jobs)
-#endif
-    for (int64_t q = 0; q < n_small; ++q) {
+    for_each_index_dynamic(0, n_small, par_jobs, threads, [&](int64_t q) {
       try {
         run(order[first_small + q], 1);
       } catch (...) {
         record();
       }
-    }
+    });
     if (error) std::rethrow_exception(error);
     for (size_t j = 0; j < jobs.size(); ++j) {
       jobs[j].info_p->merge(job_info[j]);
@@ -127,16 +122,13 @@ std::vector<LayerSpectra> layer_spectra(const std::vector<CsrView>& layers, cons
   int64_t total_nnz = 0;
   for (const CsrView& v : layers) total_nnz += v.nnz();
   std::vector<std::vector<RegularGroup>> groups(n);
-#ifdef FSPAI_OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1 && n > 1 && total_nnz >= kMinParallelNnz)
-#endif
-  for (int64_t i = 0; i < n; ++i) {
+  for_each_index_dynamic(0, n, threads > 1 && total_nnz >= kMinParallelNnz, threads, [&](int64_t i) {
     try {
       groups[i] = regular_groups(layers[i], opt.min_nodes);
     } catch (...) {
       record();
     }
-  }
+  });
   if (error) std::rethrow_exception(error);
   std::vector<Job> jobs;
   for (int64_t i = 0; i < n; ++i) {

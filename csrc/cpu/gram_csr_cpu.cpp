@@ -18,9 +18,6 @@
 #include "gram_routes.h"
 #include "parallel.h"
 
-#ifdef FSPAI_OPENMP
-#include <omp.h>
-#endif
 
 namespace fspai {
 

@@ -23,9 +23,6 @@
 #include "gram_routes.h"
 #include "parallel.h"
 
-#ifdef FSPAI_OPENMP
-#include <omp.h>
-#endif
 
 namespace fspai {
 namespace {
@@ -84,10 +81,7 @@ std::vector<float> popcount_gram(const CsrView& c, int threads) {
   std::vector<float> G(static_cast<size_t>(s) * s, 0.0f);
   const int64_t nblk = (s + 3) / 4;
   const bool par = threads > 1 && s * s * nw >= (int64_t(1) << 22);
-#ifdef FSPAI_OPENMP
-#pragma omp parallel for schedule(dynamic, 4) num_threads(threads) if (par)
-#endif
-  for (int64_t ib = 0; ib < nblk; ++ib) {
+  for_each_index_dynamic(0, nblk, par, threads, [&](int64_t ib) {
     const int64_t i0 = ib * 4, ni = std::min<int64_t>(4, s - i0);
     const uint64_t* bi[4];
     for (int q = 0; q < 4; ++q) bi[q] = B.data() + (i0 + std::min<int64_t>(q, ni - 1)) * nw;
@@ -125,7 +119,7 @@ std::vector<float> popcount_gram(const CsrView& c, int threads) {
         if (j <= i) G[static_cast<size_t>(i) * s + j] = static_cast<float>(cs[q]);  // lower triangle, row-contiguous
       }
     }
-  }
+  });
   // Mirror the lower triangle into the upper one by 16×16 tiles: the column writes of a tile
   // stride by s floats (a power of two for most layers, so they fall into few L1 sets); 16 such
   // lines fit the cache ways where 64 thrashed (the mirror took 60 % of the build at s = 512).
