@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <map>
 #include <stdexcept>
 
 namespace fspai {
@@ -16,14 +15,25 @@ std::vector<RegularGroup> regular_groups(const CsrView& a, int min_nodes) {
   const int64_t nnz = a.nnz();
   std::vector<int64_t> deg(a.n_cols, 0);
   for (int64_t p = 0; p < nnz; ++p) deg[a.indices[p]]++;
-  std::map<int64_t, std::vector<int32_t>> by_degree;
-  for (int64_t c = 0; c < a.n_cols; ++c)
-    if (deg[c] > 0) by_degree[deg[c]].push_back(static_cast<int32_t>(c));
+  // Columns by degree, ascending, each group's columns ascending: a counting sort (degrees are
+  // at most n_rows).
+  int64_t max_deg = 0;
+  for (int64_t c = 0; c < a.n_cols; ++c) max_deg = std::max(max_deg, deg[c]);
+  std::vector<int64_t> start(static_cast<size_t>(max_deg) + 2, 0);
+  for (int64_t c = 0; c < a.n_cols; ++c) ++start[deg[c] + 1];
+  for (int64_t d = 0; d <= max_deg; ++d) start[d + 1] += start[d];
+  std::vector<int32_t> by_degree(a.n_cols);
+  {
+    std::vector<int64_t> next(start.begin(), start.end() - 1);
+    for (int64_t c = 0; c < a.n_cols; ++c) by_degree[next[deg[c]]++] = static_cast<int32_t>(c);
+  }
   std::vector<RegularGroup> groups;
   // For every column: its group and its row inside the group's sub-matrix (-1: not kept).
   std::vector<int32_t> group_of(a.n_cols, -1), row_in(a.n_cols, -1);
-  for (auto& [d, cols] : by_degree) {
-    if (static_cast<int64_t>(cols.size()) < min_nodes) continue;
+  for (int64_t d = 1; d <= max_deg; ++d) {
+    const int64_t count = start[d + 1] - start[d];
+    if (count == 0 || count < min_nodes) continue;
+    const std::vector<int32_t> cols(by_degree.begin() + start[d], by_degree.begin() + start[d + 1]);
     RegularGroup g;
     g.degree = d;
     g.columns = cols;
@@ -65,7 +75,13 @@ std::vector<RegularGroup> regular_groups(const CsrView& a, int min_nodes) {
         out_map[r] = 0;
         touched.push_back(r);
       }
-    std::sort(touched.begin(), touched.end());
+    if (static_cast<int64_t>(touched.size()) * 16 >= a.n_rows) {  // most rows: one ordered scan, no sort
+      touched.clear();
+      for (int64_t r = 0; r < a.n_rows; ++r)
+        if (out_map[r] == 0) touched.push_back(static_cast<int32_t>(r));
+    } else {
+      std::sort(touched.begin(), touched.end());
+    }
     for (size_t i = 0; i < touched.size(); ++i) out_map[touched[i]] = static_cast<int32_t>(i);
     for (int32_t& r : g.sub.indices) r = out_map[r];
     for (int32_t r : touched) out_map[r] = -1;
