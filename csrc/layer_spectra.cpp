@@ -9,9 +9,12 @@
 #include <numeric>
 #include <stdexcept>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include "parallel.h"
 #include "regular_decomposition.h"
-
 
 namespace fspai {
 namespace {
@@ -32,6 +35,18 @@ struct Job {
   SolveInfo* info_p;
   SolveInfo* info_w;
 };
+
+// Hands freed heap memory back to the OS. The subgraph copies (about the layers' own size, in one
+// piece per degree group) and the solves' buffers are freed together at the end of a phase; glibc
+// returns heap pages only from the top of the heap, so whether ~0.7× of the input stayed resident
+// after the call depended on allocation order (coordinate of 8192×28672 10 %: peak 1.19× or 1.85×
+// of the weighted CSR for the same input, changed by an unrelated edit). Cost: one walk of the
+// free lists, microseconds against a call of this size.
+void release_free_memory() {
+#if defined(__GLIBC__)
+  malloc_trim(0);
+#endif
+}
 
 }  // namespace
 
@@ -115,6 +130,7 @@ std::vector<LayerSpectra> layer_spectra(const std::vector<CsrView>& layers, cons
     layer_jobs.push_back({layers[i], &L.sv, &L.wsv, &L.info, &L.winfo});
   }
   run_jobs(layer_jobs);
+  release_free_memory();
   if (!opt.subgraphs) return res;
 
   // Phase B: subgraph extraction (parallel over layers), then one job per subgraph — except the
@@ -142,7 +158,7 @@ std::vector<LayerSpectra> layer_spectra(const std::vector<CsrView>& layers, cons
       S.n_in = G.sub.n_rows;
       S.n_out = G.n_out;
       S.nnz = static_cast<int64_t>(G.sub.indices.size());
-      L.subgraph_columns[g] = G.columns;
+      L.subgraph_columns[g] = std::move(G.columns);  // reported; the solve needs only G.sub
       if (opt.skips_group(S.degree, S.n_in, S.n_out)) {
         const double nan = std::numeric_limits<double>::quiet_NaN();
         S.sv.assign(opt.solve.k, nan);
@@ -153,6 +169,9 @@ std::vector<LayerSpectra> layer_spectra(const std::vector<CsrView>& layers, cons
     }
   }
   run_jobs(jobs);
+  jobs.clear();
+  std::vector<std::vector<RegularGroup>>().swap(groups);  // the subgraph copies (≈ the layers' size)
+  release_free_memory();
   return res;
 }
 
