@@ -92,7 +92,8 @@ std::unique_ptr<GramStepBatch> make_cpu_gram_step(const std::vector<CsrView>& pa
     const double s = static_cast<double>(gram_dim(c));
     const double L = static_cast<double>(std::max(c.n_rows, c.n_cols));
     const double nnz = static_cast<double>(c.nnz());
-    if ((p && !dense_pattern_possible(c)) || (w && gram_dim(c) > DENSE_MAX_SIDE_W)) return make_gram_csr_cpu(parts, want_pattern, want_weighted, threads);
+    if ((p && !dense_pattern_possible(c)) || (w && gram_dim(c) > DENSE_MAX_SIDE_W))
+      return make_gram_csr_cpu(parts, want_pattern, want_weighted, threads);
     const double a_nnz = p && w ? A_NNZ_PAIR : w ? A_NNZ_W : A_NNZ;
     csr += ROUNDS * (a_nnz * nnz + A_ROW * L);
     if (p) dense += s * s * 0.5 * (B_PAIR + B_WORD * std::ceil(L / 64.0)) + ROUNDS * (B_MV * s * s + B_MV_ROW * s);
