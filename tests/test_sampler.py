@@ -334,8 +334,8 @@ WORKER = textwrap.dedent("""
            "local": r.timings["candidates_local"], "world": world}
     with open(sys.argv[1] + f".rank{rank}.json", "w") as f:
         json.dump(out, f)
-    if world > 1:
-        torch.distributed.destroy_process_group()
+    from fspai.distributed import cleanup_distributed
+    cleanup_distributed()  # the ranks meet at a barrier before tearing gloo down
 """)
 
 

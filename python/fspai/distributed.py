@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import atexit
+import datetime
 import logging
 import os
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
@@ -78,9 +79,27 @@ def init_distributed(backend: Optional[str] = None) -> bool:
     return setup_distributed(backend, require=False)[1] > 1
 
 
+_EXIT_BARRIER_S = 60.0  # how long a rank waits at teardown for the others before giving up
+
+
 def cleanup_distributed() -> None:
-    """Destroy the process group (if any); registered at exit by :func:`setup_distributed`."""
-    if is_distributed():
+    """Destroy the process group (if any); registered at exit by :func:`setup_distributed`.
+
+    The ranks first meet at a barrier: a rank that tore down its gloo transport while a peer was
+    still using the connection aborted the peer at exit ("terminate called without an active
+    exception", about 1 run in 15 of two-rank sampler runs). The barrier is bounded (gloo's
+    monitored barrier, 60 s), so a rank whose peer already died still exits."""
+    if not is_distributed():
+        return
+    try:
+        if dist.get_world_size() > 1:
+            if dist.get_backend() == "gloo":
+                dist.monitored_barrier(timeout=datetime.timedelta(seconds=_EXIT_BARRIER_S))
+            else:
+                dist.barrier()
+    except Exception as exc:  # a dead peer: tear down anyway
+        log.warning("distributed teardown without the exit barrier: %s", exc)
+    finally:
         dist.destroy_process_group()
 
 
