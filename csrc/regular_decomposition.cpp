@@ -4,6 +4,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "counting_sort.h"
+
 namespace fspai {
 
 // Builds every kept group's sub-matrix straight from the row-major CSR (no transposed copy of the
@@ -15,28 +17,18 @@ std::vector<RegularGroup> regular_groups(const CsrView& a, int min_nodes) {
   const int64_t nnz = a.nnz();
   std::vector<int64_t> deg(a.n_cols, 0);
   for (int64_t p = 0; p < nnz; ++p) deg[a.indices[p]]++;
-  // Columns by degree, ascending, each group's columns ascending: a counting sort (degrees are
-  // at most n_rows).
-  int64_t max_deg = 0;
-  for (int64_t c = 0; c < a.n_cols; ++c) max_deg = std::max(max_deg, deg[c]);
-  std::vector<int64_t> start(static_cast<size_t>(max_deg) + 2, 0);
-  for (int64_t c = 0; c < a.n_cols; ++c) ++start[deg[c] + 1];
-  for (int64_t d = 0; d <= max_deg; ++d) start[d + 1] += start[d];
-  std::vector<int32_t> by_degree(a.n_cols);
-  {
-    std::vector<int64_t> next(start.begin(), start.end() - 1);
-    for (int64_t c = 0; c < a.n_cols; ++c) by_degree[next[deg[c]]++] = static_cast<int32_t>(c);
-  }
+  // Columns by degree, ascending, each group's columns ascending (degrees are at most n_rows).
+  const KeyOrder by_degree = order_by_key(a.n_cols, [&](int64_t c) { return deg[c]; });
   std::vector<RegularGroup> groups;
   // For every column: its group and its row inside the group's sub-matrix (-1: not kept).
   std::vector<int32_t> group_of(a.n_cols, -1), row_in(a.n_cols, -1);
-  for (int64_t d = 1; d <= max_deg; ++d) {
-    const int64_t count = start[d + 1] - start[d];
+  for (int64_t d = 1; d <= by_degree.max_key; ++d) {
+    const int64_t count = by_degree.start[d + 1] - by_degree.start[d];
     if (count == 0 || count < min_nodes) continue;
-    const std::vector<int32_t> cols(by_degree.begin() + start[d], by_degree.begin() + start[d + 1]);
     RegularGroup g;
     g.degree = d;
-    g.columns = cols;
+    g.columns.assign(by_degree.order.begin() + by_degree.start[d], by_degree.order.begin() + by_degree.start[d + 1]);
+    const std::vector<int32_t>& cols = g.columns;
     const int32_t id = static_cast<int32_t>(groups.size());
     CsrOwned& sub = g.sub;
     sub.n_rows = static_cast<int64_t>(cols.size());

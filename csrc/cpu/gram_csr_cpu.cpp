@@ -15,6 +15,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "counting_sort.h"
 #include "gram_routes.h"
 #include "parallel.h"
 
@@ -242,15 +243,8 @@ class GramCsrCpu final : public GramStepBatch {
       // from 1.6 to 1.2 at 3 % (same-process A/B; long rows run at ~1.2). Any order gives the same
       // Gram product (each row adds its own rank-one term); the order is fixed by the matrix, so
       // results stay deterministic. Long rows keep the storage order (sequential streaming).
-      if (c.n_rows > 0 && nnz < kShortRowLength * c.n_rows && c.n_rows <= INT32_MAX) {
-        int64_t maxlen = 0;
-        for (int64_t r = 0; r < c.n_rows; ++r) maxlen = std::max(maxlen, c.indptr[r + 1] - c.indptr[r]);
-        std::vector<int64_t> start(static_cast<size_t>(maxlen) + 2, 0);
-        for (int64_t r = 0; r < c.n_rows; ++r) ++start[c.indptr[r + 1] - c.indptr[r] + 1];
-        for (int64_t l = 0; l <= maxlen; ++l) start[l + 1] += start[l];
-        P.order.resize(c.n_rows);
-        for (int64_t r = 0; r < c.n_rows; ++r) P.order[start[c.indptr[r + 1] - c.indptr[r]]++] = static_cast<int32_t>(r);
-      }
+      if (c.n_rows > 0 && nnz < kShortRowLength * c.n_rows && c.n_rows <= INT32_MAX)
+        P.order = order_by_key(c.n_rows, [&](int64_t r) { return c.indptr[r + 1] - c.indptr[r]; }).order;
       int64_t chunks = nnz / std::max<int64_t>(4 * P.s, 65536);
       chunks = std::clamp<int64_t>(chunks, 1, 16);
       P.bounds.push_back(0);

@@ -41,6 +41,25 @@ inline uint64_t pack_bytes64(const uint8_t* bytes) {
 #endif
 }
 
+// Symmetric s×s row-major G from one filled triangle, by 16×16 tiles: the column writes of a tile
+// stride by s entries (a power of two for most layers, so they fall into few L1 sets); 16 such
+// lines fit the cache ways where 64 thrashed (the mirror took 60 % of the build at s = 512).
+constexpr int64_t kMirrorTile = 16;
+template <typename T>
+void mirror_lower_to_upper(T* G, int64_t s) {
+  for (int64_t ib = 0; ib < s; ib += kMirrorTile)
+    for (int64_t jb = 0; jb <= ib; jb += kMirrorTile)
+      for (int64_t i = ib; i < std::min(s, ib + kMirrorTile); ++i)
+        for (int64_t j = jb; j < std::min(i, jb + kMirrorTile); ++j) G[j * s + i] = G[i * s + j];
+}
+template <typename T>
+void mirror_upper_to_lower(T* G, int64_t s) {
+  for (int64_t ib = 0; ib < s; ib += kMirrorTile)
+    for (int64_t jb = ib; jb < s; jb += kMirrorTile)
+      for (int64_t i = ib; i < std::min(s, ib + kMirrorTile); ++i)
+        for (int64_t j = std::max(jb, i + 1); j < std::min(s, jb + kMirrorTile); ++j) G[j * s + i] = G[i * s + j];
+}
+
 // One problem of the batch (a part's pattern or its |W|) with its dense Gram.
 struct DenseProblem {
   CsrView c;  // kept for half_norms
@@ -120,14 +139,7 @@ std::vector<float> popcount_gram(const CsrView& c, int threads) {
       }
     }
   });
-  // Mirror the lower triangle into the upper one by 16×16 tiles: the column writes of a tile
-  // stride by s floats (a power of two for most layers, so they fall into few L1 sets); 16 such
-  // lines fit the cache ways where 64 thrashed (the mirror took 60 % of the build at s = 512).
-  const int64_t T = 16;
-  for (int64_t ib = 0; ib < s; ib += T)
-    for (int64_t jb = 0; jb <= ib; jb += T)
-      for (int64_t i = ib; i < std::min(s, ib + T); ++i)
-        for (int64_t j = jb; j < std::min(i, jb + T); ++j) G[static_cast<size_t>(j) * s + i] = G[static_cast<size_t>(i) * s + j];
+  mirror_lower_to_upper(G.data(), s);
   return G;
 }
 
@@ -297,11 +309,7 @@ std::vector<double> csr_gram_dense(const CsrView& c, bool weighted, double scale
       for (int64_t j = i; j < e - b; ++j) row[idx[j]] += vi * rv[j];
     }
   }
-  const int64_t T = 16;  // tiled mirror (see popcount_gram)
-  for (int64_t ib = 0; ib < s; ib += T)
-    for (int64_t jb = ib; jb < s; jb += T)
-      for (int64_t i = ib; i < std::min(s, ib + T); ++i)
-        for (int64_t j = std::max(jb, i + 1); j < std::min(s, jb + T); ++j) g[j * s + i] = g[i * s + j];
+  mirror_upper_to_lower(g.data(), s);
   return g;
 }
 
