@@ -19,11 +19,13 @@ bool tridiagonal_ql_rows(int n, double* d, double* e, double* z, int zrows);
 // off-diagonal; e[n-1] is not read), descending, into lam[0..min(q,n)); returns min(q, n).
 // Every copy of a repeated eigenvalue is returned (targets are eigenvalue indices, located by
 // Sturm counts). Sturm-count multisection (LAPACK dstebz scheme: Gershgorin interval, count of
-// eigenvalues < x from the LDLᵀ pivots of T − xI with the pivmin guard), each value to an
-// interval of width ≤ 2ε‖T‖ (or until it stops shrinking): absolute error O(ε‖T‖), as QL.
+// eigenvalues < x from the LDLᵀ pivots of T − xI with the pivmin guard), switching to safeguarded
+// Newton steps on det(T − xI) once an interval holds a single eigenvalue; only counts move the
+// bounds. Each value to an interval of width ≤ 2ε‖T‖ (or until it stops shrinking): absolute
+// error O(ε‖T‖), as QL.
 // Why: Lanczos convergence checks need only the top k+1 Ritz values, and this costs
-// O(n·q·~30 sweeps) against O(n²) for QL on all of T at every check. Deterministic.
-// `work` is scratch (resized to n + 2q). Optional warm start: guess_lo/guess_hi[0..nguess) are
+// O(n·q·~9 sweeps) against O(n²) for QL on all of T at every check. Deterministic.
+// `work` is scratch (resized to n + 7q). Optional warm start: guess_lo/guess_hi[0..nguess) are
 // points (e.g. bounds on the previous Ritz values) counted in the first sweep; they only narrow
 // the search (each count is used for what it proves), so a wrong guess costs a sweep, never
 // accuracy.

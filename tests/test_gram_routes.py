@@ -50,7 +50,7 @@ def test_weighted_csr_route_matches_dense_gram(dtype, seed):
 
 def test_route_is_deterministic_across_threads():
     rng = np.random.default_rng(1)
-    mask = rng.random((2000, 1500)) < 0.4  # > 2^20 nonzeros: the CSR route goes parallel
+    mask = rng.random((2000, 1500)) < 0.4  # many chunks on the CSR route, rows split on the dense Gram
     ip, ix, _ = csr_args(mask)
     X = rng.standard_normal((2, 1500))
     for route in ("csr", "dense_gram"):
@@ -133,7 +133,7 @@ def test_weighted_routes_agree_and_model_picks_dense_for_small_sides(shape, dens
 @pytest.mark.parametrize("weighted", [False, True])
 def test_short_rows_in_length_order_parallel_chunks(weighted):
     # The long side's rows average < 24 entries: the CSR route visits them grouped by length
-    # (Part::order), in several chunks (nnz ≥ 2·65536), in parallel past 2^20 nonzeros. Same
+    # (Part::order), in several chunks, in parallel when threads > 1. Same
     # product as the dense Gram, bit-identical for any thread count, both orientations.
     rng = np.random.default_rng(7)
     for shape in ((160, 120_000), (120_000, 160)):

@@ -5,6 +5,7 @@ import scipy.sparse as sp
 
 import fspai
 from fspai import _core
+from fspai._convert import to_layer
 from fspai._reference import dense_singular_values
 
 RTOL = 1e-7
@@ -100,6 +101,22 @@ def test_deterministic_and_thread_independent():
     np.testing.assert_allclose(a, d, rtol=1e-9)
 
 
+@pytest.mark.parametrize("shape,density,route", [((512, 4608), 0.01, "csr"), ((256, 2304), 0.1, "dense_gram"),
+                                                 ((300, 900), 0.05, "csr")])
+def test_small_layers_thread_independent(shape, density, route):
+    # Layers of a few 10k nonzeros: the CSR pass is cut into chunks (by the matrix alone), the
+    # dense Gram's rows and the two starts' steps are shared between threads when threads > 1.
+    m = sp.random(*shape, density=density, random_state=11, format="csr")
+    m.data[:] = 1
+    args = to_layer(m, None, name="mask").core_tuple(weighted=False)
+    one, info = _core.topk_singular_values(*args, k=2, tol=1e-5, seed=0, threads=1, route=route)
+    assert info["route"] == route and info["steps"] > 0
+    for _ in range(2):
+        two = _core.topk_singular_values(*args, k=2, tol=1e-5, seed=0, threads=2, route=route)[0]
+        assert np.array_equal(two, one)
+    np.testing.assert_allclose(one, np.linalg.svd(m.toarray().astype(float), compute_uv=False)[:2], rtol=1e-7)
+
+
 def test_tighter_tol_is_more_accurate():
     rng = np.random.default_rng(11)
     mask = rng.random((700, 900)) < 0.05
@@ -120,12 +137,14 @@ def test_thick_restart_path_converges():
     assert rel_err(sv, ref) <= RTOL
 
 
-def test_non_convergence_raises():
+@pytest.mark.parametrize("max_basis,threads", [(6, 0), (16, 2)])
+def test_non_convergence_raises(max_basis, threads):
+    # (16, 2): both starts step in parallel when the basis is full; the error leaves the region.
     rng = np.random.default_rng(5)
     mask = sp.csr_matrix(rng.random((800, 1200)) < 0.02)
     with pytest.raises(RuntimeError, match="did not converge"):
         _core.topk_singular_values(mask.indptr.astype(np.int64), mask.indices.astype(np.int32), None, 800, 1200,
-                                   k=2, max_basis=6, max_restarts=0, tol=1e-12)
+                                   k=2, max_basis=max_basis, max_restarts=0, tol=1e-12, threads=threads)
 
 
 def test_scipy_and_torch_inputs_agree():

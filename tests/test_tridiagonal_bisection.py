@@ -78,3 +78,47 @@ def test_hypothesis(d, q, data):
     d, e = np.array(d), np.array(e)
     got = top(d, e, q)
     np.testing.assert_allclose(got, ref(d, e, q), rtol=0, atol=16 * np.finfo(float).eps * tnorm(d, e) * len(d) + 1e-300)
+
+
+@pytest.mark.parametrize("scale", [1e-150, 1e-8, 1.0, 1e8, 1e150])
+@pytest.mark.parametrize("case", ["lanczos", "cluster", "near_split", "glued"])
+def test_newton_phase_hard_cases(case, scale):
+    # Once an interval isolates its eigenvalue the search takes Newton steps on det(T − xI);
+    # counts alone move the bounds, so these must match eigvalsh to the bisection accuracy.
+    rng = np.random.default_rng(11)
+    if case == "lanczos":  # the tridiagonal of a Lanczos run on a Gram with a bulk edge
+        lam = np.concatenate(([50.0, 10.0, 9.9999], rng.uniform(0, 9.99, 200)))
+        v = rng.standard_normal(lam.size)
+        v /= np.linalg.norm(v)
+        n = 60
+        d, e = np.zeros(n), np.zeros(n - 1)
+        Q = np.zeros((lam.size, n))
+        Q[:, 0] = v
+        for j in range(n):
+            w = lam * Q[:, j]
+            d[j] = Q[:, j] @ w
+            w -= Q[:, :j + 1] @ (Q[:, :j + 1].T @ w)
+            w -= Q[:, :j + 1] @ (Q[:, :j + 1].T @ w)
+            if j + 1 < n:
+                e[j] = np.linalg.norm(w)
+                Q[:, j + 1] = w / e[j]
+    elif case == "cluster":  # top eigenvalues 1e-12 apart (relative)
+        n = 40
+        A = np.diag(np.concatenate(([5.0, 5.0 + 5e-12, 5.0 - 5e-12], rng.uniform(0, 4, n - 3))))
+        Qm, _ = np.linalg.qr(rng.standard_normal((n, n)))
+        from scipy.linalg import hessenberg
+        H = hessenberg(Qm @ A @ Qm.T)
+        d, e = np.diag(H).copy(), np.diag(H, 1).copy()
+    elif case == "near_split":  # an off-diagonal at 1e-14 of the rest: two nearly decoupled blocks
+        n = 50
+        d, e = rng.standard_normal(n), rng.uniform(0.5, 1.0, n - 1)
+        e[20] = 1e-14
+    else:  # two copies of Wilkinson's W21+ glued by a tiny coupling
+        w = np.abs(np.arange(-10, 11)).astype(float)
+        d = np.concatenate((w, w))
+        e = np.concatenate((np.ones(20), [1e-10], np.ones(20)))
+    d, e = d * scale, e * scale
+    for q in (1, 3, 5):
+        got = top(d, e, q)
+        np.testing.assert_allclose(got, ref(d, e, q), rtol=0, atol=8 * np.finfo(float).eps * tnorm(d, e) * len(d))
+        assert np.all(np.diff(got) <= 0)

@@ -11,10 +11,14 @@ namespace {
 inline double fast_hypot(double a, double b) { return std::sqrt(a * a + b * b); }
 
 // Sturm counts at kLanes points at once: cnt[l] = number of eigenvalues of T below x[l], from the
-// signs of the LDLᵀ pivots of T − x[l]·I (LAPACK dlaebz recurrence; a pivot smaller than pivmin
-// is replaced by −pivmin). The lanes are independent chains through the divider, written with
-// GCC/Clang vector extensions (kChains 4-wide chains) so the loop runs at the divider's throughput,
-// not its latency. Exactly the scalar IEEE operations per lane (no contraction possible).
+// signs of the LDLᵀ pivots t_i of T − x[l]·I (LAPACK dlaebz recurrence; a pivot smaller than
+// pivmin is replaced by −pivmin), and the Newton data of det(T − xI) = Π t_i at the same points:
+// dlog[l] = Σ t_i'/t_i (t_i' = dt_i/dx by the same recurrence), so x − 1/dlog is a Newton step.
+// One reciprocal per pivot serves both: t_i = (d_i − e_{i−1}²·r_{i−1}) − x with r = 1/t; every
+// operation is monotone in its argument, so the count is monotone in x as in dlaebz.
+// The lanes are independent chains through the divider, written with GCC/Clang vector
+// extensions (kChains 4-wide chains) so the loop runs at the divider's throughput, not its
+// latency.
 #ifndef FSPAI_STURM_CHAINS
 #define FSPAI_STURM_CHAINS 3
 #endif
@@ -23,10 +27,11 @@ constexpr int kLanes = 4 * kChains;
 #if defined(__GNUC__) || defined(__clang__)
 typedef double v4d __attribute__((vector_size(32)));
 typedef long long v4i __attribute__((vector_size(32)));
-inline void sturm_counts(int n, const double* d, const double* e2, double pivmin, const double* x, double* cnt) {
-  v4d xv[kChains], t[kChains];
+inline void sturm_counts(int n, const double* d, const double* e2, double pivmin, const double* x, double* cnt,
+                         double* dlog) {
+  v4d xv[kChains], t[kChains], r[kChains], dt[kChains], g[kChains];
   v4i c[kChains];
-  const v4d pm = {pivmin, pivmin, pivmin, pivmin}, npm = -pm, zero = {0, 0, 0, 0};
+  const v4d pm = {pivmin, pivmin, pivmin, pivmin}, npm = -pm, zero = {0, 0, 0, 0}, one = {1, 1, 1, 1};
   auto guard = [&](v4d v) {  // |v| < pivmin  →  −pivmin
     const v4i small = (v < pm) & (v > npm);
     return (v4d)(((v4i)v & ~small) | ((v4i)npm & small));
@@ -35,30 +40,47 @@ inline void sturm_counts(int n, const double* d, const double* e2, double pivmin
     for (int l = 0; l < 4; ++l) xv[k][l] = x[4 * k + l];
     t[k] = guard(d[0] - xv[k]);
     c[k] = -(v4i)(t[k] <= zero);
+    r[k] = one / t[k];
+    dt[k] = -one;
+    g[k] = dt[k] * r[k];
   }
   for (int i = 1; i < n; ++i) {
     const double di = d[i], ei = e2[i - 1];
     for (int k = 0; k < kChains; ++k) {
-      t[k] = guard((di - ei / t[k]) - xv[k]);
+      const v4d a = ei * r[k];  // e²/t_{i−1}
+      dt[k] = a * r[k] * dt[k] - one;
+      t[k] = guard((di - a) - xv[k]);
       c[k] -= (v4i)(t[k] <= zero);
+      r[k] = one / t[k];
+      g[k] += dt[k] * r[k];
     }
   }
   for (int k = 0; k < kChains; ++k)
-    for (int l = 0; l < 4; ++l) cnt[4 * k + l] = static_cast<double>(c[k][l]);
+    for (int l = 0; l < 4; ++l) {
+      cnt[4 * k + l] = static_cast<double>(c[k][l]);
+      dlog[4 * k + l] = g[k][l];
+    }
 }
 #else
-// Other compilers: the same recurrence lane by lane (identical IEEE operations, same counts).
-inline void sturm_counts(int n, const double* d, const double* e2, double pivmin, const double* x, double* cnt) {
+// Other compilers: the same recurrence lane by lane.
+inline void sturm_counts(int n, const double* d, const double* e2, double pivmin, const double* x, double* cnt,
+                         double* dlog) {
   for (int l = 0; l < kLanes; ++l) {
     double t = d[0] - x[l];
     if (std::fabs(t) < pivmin) t = -pivmin;
     int c = t <= 0.0;
+    double r = 1.0 / t, dt = -1.0, g = dt * r;
     for (int i = 1; i < n; ++i) {
-      t = (d[i] - e2[i - 1] / t) - x[l];
+      const double a = e2[i - 1] * r;
+      dt = a * r * dt - 1.0;
+      t = (d[i] - a) - x[l];
       if (std::fabs(t) < pivmin) t = -pivmin;
       c += t <= 0.0;
+      r = 1.0 / t;
+      g += dt * r;
     }
     cnt[l] = c;
+    dlog[l] = g;
   }
 }
 #endif
@@ -129,10 +151,19 @@ int tridiagonal_top_eigenvalues(int n, const double* d, const double* e, int q, 
     lam[0] = d[0];
     return 1;
   }
-  work.resize(static_cast<size_t>(n) + 2 * static_cast<size_t>(q));
+  const size_t qs = static_cast<size_t>(q);
+  work.resize(static_cast<size_t>(n) + 7 * qs);
   double* e2 = work.data();
-  double* lo = e2 + n;  // target t (0 = largest) is the eigenvalue of ascending index n-1-t,
-  double* hi = lo + q;  // kept in (lo[t], hi[t]]: N(lo) ≤ n-1-t < N(hi), N(x) = #eigenvalues < x
+  // Target t (0 = largest) is the eigenvalue of ascending index n-1-t, kept in (lo[t], hi[t]]:
+  // clo[t] = N(lo) ≤ n-1-t < N(hi) = chi[t], N(x) = #eigenvalues < x. glo/ghi: Newton data
+  // (Σ t_i'/t_i) at the bounds when they were counted (NaN for the Gershgorin ends).
+  double* lo = e2 + n;
+  double* hi = lo + qs;
+  double* clo = hi + qs;
+  double* chi = clo + qs;
+  double* glo = chi + qs;
+  double* ghi = glo + qs;
+  double* bisect = ghi + qs;  // 1: the last Newton sweep did not halve the interval
   double gl = d[0], gu = d[0], maxe2 = 0.0;
   for (int i = 0; i < n; ++i) {
     const double ea = i + 1 < n ? std::fabs(e[i]) : 0.0, eb = i > 0 ? std::fabs(e[i - 1]) : 0.0;
@@ -152,13 +183,25 @@ int tridiagonal_top_eigenvalues(int n, const double* d, const double* e, int q, 
   for (int t = 0; t < q; ++t) {
     lo[t] = gl;
     hi[t] = gu;
+    clo[t] = 0;
+    chi[t] = n;
+    glo[t] = ghi[t] = NAN;
+    bisect[t] = 0;
   }
-  double x[kLanes], cnt[kLanes];
+  double x[kLanes], cnt[kLanes], dlog[kLanes], before[kLanes];
   int first[kLanes];  // distinct active intervals of this sweep, by their first target
-  // Each sweep halves (at least) up to kLanes intervals; ~55 halvings take one from the Gershgorin
-  // width to tol. The cap only guards against a non-monotone count looping forever.
-  const int max_sweeps = 16 + 64 * (1 + (q + kLanes - 1) / kLanes);
+  bool newton[kLanes];
+  // Multisection (dstebz): every sweep cuts up to kLanes intervals into equal parts, ~55 halvings
+  // from the Gershgorin width to tol. Once an interval holds only its target (N(hi) − N(lo) = 1),
+  // det(T − xI) has a single simple root there and Newton converges quadratically: the sweep
+  // counts at the Newton point x_N and at x_N ± h, which brackets the root tightly when the step
+  // is good (~4 sweeps from a residual-sized interval instead of ~20). Counts alone move the
+  // bounds, so the result is exactly as certain as bisection's; a Newton sweep that fails to
+  // halve its interval hands it back to multisection for the next sweep. The cap only guards
+  // against a non-monotone count looping forever.
+  const int max_sweeps = 32 + 128 * (1 + (q + kLanes - 1) / kLanes);
   for (int sweep = 0; sweep < max_sweeps; ++sweep) {
+    int nd = 0;
     if (sweep == 0 && nguess > 0 && guess_lo && guess_hi) {
       // Warm start: the first sweep counts at the caller's guessed bounds. Any count narrows
       // the intervals correctly whether or not the guess was right; a good guess saves sweeps.
@@ -170,7 +213,6 @@ int tridiagonal_top_eigenvalues(int n, const double* d, const double* e, int q, 
       for (; l < kLanes; ++l) x[l] = x[0];
     } else {
       // Distinct intervals still to refine (targets are ordered, so equal intervals are adjacent).
-      int nd = 0;
       for (int t = 0; t < q && nd < kLanes; ++t) {
         const double mid = 0.5 * (lo[t] + hi[t]);
         if (!(hi[t] - lo[t] > tol) || !(mid > lo[t] && mid < hi[t])) continue;
@@ -178,25 +220,69 @@ int tridiagonal_top_eigenvalues(int n, const double* d, const double* e, int q, 
         first[nd++] = t;
       }
       if (nd == 0) break;
-      // Spread the lanes over them: an interval with p points is cut into p+1 equal parts.
-      int l = 0;
+      // Newton points: x − 1/dlog from the bound with the shorter step, when inside (lo, hi).
+      double xn[kLanes], step[kLanes];
+      int nn = 0;
       for (int j = 0; j < nd; ++j) {
-        const int p = kLanes / nd + (j < kLanes % nd ? 1 : 0);
-        const double a = lo[first[j]], w = hi[first[j]] - a;
-        for (int k = 0; k < p; ++k) x[l++] = a + w * (static_cast<double>(k + 1) / (p + 1));
+        const int t = first[j];
+        newton[j] = false;
+        if (chi[t] - clo[t] != 1 || bisect[t] != 0) continue;
+        double best = NAN, bstep = HUGE_VAL;
+        const double cand[2] = {lo[t] - 1.0 / glo[t], hi[t] - 1.0 / ghi[t]};
+        const double base[2] = {lo[t], hi[t]};
+        for (int s = 0; s < 2; ++s)
+          if (cand[s] > lo[t] && cand[s] < hi[t] && std::fabs(cand[s] - base[s]) < bstep) {
+            best = cand[s];
+            bstep = std::fabs(cand[s] - base[s]);
+          }
+        if (!(bstep < HUGE_VAL) || 3 * (nn + 1) + (nd - nn - 1) > kLanes) continue;
+        newton[j] = true;
+        xn[j] = best;
+        step[j] = bstep;
+        ++nn;
       }
+      // Lanes: 3 per Newton interval, the rest spread over the others (an interval with p points
+      // is cut into p+1 equal parts); spare lanes repeat a point.
+      const int nm = nd - nn, spare = kLanes - 3 * nn;
+      int l = 0, mi = 0;
+      for (int j = 0; j < nd; ++j) {
+        const int t = first[j];
+        if (newton[j]) {
+          const double h = std::max(0.5 * tol, 1e-3 * step[j]);
+          x[l++] = std::max(xn[j] - h, 0.5 * (lo[t] + xn[j]));
+          x[l++] = xn[j];
+          x[l++] = std::min(xn[j] + h, 0.5 * (xn[j] + hi[t]));
+        } else {
+          const int p = spare / nm + (mi < spare % nm ? 1 : 0);
+          ++mi;
+          const double a = lo[t], w = hi[t] - a;
+          for (int k = 0; k < p; ++k) x[l++] = a + w * (static_cast<double>(k + 1) / (p + 1));
+        }
+        before[j] = hi[t] - lo[t];
+      }
+      for (; l < kLanes; ++l) x[l] = x[0];
     }
-    sturm_counts(n, d, e2, pivmin, x, cnt);
+    sturm_counts(n, d, e2, pivmin, x, cnt, dlog);
     // Every count narrows every target.
     for (int k = 0; k < kLanes; ++k) {
       const int c = static_cast<int>(cnt[k]);
       for (int t = 0; t < q; ++t) {
         if (c <= n - 1 - t) {
-          if (x[k] > lo[t]) lo[t] = x[k];
+          if (x[k] > lo[t]) {
+            lo[t] = x[k];
+            clo[t] = c;
+            glo[t] = dlog[k];
+          }
         } else if (x[k] < hi[t]) {
           hi[t] = x[k];
+          chi[t] = c;
+          ghi[t] = dlog[k];
         }
       }
+    }
+    for (int j = 0; j < nd; ++j) {
+      const int t = first[j];
+      bisect[t] = newton[j] && !(hi[t] - lo[t] <= 0.5 * before[j]) ? 1 : 0;
     }
   }
   for (int t = 0; t < q; ++t) lam[t] = 0.5 * (lo[t] + hi[t]);

@@ -74,6 +74,11 @@ namespace {
 
 // Rows shorter than this on average are visited grouped by length (Part::order).
 constexpr int64_t kShortRowLength = 24;
+// A pass is cut into chunks of at least this many nonzeros (and 4 Gram-side lengths, the cost
+// of merging a chunk's partial result); chunks run in parallel when threads > 1. The cut
+// depends only on the matrix, never on the thread count, so results are the same for any
+// thread count. 8k nonzeros (~10 µs of a 2-vector pass) outweigh opening a parallel region.
+constexpr int64_t kMinChunkNnz = 8192;
 
 struct Part {
   CsrView c;     // oriented: n_cols = Gram side
@@ -245,7 +250,7 @@ class GramCsrCpu final : public GramStepBatch {
       // results stay deterministic. Long rows keep the storage order (sequential streaming).
       if (c.n_rows > 0 && nnz < kShortRowLength * c.n_rows && c.n_rows <= INT32_MAX)
         P.order = order_by_key(c.n_rows, [&](int64_t r) { return c.indptr[r + 1] - c.indptr[r]; }).order;
-      int64_t chunks = nnz / std::max<int64_t>(4 * P.s, 65536);
+      int64_t chunks = nnz / std::max<int64_t>(4 * P.s, kMinChunkNnz);
       chunks = std::clamp<int64_t>(chunks, 1, 16);
       P.bounds.push_back(0);
       if (P.order.empty()) {
@@ -265,8 +270,7 @@ class GramCsrCpu final : public GramStepBatch {
         }
       }
       P.bounds.push_back(c.n_rows);
-      // Below ~1M nonzeros a step is well under a millisecond and fork/join costs eat the gain.
-      P.parallel = threads_ > 1 && nnz >= (1 << 20);
+      P.parallel = threads_ > 1 && chunks > 1;
       parts_.push_back(std::move(P));
     }
     for (const GramProblem& g : problems_) {

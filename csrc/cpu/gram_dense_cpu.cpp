@@ -99,7 +99,8 @@ std::vector<float> popcount_gram(const CsrView& c, int threads) {
   }
   std::vector<float> G(static_cast<size_t>(s) * s, 0.0f);
   const int64_t nblk = (s + 3) / 4;
-  const bool par = threads > 1 && s * s * nw >= (int64_t(1) << 22);
+  // ≥ 2^20 word operations (~0.3 ms): e.g. 256×2304 builds on both threads.
+  const bool par = threads > 1 && s * s * nw >= (int64_t(1) << 20);
   for_each_index_dynamic(0, nblk, par, threads, [&](int64_t ib) {
     const int64_t i0 = ib * 4, ni = std::min<int64_t>(4, s - i0);
     const uint64_t* bi[4];
@@ -203,7 +204,8 @@ class GramDenseCpu final : public GramStepBatch {
   void matvec2(const DenseProblem& P, const double* xa, const double* xb, double* ya, double* yb) {
     const int64_t s = P.s;
     const int64_t nblk = (s + 3) / 4;
-    const bool par = threads_ > 1 && s >= 768;
+    // From s = 256 (a ~7 µs product) the row split beats the cost of the parallel region.
+    const bool par = threads_ > 1 && s >= 256;
     for_each_index(0, nblk, par, threads_, [&](int64_t ib) {
       if (P.weighted) {
         if (xb)
