@@ -45,12 +45,15 @@ inline uint64_t pack_bytes64(const uint8_t* bytes) {
 // stride by s entries (a power of two for most layers, so they fall into few L1 sets); 16 such
 // lines fit the cache ways where 64 thrashed (the mirror took 60 % of the build at s = 512).
 constexpr int64_t kMirrorTile = 16;
+// Tile rows ib are independent (each writes only the upper-triangle tiles of its own columns).
 template <typename T>
-void mirror_lower_to_upper(T* G, int64_t s) {
-  for (int64_t ib = 0; ib < s; ib += kMirrorTile)
+void mirror_lower_to_upper(T* G, int64_t s, bool parallel = false, int threads = 1) {
+  for_each_index_dynamic(0, (s + kMirrorTile - 1) / kMirrorTile, parallel, threads, [&](int64_t tb) {
+    const int64_t ib = tb * kMirrorTile;
     for (int64_t jb = 0; jb <= ib; jb += kMirrorTile)
       for (int64_t i = ib; i < std::min(s, ib + kMirrorTile); ++i)
         for (int64_t j = jb; j < std::min(i, jb + kMirrorTile); ++j) G[j * s + i] = G[i * s + j];
+  });
 }
 template <typename T>
 void mirror_upper_to_lower(T* G, int64_t s) {
@@ -77,19 +80,25 @@ std::vector<float> popcount_gram(const CsrView& c, int threads) {
   const int64_t s = rows_small ? c.n_rows : c.n_cols, L = rows_small ? c.n_cols : c.n_rows;
   const int64_t nw = (L + 63) / 64;
   std::vector<uint64_t> B(static_cast<size_t>(s) * nw, 0);
+  // ≥ 2^20 word operations (~0.3 ms): e.g. 256×2304 builds on both threads.
+  const bool par = threads > 1 && s * s * nw >= (int64_t(1) << 20);
   if (rows_small) {
     // Row r's bits are its column indices: one byte store per entry into a 0/1 byte row (no
     // dependency between entries; an |= into the bit word chains every entry of a word through a
-    // store-to-load round trip), then 64 bytes → one word.
-    std::vector<uint8_t> bytes(static_cast<size_t>(nw) * 64);
-    for (int64_t r = 0; r < c.n_rows; ++r) {
-      const int64_t b = c.indptr[r], e = c.indptr[r + 1];
-      if (b == e) continue;
-      std::fill(bytes.begin(), bytes.end(), uint8_t(0));
-      for (int64_t p = b; p < e; ++p) bytes[c.indices[p]] = 1;
-      uint64_t* row = B.data() + r * nw;
-      for (int64_t w = 0; w < nw; ++w) row[w] = pack_bytes64(bytes.data() + 64 * w);
-    }
+    // store-to-load round trip), then 64 bytes → one word. Rows are independent: blocks of rows
+    // go to the threads, each with its own byte row.
+    const int64_t row_block = 32;
+    for_each_index(0, (s + row_block - 1) / row_block, par, threads, [&](int64_t rb) {
+      std::vector<uint8_t> bytes(static_cast<size_t>(nw) * 64);
+      for (int64_t r = rb * row_block; r < std::min(s, (rb + 1) * row_block); ++r) {
+        const int64_t b = c.indptr[r], e = c.indptr[r + 1];
+        if (b == e) continue;
+        std::fill(bytes.begin(), bytes.end(), uint8_t(0));
+        for (int64_t p = b; p < e; ++p) bytes[c.indices[p]] = 1;
+        uint64_t* row = B.data() + r * nw;
+        for (int64_t w = 0; w < nw; ++w) row[w] = pack_bytes64(bytes.data() + 64 * w);
+      }
+    });
   } else {
     for (int64_t r = 0; r < c.n_rows; ++r) {  // column bitsets: entries of a row go to different rows of B
       const uint64_t bit = uint64_t(1) << (r & 63);
@@ -99,8 +108,6 @@ std::vector<float> popcount_gram(const CsrView& c, int threads) {
   }
   std::vector<float> G(static_cast<size_t>(s) * s, 0.0f);
   const int64_t nblk = (s + 3) / 4;
-  // ≥ 2^20 word operations (~0.3 ms): e.g. 256×2304 builds on both threads.
-  const bool par = threads > 1 && s * s * nw >= (int64_t(1) << 20);
   for_each_index_dynamic(0, nblk, par, threads, [&](int64_t ib) {
     const int64_t i0 = ib * 4, ni = std::min<int64_t>(4, s - i0);
     const uint64_t* bi[4];
@@ -140,7 +147,7 @@ std::vector<float> popcount_gram(const CsrView& c, int threads) {
       }
     }
   });
-  mirror_lower_to_upper(G.data(), s);
+  mirror_lower_to_upper(G.data(), s, par, threads);
   return G;
 }
 
