@@ -164,3 +164,27 @@ def test_dense_gram_bit_rows_from_sorted_and_scattered_entries():
             X = rng.standard_normal((2, min(shape)))
             Y = _core._gram_apply(ip, ix, None, *shape, X, route="dense_gram")[0]
             np.testing.assert_allclose(Y, (dense_gram(mask) @ X.T).T, rtol=1e-12, atol=1e-9)
+
+
+@pytest.mark.parametrize("vectors", [1, 2, 3, 4])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_short_rows_of_every_length(vectors, weighted):
+    # Rows of the long side with 0..12 entries (rows of ≤ 8 entries take the unrolled kernels, the
+    # longer ones the general loop), shuffled so each length appears in every chunk, against the
+    # dense Gram for 1..4 vectors (pattern and |W|, signed values on the weighted side).
+    rng = np.random.default_rng(40 + vectors)
+    s, rows = 64, 3000
+    lengths = rng.integers(0, 13, rows)
+    dense = np.zeros((rows, s))
+    for r, ln in enumerate(lengths):
+        cols = rng.choice(s, size=ln, replace=False)
+        dense[r, cols] = rng.standard_normal(ln) if weighted else 1.0
+    c = sp.csr_matrix(dense)
+    c.sort_indices()
+    assert c.nnz < 24 * rows  # the length-ordered visit
+    X = rng.standard_normal((vectors, s))
+    args = (c.indptr.astype(np.int64), c.indices.astype(np.int32), c.data if weighted else None, rows, s, X)
+    Y = _core._gram_apply(*args, route="csr", weighted=weighted, threads=1)[0]
+    np.testing.assert_allclose(Y, (dense_gram(np.abs(dense)) @ X.T).T, rtol=1e-12,
+                               atol=1e-12 * np.abs(X).max() * c.nnz)
+    assert np.array_equal(Y, _core._gram_apply(*args, route="csr", weighted=weighted, threads=2)[0])

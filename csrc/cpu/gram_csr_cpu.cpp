@@ -144,6 +144,46 @@ void rows_kernel(const CsrView& c, const int32_t* ord, const V* val, double scal
 typedef double v2d __attribute__((vector_size(16)));
 typedef double v4d __attribute__((vector_size(32)));
 
+// One row of exactly L entries (p = its first entry), fully unrolled: the same operations in the
+// same order as the general loop of rows_vec (even/odd partial sums, then the scatter), so the
+// result is bit-identical; only the loop control is gone. Rows visited grouped by length (Part::order)
+// hit the same L row after row, so the dispatch below predicts well.
+template <int L, int NP, int NW, typename VT, typename V>
+inline void row_fixed(const int32_t* idx, const V* val, double scale, int64_t p, const double* x, double* y) {
+  constexpr int W = NP + NW;
+  VT m[L > 0 ? L : 1], xs[L > 0 ? L : 1];
+  for (int t = 0; t < L; ++t) {
+    std::memcpy(&xs[t], x + static_cast<int64_t>(idx[p + t]) * W, sizeof(VT));
+    if constexpr (NW > 0) {
+      const double v = scale * std::fabs(static_cast<double>(val[p + t]));
+      for (int u = 0; u < W; ++u) m[t][u] = u < NP ? 1.0 : v;
+    }
+  }
+  VT s0 = {}, s1 = {};
+  for (int t = 0; t + 1 < L; t += 2) {
+    if constexpr (NW == 0) {
+      s0 += xs[t];
+      s1 += xs[t + 1];
+    } else {
+      s0 += m[t] * xs[t];
+      s1 += m[t + 1] * xs[t + 1];
+    }
+  }
+  if constexpr (L % 2 == 1) {
+    if constexpr (NW == 0) s0 += xs[L - 1];
+    else s0 += m[L - 1] * xs[L - 1];
+  }
+  const VT a = s0 + s1;
+  for (int t = 0; t < L; ++t) {
+    double* yp = y + static_cast<int64_t>(idx[p + t]) * W;
+    VT y0;
+    std::memcpy(&y0, yp, sizeof(VT));
+    if constexpr (NW == 0) y0 += a;
+    else y0 += m[t] * a;
+    std::memcpy(yp, &y0, sizeof(VT));
+  }
+}
+
 template <int NP, int NW, typename VT, typename V>
 void rows_vec(const CsrView& c, const int32_t* ord, const V* val, double scale, int64_t r0, int64_t r1,
               const double* x, double* y) {
@@ -160,6 +200,20 @@ void rows_vec(const CsrView& c, const int32_t* ord, const V* val, double scale, 
   for (int64_t k = r0; k < r1; ++k) {
     const int64_t r = ord ? ord[k] : k;
     const int64_t b = ptr[r], e = ptr[r + 1];
+    if (ord) {  // short rows (see Part::order): unrolled by length
+      switch (e - b) {
+        case 0: continue;
+        case 1: row_fixed<1, NP, NW, VT>(idx, val, scale, b, x, y); continue;
+        case 2: row_fixed<2, NP, NW, VT>(idx, val, scale, b, x, y); continue;
+        case 3: row_fixed<3, NP, NW, VT>(idx, val, scale, b, x, y); continue;
+        case 4: row_fixed<4, NP, NW, VT>(idx, val, scale, b, x, y); continue;
+        case 5: row_fixed<5, NP, NW, VT>(idx, val, scale, b, x, y); continue;
+        case 6: row_fixed<6, NP, NW, VT>(idx, val, scale, b, x, y); continue;
+        case 7: row_fixed<7, NP, NW, VT>(idx, val, scale, b, x, y); continue;
+        case 8: row_fixed<8, NP, NW, VT>(idx, val, scale, b, x, y); continue;
+        default: break;
+      }
+    }
     VT s0 = {}, s1 = {};
     int64_t p = b;
     for (; p + 2 <= e; p += 2) {
@@ -206,12 +260,40 @@ void rows_vec(const CsrView& c, const int32_t* ord, const V* val, double scale, 
 }
 
 // Single pattern vector: four independent gather chains (the common case, kept tight).
+// A row of exactly L entries for rows_pattern1, unrolled (same operations and order).
+template <int L>
+inline void row1_fixed(const int32_t* idx, int64_t p, const double* x, double* y) {
+  double xs[L];
+  for (int t = 0; t < L; ++t) xs[t] = x[idx[p + t]];
+  double s[4] = {0, 0, 0, 0};
+  int t = 0;
+  for (; t + 4 <= L; t += 4)
+    for (int u = 0; u < 4; ++u) s[u] += xs[t + u];
+  for (; t < L; ++t) s[0] += xs[t];
+  const double a = (s[0] + s[1]) + (s[2] + s[3]);
+  for (int u = 0; u < L; ++u) y[idx[p + u]] += a;
+}
+
 void rows_pattern1(const CsrView& c, const int32_t* ord, int64_t r0, int64_t r1, const double* x, double* y) {
   const int64_t* ptr = c.indptr;
   const int32_t* idx = c.indices;
   for (int64_t k = r0; k < r1; ++k) {
     const int64_t r = ord ? ord[k] : k;
     const int64_t b = ptr[r], e = ptr[r + 1];
+    if (ord) {  // short rows grouped by length: unrolled (as rows_vec)
+      switch (e - b) {
+        case 0: continue;
+        case 1: row1_fixed<1>(idx, b, x, y); continue;
+        case 2: row1_fixed<2>(idx, b, x, y); continue;
+        case 3: row1_fixed<3>(idx, b, x, y); continue;
+        case 4: row1_fixed<4>(idx, b, x, y); continue;
+        case 5: row1_fixed<5>(idx, b, x, y); continue;
+        case 6: row1_fixed<6>(idx, b, x, y); continue;
+        case 7: row1_fixed<7>(idx, b, x, y); continue;
+        case 8: row1_fixed<8>(idx, b, x, y); continue;
+        default: break;
+      }
+    }
     int64_t p = b;
     double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
     for (; p + 4 <= e; p += 4) {
