@@ -26,7 +26,8 @@ std::vector<GramProblem> gram_problems(const std::vector<CsrView>& parts, bool w
 // Route names accepted by `force_route` (empty: choose by the cost model).
 //   "csr"        fused CSR pass y = Cᵀ(Cx), any values, any density;
 //   "dense_gram" s×s Gram built once — AND+popcount on bit-packed rows for patterns (float32
-//                counts: exact below 2^24), float64 outer products of the rows for |W| —
+//                counts, exact below 2^24; uint16 for large s), float64 outer products of the
+//                rows for |W| —
 //                steps are dense symmetric mat-vecs.
 std::unique_ptr<GramStepBatch> make_cpu_gram_step(const std::vector<CsrView>& parts, bool want_pattern,
                                                   bool want_weighted, int threads,
@@ -40,6 +41,13 @@ double value_scale(const CsrView& c);
 double csr_half_norm(const CsrView& c, bool weighted, double scale, const double* x);
 // The Gram side of a part.
 inline int64_t gram_dim(const CsrView& c) { return c.n_rows < c.n_cols ? c.n_rows : c.n_cols; }
+
+// Storage of a pattern's dense Gram (gram_dense_cpu.cpp; priced by the cost model): uint16 counts
+// (exact: a count is at most L < 2^16) once a float32 Gram would leave the L2 cache (s ≥ 1024),
+// where the mat-vec streams G from memory and half the bytes is nearly half the time; an
+// L2-resident Gram stays float32 (one conversion instruction per 8 entries instead of two).
+constexpr int64_t kGramUint16MinSide = 1024;
+inline bool pattern_gram_uint16(int64_t s, int64_t L) { return s >= kGramUint16MinSide && L < (int64_t(1) << 16); }
 
 // Concrete constructors (csrc/cpu/gram_<route>_cpu.cpp).
 std::unique_ptr<GramStepBatch> make_gram_csr_cpu(const std::vector<CsrView>& parts, bool want_pattern,

@@ -1,8 +1,9 @@
 // Route "dense_gram": for layers whose Gram side s is small, build G = CᵀC once and run every
 // Lanczos step as a dense symmetric mat-vec (s² multiply-adds, no pass over the nonzeros).
 //  * 0/1 patterns: G by AND+popcount over bit-packed rows (cost s²/2 · ⌈L/64⌉ word operations for
-//    L rows — independent of density), float32 storage: the counts are integers ≤ L < 2^24, so
-//    float32 holds them exactly.
+//    L rows — independent of density), in column tiles that stay in the L2 cache. Storage: the
+//    counts are integers ≤ L, held exactly by float32 (L < 2^24) and, for large s, by uint16
+//    (L < 2^16; pattern_gram_uint16 in gram_routes.h) at half the bytes per mat-vec.
 //  * weighted problems (|W|, pre-scaled by the power of two c of GramStepBatch::scale): G̃ =
 //    Σ_rows c²|w_r||w_r|ᵀ accumulated in float64 from the long-side rows (Σ deg²/2 updates;
 //    csr_gram_dense below, shared with the exact dense path), float64 storage.
@@ -69,13 +70,21 @@ struct DenseProblem {
   int64_t s = 0;
   bool weighted = false;
   double scale = 1.0;       // c of GramStepBatch::scale (weighted problems)
-  std::vector<float> G;     // pattern: s×s row-major counts
-  std::vector<double> Gd;   // weighted: s×s row-major c²·CᵀC
+  std::vector<float> G;      // pattern: s×s row-major counts (one of G, G16 is used)
+  std::vector<uint16_t> G16; // pattern counts where pattern_gram_uint16 (gram_routes.h)
+  std::vector<double> Gd;    // weighted: s×s row-major c²·CᵀC
 };
 
+// Popcount build: column tiles of B small enough to stay in the L2 cache while every row block
+// passes over them (for s = 4096 the bit rows take 5.6 MB; untiled, each row block re-read them
+// from memory and the build ran at a third of its compute speed).
+constexpr int64_t kBuildTileBytes = 512 * 1024;
+
 // Gram of the 0/1 pattern of c on its smaller side s: one bitset per small-side node over the
-// L nodes of the other side, G_ij = popcount(b_i AND b_j).
-std::vector<float> popcount_gram(const CsrView& c, int threads) {
+// L nodes of the other side, G_ij = popcount(b_i AND b_j), stored as T (float or uint16_t; the
+// caller checks that T holds L exactly).
+template <typename T>
+std::vector<T> popcount_gram(const CsrView& c, int threads) {
   const bool rows_small = c.n_rows < c.n_cols;
   const int64_t s = rows_small ? c.n_rows : c.n_cols, L = rows_small ? c.n_cols : c.n_rows;
   const int64_t nw = (L + 63) / 64;
@@ -106,47 +115,51 @@ std::vector<float> popcount_gram(const CsrView& c, int threads) {
       for (int64_t p = c.indptr[r]; p < c.indptr[r + 1]; ++p) B[c.indices[p] * nw + word] |= bit;
     }
   }
-  std::vector<float> G(static_cast<size_t>(s) * s, 0.0f);
+  std::vector<T> G(static_cast<size_t>(s) * s);
   const int64_t nblk = (s + 3) / 4;
-  for_each_index_dynamic(0, nblk, par, threads, [&](int64_t ib) {
-    const int64_t i0 = ib * 4, ni = std::min<int64_t>(4, s - i0);
-    const uint64_t* bi[4];
-    for (int q = 0; q < 4; ++q) bi[q] = B.data() + (i0 + std::min<int64_t>(q, ni - 1)) * nw;
-    const int64_t jmax = i0 + ni;  // j < jmax covers j ≤ i for every i in the block
-    for (int64_t j = 0; j < jmax; ++j) {
-      const uint64_t* bj = B.data() + j * nw;
-      int64_t c0 = 0, c1 = 0, c2 = 0, c3 = 0;
-      int64_t w = 0;
+  const int64_t tile = std::max<int64_t>(4, kBuildTileBytes / (nw * 8) / 4 * 4);
+  for (int64_t j0 = 0; j0 < s; j0 += tile) {
+    const int64_t j1 = std::min(s, j0 + tile);
+    for_each_index_dynamic(j0 / 4, nblk, par, threads, [&](int64_t ib) {
+      const int64_t i0 = ib * 4, ni = std::min<int64_t>(4, s - i0);
+      const uint64_t* bi[4];
+      for (int q = 0; q < 4; ++q) bi[q] = B.data() + (i0 + std::min<int64_t>(q, ni - 1)) * nw;
+      const int64_t jmax = std::min(j1, i0 + ni);  // j < i0 + ni covers j ≤ i for every i in the block
+      for (int64_t j = j0; j < jmax; ++j) {
+        const uint64_t* bj = B.data() + j * nw;
+        int64_t c0 = 0, c1 = 0, c2 = 0, c3 = 0;
+        int64_t w = 0;
 #if defined(__AVX512F__) && defined(__AVX512VPOPCNTDQ__)
-      {  // 8 words per step with VPOPCNTQ (built with -march=native on a CPU that has it)
-        __m512i v0 = _mm512_setzero_si512(), v1 = v0, v2 = v0, v3 = v0;
-        for (; w + 8 <= nw; w += 8) {
-          const __m512i x = _mm512_loadu_si512(bj + w);
-          v0 = _mm512_add_epi64(v0, _mm512_popcnt_epi64(_mm512_and_si512(x, _mm512_loadu_si512(bi[0] + w))));
-          v1 = _mm512_add_epi64(v1, _mm512_popcnt_epi64(_mm512_and_si512(x, _mm512_loadu_si512(bi[1] + w))));
-          v2 = _mm512_add_epi64(v2, _mm512_popcnt_epi64(_mm512_and_si512(x, _mm512_loadu_si512(bi[2] + w))));
-          v3 = _mm512_add_epi64(v3, _mm512_popcnt_epi64(_mm512_and_si512(x, _mm512_loadu_si512(bi[3] + w))));
+        {  // 8 words per step with VPOPCNTQ (built with -march=native on a CPU that has it)
+          __m512i v0 = _mm512_setzero_si512(), v1 = v0, v2 = v0, v3 = v0;
+          for (; w + 8 <= nw; w += 8) {
+            const __m512i x = _mm512_loadu_si512(bj + w);
+            v0 = _mm512_add_epi64(v0, _mm512_popcnt_epi64(_mm512_and_si512(x, _mm512_loadu_si512(bi[0] + w))));
+            v1 = _mm512_add_epi64(v1, _mm512_popcnt_epi64(_mm512_and_si512(x, _mm512_loadu_si512(bi[1] + w))));
+            v2 = _mm512_add_epi64(v2, _mm512_popcnt_epi64(_mm512_and_si512(x, _mm512_loadu_si512(bi[2] + w))));
+            v3 = _mm512_add_epi64(v3, _mm512_popcnt_epi64(_mm512_and_si512(x, _mm512_loadu_si512(bi[3] + w))));
+          }
+          c0 = _mm512_reduce_add_epi64(v0);
+          c1 = _mm512_reduce_add_epi64(v1);
+          c2 = _mm512_reduce_add_epi64(v2);
+          c3 = _mm512_reduce_add_epi64(v3);
         }
-        c0 = _mm512_reduce_add_epi64(v0);
-        c1 = _mm512_reduce_add_epi64(v1);
-        c2 = _mm512_reduce_add_epi64(v2);
-        c3 = _mm512_reduce_add_epi64(v3);
-      }
 #endif
-      for (; w < nw; ++w) {
-        const uint64_t x = bj[w];
-        c0 += popcount64(x & bi[0][w]);
-        c1 += popcount64(x & bi[1][w]);
-        c2 += popcount64(x & bi[2][w]);
-        c3 += popcount64(x & bi[3][w]);
+        for (; w < nw; ++w) {
+          const uint64_t x = bj[w];
+          c0 += popcount64(x & bi[0][w]);
+          c1 += popcount64(x & bi[1][w]);
+          c2 += popcount64(x & bi[2][w]);
+          c3 += popcount64(x & bi[3][w]);
+        }
+        const int64_t cs[4] = {c0, c1, c2, c3};
+        for (int q = 0; q < ni; ++q) {
+          const int64_t i = i0 + q;
+          if (j <= i) G[static_cast<size_t>(i) * s + j] = static_cast<T>(cs[q]);  // lower triangle, row-contiguous
+        }
       }
-      const int64_t cs[4] = {c0, c1, c2, c3};
-      for (int q = 0; q < ni; ++q) {
-        const int64_t i = i0 + q;
-        if (j <= i) G[static_cast<size_t>(i) * s + j] = static_cast<float>(cs[q]);  // lower triangle, row-contiguous
-      }
-    }
-  });
+    });
+  }
   mirror_lower_to_upper(G.data(), s, par, threads);
   return G;
 }
@@ -164,7 +177,10 @@ class GramDenseCpu final : public GramStepBatch {
       if (!g.weighted) {
         if (std::max(c.n_rows, c.n_cols) >= (int64_t(1) << 24))
           throw std::invalid_argument("dense_gram route: more than 2^24 rows (float32 counts would not be exact)");
-        P.G = popcount_gram(c, threads);
+        if (pattern_gram_uint16(P.s, std::max(c.n_rows, c.n_cols)))
+          P.G16 = popcount_gram<uint16_t>(c, threads);
+        else
+          P.G = popcount_gram<float>(c, threads);
       } else {
         P.scale = value_scale(c);
         if (c.n_rows >= c.n_cols) {
@@ -219,6 +235,11 @@ class GramDenseCpu final : public GramStepBatch {
           rows4<2>(P.Gd.data(), s, ib * 4, xa, xb, ya, yb);
         else
           rows4<1>(P.Gd.data(), s, ib * 4, xa, xa, ya, ya);
+      } else if (!P.G16.empty()) {
+        if (xb)
+          rows4<2>(P.G16.data(), s, ib * 4, xa, xb, ya, yb);
+        else
+          rows4<1>(P.G16.data(), s, ib * 4, xa, xa, ya, ya);
       } else {
         if (xb)
           rows4<2>(P.G.data(), s, ib * 4, xa, xb, ya, yb);
@@ -231,9 +252,15 @@ class GramDenseCpu final : public GramStepBatch {
 #if defined(__AVX512F__)
   static inline __m512d load8(const float* p) { return _mm512_cvtps_pd(_mm256_loadu_ps(p)); }
   static inline __m512d load8(const double* p) { return _mm512_loadu_pd(p); }
+  static inline __m512d load8(const uint16_t* p) {
+    return _mm512_cvtepi32_pd(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+  }
 #elif defined(__AVX2__) && defined(__FMA__)
   static inline __m256d load4(const float* p) { return _mm256_cvtps_pd(_mm_loadu_ps(p)); }
   static inline __m256d load4(const double* p) { return _mm256_loadu_pd(p); }
+  static inline __m256d load4(const uint16_t* p) {
+    return _mm256_cvtepi32_pd(_mm_cvtepu16_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+  }
 #endif
 
   template <int NV, typename T>

@@ -2,11 +2,13 @@
 //
 // Model (ns, one thread; the lockstep driver applies 2 vectors per problem per round):
 //   csr        = R · (a · nnz + A_ROW · L)        fused pass; a = A_NNZ (pattern, 2 vectors),
-//                                                  A_NNZ_W (|W|), A_NNZ_PAIR (2 pattern + 2 |W|)
+//                                                  A_NNZ_W (|W|), A_NNZ_PAIR (2 pattern + 2 |W|),
+//                                                  × A_BIG from s = 2048
 //   dense_gram = pattern: s²/2 · (B_PAIR + B_WORD · ⌈L/64⌉) + R · (B_MV · s² + B_MV_ROW · s)
+//                         (B_MV16 for a uint16 Gram, B_MV_BIG for a float32 one beyond L2)
 //              + |W|:     B_UPD · Σ_long deg²/2 + B_ENTRY · s² + R · (B_MVD · s² + B_MV_ROW · s)
 //                         (+ A_TRANSPOSE · nnz when the rows are the Gram side)
-// with s the Gram side, L the other side and R = expected rounds. One operator serves a batch,
+// with s the Gram side, L the other side and R = rounds_for(s), the expected rounds. One operator serves a batch,
 // so the whole batch goes to one route. Measurement method (scripts outside the product; best of
 // several × 10–200 calls, same process, threads=1): time GramStepBatch::apply for 2 vectors and
 // the operator's construction through the private binding `_core._gram_apply` on random masks of
@@ -18,8 +20,10 @@
 // ~3 ns for a larger, freshly mapped G). Checked against whole solves of ResNet-34 layer shapes
 // at 1–10 %, pattern and |W|: the model picks the faster route or one within ~10 % (the
 // exceptions are 512×4608 near 2 %, where dense_gram is ~25 % faster and csr is picked, and ties
-// below 0.2 ms). Priced for k = 2 (two starts); larger k favours dense_gram (more vectors per
-// build).
+// below 0.2 ms). Large sides (same method, 1024×4608, 2048×5504, 4096×11008 at 1–10 %): csr
+// 1.4–1.7 ns/nnz from s = 2048 (A_BIG), uint16 Gram mat-vec 0.16–0.18 ns per entry; whole solves
+// agree with the pick except 1024×4608 at 3 % (dense_gram ~20 % faster). Priced for k = 2 (two
+// starts); larger k favours dense_gram (more vectors per build).
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
@@ -44,7 +48,14 @@ constexpr double B_UPD_BIG = 2.4;  // same when G spills the L2 cache
 constexpr double B_ENTRY = 0.3;  // ns per Gram entry zeroed and mirrored (weighted build), G ≤ 1 MiB
 constexpr double B_ENTRY_BIG = 3.0;  // same for a freshly mapped G (page faults dominate)
 constexpr double A_TRANSPOSE = 3.0;  // ns per nonzero of a transposed copy
-constexpr double ROUNDS = 40.0;  // typical 2-vector rounds to certification (ResNet-34 layers: 23–66)
+constexpr double A_BIG = 1.3;    // CSR pass cost factor once the Gram side's x and y leave L1 (s ≥ 2048;
+                                 // 1.6–1.7 ns/nnz measured at 4096×11008 against 1.25)
+constexpr double B_MV16 = 0.16;  // ns per Gram entry per 2-vector mat-vec, uint16 Gram (streamed from memory)
+constexpr double B_MV_BIG = 0.29;  // same with a float32 Gram beyond the L2 cache (s ≥ 1024, L ≥ 2^16)
+// Typical 2-vector rounds to certification: ~40 for ResNet-34 layers (s ≤ 512; 23–66 seen), more
+// for larger Gram sides, whose bulk-edge eigenvalues crowd closer (2048: 42–63, 4096: 57–97
+// measured); modelled as 40·(s/512)^(1/4).
+inline double rounds_for(double s) { return 40.0 * std::pow(std::max(1.0, s / 512.0), 0.25); }
 constexpr int64_t DENSE_MAX_SIDE = 4096;    // pattern G in float32 ≤ 64 MiB
 constexpr int64_t DENSE_MAX_SIDE_W = 2048;  // weighted G in float64 ≤ 32 MiB
 
@@ -94,13 +105,19 @@ std::unique_ptr<GramStepBatch> make_cpu_gram_step(const std::vector<CsrView>& pa
     const double nnz = static_cast<double>(c.nnz());
     if ((p && !dense_pattern_possible(c)) || (w && gram_dim(c) > DENSE_MAX_SIDE_W))
       return make_gram_csr_cpu(parts, want_pattern, want_weighted, threads);
-    const double a_nnz = p && w ? A_NNZ_PAIR : w ? A_NNZ_W : A_NNZ;
-    csr += ROUNDS * (a_nnz * nnz + A_ROW * L);
-    if (p) dense += s * s * 0.5 * (B_PAIR + B_WORD * std::ceil(L / 64.0)) + ROUNDS * (B_MV * s * s + B_MV_ROW * s);
+    const double a_nnz = (p && w ? A_NNZ_PAIR : w ? A_NNZ_W : A_NNZ) * (s >= 2048 ? A_BIG : 1.0);
+    const double R = rounds_for(s);
+    csr += R * (a_nnz * nnz + A_ROW * L);
+    if (p) {
+      const double mv = pattern_gram_uint16(gram_dim(c), std::max(c.n_rows, c.n_cols)) ? B_MV16
+                        : gram_dim(c) >= kGramUint16MinSide                                ? B_MV_BIG
+                                                                                           : B_MV;
+      dense += s * s * 0.5 * (B_PAIR + B_WORD * std::ceil(L / 64.0)) + R * (mv * s * s + B_MV_ROW * s);
+    }
     if (w) {
       const double upd = s <= 512 ? B_UPD : B_UPD_BIG, mvd = s <= 724 ? B_MVD : B_MVD_BIG;
       const double entry = s * s * 8.0 <= 1048576.0 ? B_ENTRY : B_ENTRY_BIG;
-      dense += upd * half_sum_deg2(c) + entry * s * s + ROUNDS * (mvd * s * s + B_MV_ROW * s);
+      dense += upd * half_sum_deg2(c) + entry * s * s + R * (mvd * s * s + B_MV_ROW * s);
       if (c.n_rows < c.n_cols) dense += A_TRANSPOSE * nnz;
     }
   }
