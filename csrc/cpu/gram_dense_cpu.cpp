@@ -42,26 +42,38 @@ inline uint64_t pack_bytes64(const uint8_t* bytes) {
 #endif
 }
 
-// Symmetric s×s row-major G from one filled triangle, by 16×16 tiles: the column writes of a tile
-// stride by s entries (a power of two for most layers, so they fall into few L1 sets); 16 such
-// lines fit the cache ways where 64 thrashed (the mirror took 60 % of the build at s = 512).
+// Symmetric s×s row-major G from one filled triangle, by 16×16 tiles copied through a local
+// buffer: each tile's 16 source rows are read, then its 16 destination rows written, each as one
+// contiguous run. (Writing a tile column by column keeps 16 lines 's' entries apart in flight;
+// for power-of-two s they share an L1 set, and at s = 4096 they exceeded its ways: the mirror was
+// a fifth of the build.)
 constexpr int64_t kMirrorTile = 16;
+template <typename T>
+inline void mirror_tile(T* G, int64_t s, int64_t ib, int64_t jb, bool lower_to_upper) {
+  // Source tile rows ib.. (columns jb..) of the filled triangle → destination rows jb.. (columns ib..).
+  T buf[kMirrorTile][kMirrorTile];
+  const int64_t ni = std::min(kMirrorTile, s - ib), nj = std::min(kMirrorTile, s - jb);
+  for (int64_t a = 0; a < ni; ++a)
+    for (int64_t b = 0; b < nj; ++b) buf[a][b] = G[(ib + a) * s + jb + b];
+  for (int64_t b = 0; b < nj; ++b)
+    for (int64_t a = 0; a < ni; ++a) {
+      // Only the strict other triangle is written (the diagonal tile holds both halves).
+      const bool dest_other = lower_to_upper ? (jb + b < ib + a) : (jb + b > ib + a);
+      if (dest_other) G[(jb + b) * s + ib + a] = buf[a][b];
+    }
+}
 // Tile rows ib are independent (each writes only the upper-triangle tiles of its own columns).
 template <typename T>
 void mirror_lower_to_upper(T* G, int64_t s, bool parallel = false, int threads = 1) {
   for_each_index_dynamic(0, (s + kMirrorTile - 1) / kMirrorTile, parallel, threads, [&](int64_t tb) {
     const int64_t ib = tb * kMirrorTile;
-    for (int64_t jb = 0; jb <= ib; jb += kMirrorTile)
-      for (int64_t i = ib; i < std::min(s, ib + kMirrorTile); ++i)
-        for (int64_t j = jb; j < std::min(i, jb + kMirrorTile); ++j) G[j * s + i] = G[i * s + j];
+    for (int64_t jb = 0; jb <= ib; jb += kMirrorTile) mirror_tile(G, s, ib, jb, true);
   });
 }
 template <typename T>
 void mirror_upper_to_lower(T* G, int64_t s) {
   for (int64_t ib = 0; ib < s; ib += kMirrorTile)
-    for (int64_t jb = ib; jb < s; jb += kMirrorTile)
-      for (int64_t i = ib; i < std::min(s, ib + kMirrorTile); ++i)
-        for (int64_t j = std::max(jb, i + 1); j < std::min(s, jb + kMirrorTile); ++j) G[j * s + i] = G[i * s + j];
+    for (int64_t jb = ib; jb < s; jb += kMirrorTile) mirror_tile(G, s, ib, jb, false);
 }
 
 // One problem of the batch (a part's pattern or its |W|) with its dense Gram.
