@@ -43,9 +43,9 @@ double csr_half_norm(const CsrView& c, bool weighted, double scale, const double
 inline int64_t gram_dim(const CsrView& c) { return c.n_rows < c.n_cols ? c.n_rows : c.n_cols; }
 
 // Storage of a pattern's dense Gram (gram_dense_cpu.cpp; priced by the cost model): uint16 counts
-// (exact: a count is at most L < 2^16) once a float32 Gram would leave the L2 cache (s ≥ 1024),
-// where the mat-vec streams G from memory and half the bytes is nearly half the time; an
-// L2-resident Gram stays float32 (one conversion instruction per 8 entries instead of two).
+// (exact: a count is at most L < 2^16) in a packed lower triangle once a float32 Gram would leave
+// the L2 cache (s ≥ 1024), where the mat-vec streams G from memory (a quarter of the bytes); an
+// L2-resident Gram stays full float32 (one conversion instruction per 8 entries instead of two).
 constexpr int64_t kGramUint16MinSide = 1024;
 inline bool pattern_gram_uint16(int64_t s, int64_t L) { return s >= kGramUint16MinSide && L < (int64_t(1) << 16); }
 

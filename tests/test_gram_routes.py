@@ -190,17 +190,18 @@ def test_short_rows_of_every_length(vectors, weighted):
     assert np.array_equal(Y, _core._gram_apply(*args, route="csr", weighted=weighted, threads=2)[0])
 
 
-@pytest.mark.parametrize("shape", [(1024, 3000), (3000, 1100), (1024, 65600)])
+@pytest.mark.parametrize("shape", [(1024, 3000), (3000, 1100), (1029, 2999), (1024, 65600)])
 def test_dense_gram_large_side_storage(shape):
-    # From s = 1024 the pattern Gram is stored as uint16 counts when L < 2^16 (exact), as float32
-    # otherwise (1024 × 65600); the popcount build runs in cache-sized column tiles. Same
-    # product as the dense Gram, bit-identical for any thread count.
+    # From s = 1024 the pattern Gram is stored as uint16 counts when L < 2^16 (exact; only the
+    # lower triangle, each entry used for y_i and y_j), as a full float32 matrix otherwise
+    # (1024 × 65600); the popcount build runs in cache-sized column tiles. Same product as the
+    # dense Gram for a pair and a single vector, bit-identical for any thread count.
     rng = np.random.default_rng(shape[1])
     mask = sp.random(*shape, density=0.3 if max(shape) < 10_000 else 0.004, random_state=rng, format="csr")
     mask.data[:] = 1
     ip, ix, c = csr_args(mask)
     s = min(shape)
-    X = rng.standard_normal((2, s))
+    X = rng.standard_normal((3, s))
     Y = _core._gram_apply(ip, ix, None, *shape, X, route="dense_gram", threads=1)[0]
     ref = (dense_gram(mask.toarray()) @ X.T).T
     np.testing.assert_allclose(Y, ref, rtol=1e-12, atol=1e-12 * np.abs(ref).max())

@@ -2,8 +2,9 @@
 // Lanczos step as a dense symmetric mat-vec (s² multiply-adds, no pass over the nonzeros).
 //  * 0/1 patterns: G by AND+popcount over bit-packed rows (cost s²/2 · ⌈L/64⌉ word operations for
 //    L rows — independent of density), in column tiles that stay in the L2 cache. Storage: the
-//    counts are integers ≤ L, held exactly by float32 (L < 2^24) and, for large s, by uint16
-//    (L < 2^16; pattern_gram_uint16 in gram_routes.h) at half the bytes per mat-vec.
+//    counts are integers ≤ L, held exactly by float32 (L < 2^24; full s×s) and, for large s, by
+//    uint16 (L < 2^16; pattern_gram_uint16 in gram_routes.h) as the packed lower triangle: a
+//    quarter of the float32 bytes, each entry read once per mat-vec for y_i and y_j.
 //  * weighted problems (|W|, pre-scaled by the power of two c of GramStepBatch::scale): G̃ =
 //    Σ_rows c²|w_r||w_r|ᵀ accumulated in float64 from the long-side rows (Σ deg²/2 updates;
 //    csr_gram_dense below, shared with the exact dense path), float64 storage.
@@ -83,7 +84,7 @@ struct DenseProblem {
   bool weighted = false;
   double scale = 1.0;       // c of GramStepBatch::scale (weighted problems)
   std::vector<float> G;      // pattern: s×s row-major counts (one of G, G16 is used)
-  std::vector<uint16_t> G16; // pattern counts where pattern_gram_uint16 (gram_routes.h)
+  std::vector<uint16_t> G16; // pattern counts where pattern_gram_uint16 (gram_routes.h): packed lower triangle
   std::vector<double> Gd;    // weighted: s×s row-major c²·CᵀC
 };
 
@@ -95,8 +96,9 @@ constexpr int64_t kBuildTileBytes = 512 * 1024;
 // Gram of the 0/1 pattern of c on its smaller side s: one bitset per small-side node over the
 // L nodes of the other side, G_ij = popcount(b_i AND b_j), stored as T (float or uint16_t; the
 // caller checks that T holds L exactly).
+// packed: only the lower triangle, row i at offset i(i+1)/2 (no mirror; SymPacked mat-vec).
 template <typename T>
-std::vector<T> popcount_gram(const CsrView& c, int threads) {
+std::vector<T> popcount_gram(const CsrView& c, int threads, bool packed = false) {
   const bool rows_small = c.n_rows < c.n_cols;
   const int64_t s = rows_small ? c.n_rows : c.n_cols, L = rows_small ? c.n_cols : c.n_rows;
   const int64_t nw = (L + 63) / 64;
@@ -127,7 +129,8 @@ std::vector<T> popcount_gram(const CsrView& c, int threads) {
       for (int64_t p = c.indptr[r]; p < c.indptr[r + 1]; ++p) B[c.indices[p] * nw + word] |= bit;
     }
   }
-  std::vector<T> G(static_cast<size_t>(s) * s);
+  std::vector<T> G(packed ? static_cast<size_t>(s) * (s + 1) / 2 : static_cast<size_t>(s) * s);
+  auto row = [&](int64_t i) { return packed ? i * (i + 1) / 2 : i * s; };
   const int64_t nblk = (s + 3) / 4;
   const int64_t tile = std::max<int64_t>(4, kBuildTileBytes / (nw * 8) / 4 * 4);
   for (int64_t j0 = 0; j0 < s; j0 += tile) {
@@ -167,12 +170,12 @@ std::vector<T> popcount_gram(const CsrView& c, int threads) {
         const int64_t cs[4] = {c0, c1, c2, c3};
         for (int q = 0; q < ni; ++q) {
           const int64_t i = i0 + q;
-          if (j <= i) G[static_cast<size_t>(i) * s + j] = static_cast<T>(cs[q]);  // lower triangle, row-contiguous
+          if (j <= i) G[static_cast<size_t>(row(i) + j)] = static_cast<T>(cs[q]);  // lower triangle, row-contiguous
         }
       }
     });
   }
-  mirror_lower_to_upper(G.data(), s, par, threads);
+  if (!packed) mirror_lower_to_upper(G.data(), s, par, threads);
   return G;
 }
 
@@ -190,7 +193,7 @@ class GramDenseCpu final : public GramStepBatch {
         if (std::max(c.n_rows, c.n_cols) >= (int64_t(1) << 24))
           throw std::invalid_argument("dense_gram route: more than 2^24 rows (float32 counts would not be exact)");
         if (pattern_gram_uint16(P.s, std::max(c.n_rows, c.n_cols)))
-          P.G16 = popcount_gram<uint16_t>(c, threads);
+          P.G16 = popcount_gram<uint16_t>(c, threads, true);
         else
           P.G = popcount_gram<float>(c, threads);
       } else {
@@ -237,6 +240,13 @@ class GramDenseCpu final : public GramStepBatch {
   // block clamps its row pointers), so one read of a column chunk of x serves 4 rows and one read
   // of G serves both vectors; each y_i's summation order depends only on i, never on threads.
   void matvec2(const DenseProblem& P, const double* xa, const double* xb, double* ya, double* yb) {
+    if (!P.G16.empty()) {
+      if (xb)
+        sym_packed<2>(P.G16.data(), P.s, xa, xb, ya, yb);
+      else
+        sym_packed<1>(P.G16.data(), P.s, xa, xa, ya, ya);
+      return;
+    }
     const int64_t s = P.s;
     const int64_t nblk = (s + 3) / 4;
     // From s = 256 (a ~7 µs product) the row split beats the cost of the parallel region.
@@ -247,11 +257,6 @@ class GramDenseCpu final : public GramStepBatch {
           rows4<2>(P.Gd.data(), s, ib * 4, xa, xb, ya, yb);
         else
           rows4<1>(P.Gd.data(), s, ib * 4, xa, xa, ya, ya);
-      } else if (!P.G16.empty()) {
-        if (xb)
-          rows4<2>(P.G16.data(), s, ib * 4, xa, xb, ya, yb);
-        else
-          rows4<1>(P.G16.data(), s, ib * 4, xa, xa, ya, ya);
       } else {
         if (xb)
           rows4<2>(P.G.data(), s, ib * 4, xa, xb, ya, yb);
@@ -259,6 +264,122 @@ class GramDenseCpu final : public GramStepBatch {
           rows4<1>(P.G.data(), s, ib * 4, xa, xa, ya, ya);
       }
     });
+  }
+
+  // y = G x from the packed lower triangle L of G (G = L + Lᵀ − D): each stored entry is read
+  // once and used twice, y_i += G_ij x_j (row dots) and y_j += G_ij x_i (scatter), so a large Gram
+  // that streams from memory moves half the bytes. Rows go in blocks of 4 and in kSymChunks fixed
+  // chunks of about equal work; a chunk scatters into its own buffer, and y_i = (row i's dot) +
+  // Σ_chunks buffer_c[i] in chunk order: the summation order depends only on s, never on threads.
+  static constexpr int kSymChunks = 8;
+  template <int NV>
+  void sym_packed(const uint16_t* G, int64_t s, const double* xa, const double* xb, double* ya, double* yb) {
+    // Chunk c covers row blocks [cb[c], cb[c+1]); block b holds rows 4b..4b+3 (work ∝ row index).
+    const int64_t nblk = (s + 3) / 4;
+    int64_t cb[kSymChunks + 1];
+    for (int c = 0; c <= kSymChunks; ++c)
+      cb[c] = std::min(nblk, static_cast<int64_t>(std::ceil(nblk * std::sqrt(static_cast<double>(c) / kSymChunks))));
+    sym_buf_.resize(static_cast<size_t>(kSymChunks) * NV * s);
+    const bool par = threads_ > 1;
+    for_each_index_dynamic(0, kSymChunks, par, threads_, [&](int64_t c) {
+      double* ba = sym_buf_.data() + static_cast<size_t>(c) * NV * s;
+      double* bb = ba + (NV == 2 ? s : 0);
+      const int64_t hi_row = std::min(s, cb[c + 1] * 4);
+      std::fill(ba, ba + hi_row, 0.0);
+      if (NV == 2) std::fill(bb, bb + hi_row, 0.0);
+      for (int64_t b = cb[c]; b < cb[c + 1]; ++b) sym_block<NV>(G, s, b * 4, xa, xb, ya, yb, ba, bb);
+    });
+    const int64_t block = 2048;
+    for_each_index(0, (s + block - 1) / block, par && s >= 2 * block, threads_, [&](int64_t t) {
+      const int64_t lo = t * block, hi = std::min(s, lo + block);
+      for (int c = 0; c < kSymChunks; ++c) {
+        const int64_t hi_row = std::min(s, cb[c + 1] * 4);  // a chunk's buffer is written below hi_row only
+        const double* ba = sym_buf_.data() + static_cast<size_t>(c) * NV * s;
+        for (int64_t i = lo; i < std::min(hi, hi_row); ++i) {
+          ya[i] += ba[i];
+          if (NV == 2) yb[i] += ba[s + i];
+        }
+      }
+    });
+  }
+
+  // Rows i0..i0+3 (clamped): their dots over the packed rows (written to y) and their scatter
+  // G_ij x_i into the chunk buffers ba/bb for j < i.
+  template <int NV>
+  static void sym_block(const uint16_t* G, int64_t s, int64_t i0, const double* xa, const double* xb, double* ya,
+                        double* yb, double* ba, double* bb) {
+    const int64_t ni = std::min<int64_t>(4, s - i0);
+    const uint16_t* g[4];
+    double xi[4][2];
+    for (int q = 0; q < 4; ++q) {
+      const int64_t i = i0 + std::min<int64_t>(q, ni - 1);
+      g[q] = G + i * (i + 1) / 2;
+      // A clamped duplicate row scatters nothing: its multiplier is 0.
+      xi[q][0] = q < ni ? xa[i] : 0.0;
+      xi[q][1] = q < ni ? xb[i] : 0.0;
+    }
+    double acc[4][2] = {{0, 0}, {0, 0}, {0, 0}, {0, 0}};
+    int64_t j = 0;  // the full-block part: columns j < i0 (below every row of the block)
+#if defined(__AVX512F__)
+    {
+      __m512d a[4][NV];
+      for (int q = 0; q < 4; ++q)
+        for (int v = 0; v < NV; ++v) a[q][v] = _mm512_setzero_pd();
+      __m512d m[4][NV];
+      for (int q = 0; q < 4; ++q)
+        for (int v = 0; v < NV; ++v) m[q][v] = _mm512_set1_pd(xi[q][v]);
+      for (; j + 8 <= i0; j += 8) {
+        const __m512d x0 = _mm512_loadu_pd(xa + j);
+        const __m512d x1 = NV == 2 ? _mm512_loadu_pd(xb + j) : x0;
+        __m512d s0 = _mm512_loadu_pd(ba + j);
+        __m512d s1 = NV == 2 ? _mm512_loadu_pd(bb + j) : s0;
+        for (int q = 0; q < 4; ++q) {
+          const __m512d gq = load8(g[q] + j);
+          a[q][0] = _mm512_fmadd_pd(gq, x0, a[q][0]);
+          s0 = _mm512_fmadd_pd(gq, m[q][0], s0);
+          if (NV == 2) {
+            a[q][NV - 1] = _mm512_fmadd_pd(gq, x1, a[q][NV - 1]);
+            s1 = _mm512_fmadd_pd(gq, m[q][NV - 1], s1);
+          }
+        }
+        _mm512_storeu_pd(ba + j, s0);
+        if (NV == 2) _mm512_storeu_pd(bb + j, s1);
+      }
+      for (int q = 0; q < 4; ++q)
+        for (int v = 0; v < NV; ++v) acc[q][v] = _mm512_reduce_add_pd(a[q][v]);
+    }
+#endif
+    for (; j < i0; ++j) {  // tail of the full-block part (all of it in a portable build), fixed order
+      double sa = ba[j], sb = NV == 2 ? bb[j] : 0.0;
+      for (int q = 0; q < 4; ++q) {
+        const double gq = static_cast<double>(g[q][j]);
+        acc[q][0] += gq * xa[j];
+        sa += gq * xi[q][0];
+        if (NV == 2) {
+          acc[q][1] += gq * xb[j];
+          sb += gq * xi[q][1];
+        }
+      }
+      ba[j] = sa;
+      if (NV == 2) bb[j] = sb;
+    }
+    // The block's own triangle: row i0+q holds columns i0..i0+q (diagonal included).
+    for (int q = 0; q < ni; ++q) {
+      const int64_t i = i0 + q;
+      for (int64_t jj = i0; jj <= i; ++jj) {
+        const double gq = static_cast<double>(g[q][jj]);
+        acc[q][0] += gq * xa[jj];
+        if (NV == 2) acc[q][1] += gq * xb[jj];
+        if (jj < i) {  // the mirrored entry G_{jj,i}
+          ba[jj] += gq * xi[q][0];
+          if (NV == 2) bb[jj] += gq * xi[q][1];
+        }
+      }
+    }
+    for (int q = 0; q < ni; ++q) {
+      ya[i0 + q] = acc[q][0];
+      if (NV == 2) yb[i0 + q] = acc[q][1];
+    }
   }
 
 #if defined(__AVX512F__)
@@ -337,6 +458,7 @@ class GramDenseCpu final : public GramStepBatch {
 
   int threads_;
   std::vector<DenseProblem> problems_;
+  std::vector<double> sym_buf_;  // sym_packed's chunk buffers
 };
 
 }  // namespace

@@ -21,7 +21,7 @@
 // at 1–10 %, pattern and |W|: the model picks the faster route or one within ~10 % (the
 // exceptions are 512×4608 near 2 %, where dense_gram is ~25 % faster and csr is picked, and ties
 // below 0.2 ms). Large sides (same method, 1024×4608, 2048×5504, 4096×11008 at 1–10 %): csr
-// 1.4–1.7 ns/nnz from s = 2048 (A_BIG), uint16 Gram mat-vec 0.16–0.18 ns per entry; whole solves
+// 1.4–1.7 ns/nnz from s = 2048 (A_BIG), packed uint16 Gram mat-vec 0.13 ns per s² entry; whole solves
 // agree with the pick except 1024×4608 at 3 % (dense_gram ~20 % faster). Priced for k = 2 (two
 // starts); larger k favours dense_gram (more vectors per build).
 #include <algorithm>
@@ -50,7 +50,7 @@ constexpr double B_ENTRY_BIG = 3.0;  // same for a freshly mapped G (page faults
 constexpr double A_TRANSPOSE = 3.0;  // ns per nonzero of a transposed copy
 constexpr double A_BIG = 1.3;    // CSR pass cost factor once the Gram side's x and y leave L1 (s ≥ 2048;
                                  // 1.6–1.7 ns/nnz measured at 4096×11008 against 1.25)
-constexpr double B_MV16 = 0.16;  // ns per Gram entry per 2-vector mat-vec, uint16 Gram (streamed from memory)
+constexpr double B_MV16 = 0.13;  // ns per Gram entry (s²) per 2-vector mat-vec, packed uint16 lower triangle
 constexpr double B_MV_BIG = 0.29;  // same with a float32 Gram beyond the L2 cache (s ≥ 1024, L ≥ 2^16)
 // Typical 2-vector rounds to certification: ~40 for ResNet-34 layers (s ≤ 512; 23–66 seen), more
 // for larger Gram sides, whose bulk-edge eigenvalues crowd closer (2048: 42–63, 4096: 57–97
