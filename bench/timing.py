@@ -12,6 +12,7 @@ seconds) hit every side of a ratio alike instead of whichever block ran during a
 from __future__ import annotations
 
 import gc
+import math
 import os
 import statistics
 import time
@@ -35,6 +36,8 @@ class Timing:
 
 
 _HZ = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+GROUP_MIN_SECONDS = 1.5  # measure_group: rounds of short calls until about this much time ...
+GROUP_MAX_ROUNDS = 15    # ... but no more rounds than this
 
 
 def _busy_seconds() -> float:
@@ -133,7 +136,10 @@ def measure_group(fns: List[Callable[[], Any]], *, quick: bool = False) -> List[
     slowest = max(firsts)
     rounds = repeats_for(slowest, quick)
     if rounds and not quick:
-        rounds = max(rounds, 3)
+        # At least 3 rounds, and enough for GROUP_MIN_SECONDS of rounds (at most GROUP_MAX_ROUNDS):
+        # a group of short calls gets more samples on a machine whose speed drifts.
+        per_round = max(sum(firsts), 1e-9)
+        rounds = max(rounds, 3, min(GROUP_MAX_ROUNDS, math.ceil(GROUP_MIN_SECONDS / per_round)))
     samples: List[List[float]] = [[] for _ in fns]
     for _ in range(rounds):
         for i, fn in enumerate(fns):

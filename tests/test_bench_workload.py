@@ -6,6 +6,7 @@ masks are the seeded Bernoulli masks, and the baselines compute the right (σ1, 
 from __future__ import annotations
 
 import math
+import time
 import sys
 from pathlib import Path
 
@@ -285,3 +286,18 @@ def test_measure_group_long_call_keeps_one_sample_others_repeat(monkeypatch):
     (ts, _), (tf, _) = timing.measure_group(fns)
     assert ts.n == 1 and tf.n == 5
     assert calls == ["slow", "fast"] + ["fast"] * 5
+
+
+def test_measure_group_short_calls_get_more_rounds(monkeypatch):
+    # Rounds: the slowest call's repeats (here 5), raised to about GROUP_MIN_SECONDS of rounds,
+    # capped at GROUP_MAX_ROUNDS.
+    from bench import timing
+    monkeypatch.setattr(timing, "repeats_for", lambda t0, quick=False: 5)
+    monkeypatch.setattr(timing, "GROUP_MIN_SECONDS", 0.1)
+    monkeypatch.setattr(timing, "GROUP_MAX_ROUNDS", 100)
+    (ta, _), (tb, _) = timing.measure_group([lambda: time.sleep(0.004), lambda: time.sleep(0.001)])
+    assert ta.n == tb.n and 5 < ta.n <= 20  # 0.1 s / (≥ 5 ms per round), unless a round took > 16 ms
+    monkeypatch.setattr(timing, "GROUP_MAX_ROUNDS", 15)
+    monkeypatch.setattr(timing, "GROUP_MIN_SECONDS", 10.0)
+    (ta, _), _ = timing.measure_group([lambda: None, lambda: None])
+    assert ta.n == timing.GROUP_MAX_ROUNDS

@@ -271,19 +271,22 @@ def _weighted_group_degrees(layer: LayerCSR, groups: list) -> list:
 def _subgraphs(layer: LayerCSR, spec: dict, conv: Convention, weighted: bool) -> list:
     # Groups the core skipped (_spectra(valid_subgraphs_only=True)) fail conv.subgraph_rule, so
     # valid=False here; their NaN spectra give NaN mu0 / mu_hat / delta_r, which _imdb never reads.
-    wsv = spec["sub_wsv"]
     n_g = len(spec["sub_degree"])
     stored_cols = [np.asarray(c) for c in spec["sub_columns"]]
     wdeg = None
     if weighted and conv.weighted_validity == "released" and n_g and layer.zero_values:
         wdeg = _weighted_group_degrees(layer, stored_cols)
+    # Python scalars once per layer (the same values as indexing the arrays group by group).
+    degrees, n_ins, n_outs = (np.asarray(spec[k]).tolist() for k in ("sub_degree", "sub_n_in", "sub_n_out"))
+    sv = np.asarray(spec["sub_sv"], dtype=np.float64).tolist()  # (groups, k)
+    wsv = np.asarray(spec["sub_wsv"], dtype=np.float64).tolist()
     out = []
     for g in range(n_g):
-        d = int(spec["sub_degree"][g])
-        n_in = int(spec["sub_n_in"][g])
-        n_out = int(spec["sub_n_out"][g])
+        d = int(degrees[g])
+        n_in = int(n_ins[g])
+        n_out = int(n_outs[g])
         d_out = d * n_in / n_out
-        s1, s2 = float(spec["sub_sv"][g, 0]), float(spec["sub_sv"][g, 1])
+        s1, s2 = sv[g][0], sv[g][1]
         valid = conv.sub_valid(d, d_out)
         wd_in, wd_out = (float(d), d_out) if weighted else (NAN, NAN)
         if wdeg is not None:
@@ -299,7 +302,7 @@ def _subgraphs(layer: LayerCSR, spec: dict, conv: Convention, weighted: bool) ->
         out.append(RegularSubgraph(
             degree=d, columns=layer.original_columns(stored_cols[g]), n_in=n_in, n_out=n_out, d_out=d_out,
             mu0=s1, mu_hat=s2, delta_r=math.sqrt(d - 1) + math.sqrt(d_out - 1) - s2, valid=valid,
-            factor=conv.sub_factor(n_in, n_out), weighted_mu0=float(wsv[g, 0]), weighted_mu_hat=float(wsv[g, 1]),
+            factor=conv.sub_factor(n_in, n_out), weighted_mu0=wsv[g][0], weighted_mu_hat=wsv[g][1],
             weighted_valid=w_valid, weighted_d_in=wd_in, weighted_d_out=wd_out))
     return out
 
