@@ -155,7 +155,7 @@ std::vector<LayerSpectra> layer_spectra(const std::vector<CsrView>& layers, cons
       RegularGroup& G = groups[i][g];
       SubgraphSpectra& S = L.subgraphs[g];
       S.degree = G.degree;
-      S.n_in = G.sub.n_rows;
+      S.n_in = static_cast<int64_t>(G.columns.size());
       S.n_out = G.n_out;
       S.nnz = static_cast<int64_t>(G.sub.indices.size());
       L.subgraph_columns[g] = std::move(G.columns);  // reported; the solve needs only G.sub

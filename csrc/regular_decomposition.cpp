@@ -31,9 +31,18 @@ std::vector<RegularGroup> regular_groups(const CsrView& a, int min_nodes) {
     const std::vector<int32_t>& cols = g.columns;
     const int32_t id = static_cast<int32_t>(groups.size());
     CsrOwned& sub = g.sub;
-    sub.n_rows = static_cast<int64_t>(cols.size());
-    sub.indptr.resize(cols.size() + 1);
-    for (size_t i = 0; i <= cols.size(); ++i) sub.indptr[i] = static_cast<int64_t>(i) * d;
+    // Fewer group columns than layer outputs: the outputs are (almost surely) the longer side,
+    // so the group is built outputs × columns, the orientation the solvers use (no transposed
+    // copy there); otherwise columns × outputs.
+    g.by_outputs = static_cast<int64_t>(cols.size()) < a.n_rows;
+    if (g.by_outputs) {
+      sub.n_cols = static_cast<int64_t>(cols.size());
+      sub.indptr.reserve(static_cast<size_t>(std::min<int64_t>(a.n_rows, static_cast<int64_t>(cols.size()) * d)) + 1);
+    } else {
+      sub.n_rows = static_cast<int64_t>(cols.size());
+      sub.indptr.resize(cols.size() + 1);
+      for (size_t i = 0; i <= cols.size(); ++i) sub.indptr[i] = static_cast<int64_t>(i) * d;
+    }
     sub.indices.resize(cols.size() * d);
     if (a.vtype == ValueType::Float32) sub.values32.resize(cols.size() * d);
     if (a.vtype == ValueType::Float64) sub.values.resize(cols.size() * d);
@@ -44,23 +53,46 @@ std::vector<RegularGroup> regular_groups(const CsrView& a, int min_nodes) {
     groups.push_back(std::move(g));
   }
   if (groups.empty()) return groups;
-  // Scatter (raw output ids for now); fill position of each column = deg already placed.
+  // One scan of the layer. Columns × outputs groups: scatter (raw output ids for now), fill
+  // position of each column = entries already placed. Outputs × columns groups: append, a new
+  // row whenever the output changes (outputs ascend, and within an output the group-local column
+  // indices ascend with the columns, so rows come out sorted and compressed).
   std::vector<int64_t> fill(a.n_cols, 0);
+  std::vector<int64_t> next(groups.size(), 0), last_row(groups.size(), -1);
   for (int64_t r = 0; r < a.n_rows; ++r) {
     for (int64_t p = a.indptr[r]; p < a.indptr[r + 1]; ++p) {
       const int32_t c = a.indices[p];
       const int32_t gid = group_of[c];
       if (gid < 0) continue;
       RegularGroup& g = groups[gid];
-      const int64_t q = static_cast<int64_t>(row_in[c]) * g.degree + fill[c]++;
-      g.sub.indices[q] = static_cast<int32_t>(r);
+      int64_t q;
+      if (g.by_outputs) {
+        if (last_row[gid] != r) {
+          last_row[gid] = r;
+          g.sub.indptr.push_back(next[gid]);
+        }
+        q = next[gid]++;
+        g.sub.indices[q] = row_in[c];
+      } else {
+        q = static_cast<int64_t>(row_in[c]) * g.degree + fill[c]++;
+        g.sub.indices[q] = static_cast<int32_t>(r);
+      }
       if (a.vtype == ValueType::Float32) g.sub.values32[q] = std::fabs(static_cast<const float*>(a.values)[p]);
       else if (a.vtype == ValueType::Float64) g.sub.values[q] = std::fabs(static_cast<const double*>(a.values)[p]);
     }
   }
-  // Compress each group's touched outputs in ascending order (a monotone map keeps rows sorted).
+  for (size_t gid = 0; gid < groups.size(); ++gid) {
+    RegularGroup& g = groups[gid];
+    if (!g.by_outputs) continue;
+    g.sub.indptr.push_back(next[gid]);
+    g.sub.n_rows = static_cast<int64_t>(g.sub.indptr.size()) - 1;
+    g.n_out = g.sub.n_rows;
+  }
+  // Columns × outputs groups: compress each group's touched outputs in ascending order (a
+  // monotone map keeps rows sorted).
   std::vector<int32_t> out_map(a.n_rows, -1);
   for (RegularGroup& g : groups) {
+    if (g.by_outputs) continue;
     std::vector<int32_t> touched;
     for (int32_t r : g.sub.indices)
       if (out_map[r] < 0) {

@@ -13,7 +13,13 @@ struct RegularGroup {
   int64_t degree = 0;
   std::vector<int32_t> columns;  // input indices of the group (ascending)
   int64_t n_out = 0;             // outputs with at least one edge into the group
-  CsrOwned sub;                  // n_in × n_out: rows = group columns, cols = compressed outputs
+  // The group's bipartite graph, longer side as rows where that is known up front:
+  //  by_outputs = false: n_in × n_out, rows = group columns, cols = compressed outputs;
+  //  by_outputs = true (fewer group columns than layer outputs): n_out × n_in, rows = the
+  //  touched outputs ascending, cols = position of the column in `columns`.
+  // The spectra are the same either way (solvers orient themselves).
+  bool by_outputs = false;
+  CsrOwned sub;
 };
 
 // `a` is the layer (rows = outputs, cols = inputs). Values (if any) are carried into `sub`.
