@@ -25,7 +25,7 @@ bool tridiagonal_ql_rows(int n, double* d, double* e, double* z, int zrows);
 // error O(ε‖T‖), as QL.
 // Why: Lanczos convergence checks need only the top k+1 Ritz values, and this costs
 // O(n·q·~9 sweeps) against O(n²) for QL on all of T at every check. Deterministic.
-// `work` is scratch (resized to n + 7q). Optional warm start: guess_lo/guess_hi[0..nguess) are
+// `work` is scratch (resized to 2n + 7q). Optional warm start: guess_lo/guess_hi[0..nguess) are
 // points (e.g. bounds on the previous Ritz values) counted in the first sweep; they only narrow
 // the search (each count is used for what it proves), so a wrong guess costs a sweep, never
 // accuracy.

@@ -122,3 +122,15 @@ def test_newton_phase_hard_cases(case, scale):
         got = top(d, e, q)
         np.testing.assert_allclose(got, ref(d, e, q), rtol=0, atol=8 * np.finfo(float).eps * tnorm(d, e) * len(d))
         assert np.all(np.diff(got) <= 0)
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e-287, 1e-160, 1e160, 1e300])
+def test_extreme_scales_do_not_split_or_overflow(scale):
+    # e² underflows below ~1e-162 and overflows above ~1e154; T is scaled by a power of two first,
+    # so a tiny T is not mistaken for a split one (hypothesis found d = [0, 0], e = [1.29e-287],
+    # which had returned 0 for the eigenvalue 1.29e-287) and a huge one does not overflow.
+    d, e = np.array([0.0, 0.0]), np.array([1.2856019476602362e-287 / 1e-287 * scale])
+    np.testing.assert_allclose(top(d, e, 2), [e[0], -e[0]], rtol=1e-14)
+    rng = np.random.default_rng(3)
+    d, e = rng.standard_normal(25) * scale, rng.standard_normal(24) * scale
+    np.testing.assert_allclose(top(d, e, 4), ref(d, e, 4), rtol=0, atol=16 * np.finfo(float).eps * tnorm(d, e) * 25)

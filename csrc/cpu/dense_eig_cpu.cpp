@@ -152,8 +152,23 @@ int tridiagonal_top_eigenvalues(int n, const double* d, const double* e, int q, 
     return 1;
   }
   const size_t qs = static_cast<size_t>(q);
-  work.resize(static_cast<size_t>(n) + 7 * qs);
-  double* e2 = work.data();
+  work.resize(2 * static_cast<size_t>(n) + 7 * qs);
+  // T is scaled by a power of two 2^-k with ‖T‖·2^-k in [1, 2): the squared off-diagonals can then
+  // neither underflow (a tiny T would look split where it is not) nor overflow; exact, undone on
+  // the results.
+  double tn = 0.0;
+  for (int i = 0; i < n; ++i)
+    tn = std::max(tn, std::fabs(d[i]) + (i + 1 < n ? std::fabs(e[i]) : 0.0) + (i > 0 ? std::fabs(e[i - 1]) : 0.0));
+  if (tn == 0.0) {
+    std::fill(lam, lam + q, 0.0);
+    return q;
+  }
+  // (exponent clamped: 2^±1000 stays a normal number, and a T within 2^±1000 of 1 is safe as is)
+  const int ex = std::isfinite(tn) ? std::clamp(std::ilogb(tn), -1000, 1000) : 0;
+  const double sc = std::ldexp(1.0, -ex), unscale = std::ldexp(1.0, ex);
+  double* ds = work.data();
+  for (int i = 0; i < n; ++i) ds[i] = d[i] * sc;
+  double* e2 = ds + n;
   // Target t (0 = largest) is the eigenvalue of ascending index n-1-t, kept in (lo[t], hi[t]]:
   // clo[t] = N(lo) ≤ n-1-t < N(hi) = chi[t], N(x) = #eigenvalues < x. glo/ghi: Newton data
   // (Σ t_i'/t_i) at the bounds when they were counted (NaN for the Gershgorin ends).
@@ -164,13 +179,13 @@ int tridiagonal_top_eigenvalues(int n, const double* d, const double* e, int q, 
   double* glo = chi + qs;
   double* ghi = glo + qs;
   double* bisect = ghi + qs;  // 1: the last Newton sweep did not halve the interval
-  double gl = d[0], gu = d[0], maxe2 = 0.0;
+  double gl = ds[0], gu = ds[0], maxe2 = 0.0;
   for (int i = 0; i < n; ++i) {
-    const double ea = i + 1 < n ? std::fabs(e[i]) : 0.0, eb = i > 0 ? std::fabs(e[i - 1]) : 0.0;
-    gl = std::min(gl, d[i] - ea - eb);
-    gu = std::max(gu, d[i] + ea + eb);
+    const double ea = i + 1 < n ? std::fabs(e[i] * sc) : 0.0, eb = i > 0 ? std::fabs(e[i - 1] * sc) : 0.0;
+    gl = std::min(gl, ds[i] - ea - eb);
+    gu = std::max(gu, ds[i] + ea + eb);
     if (i + 1 < n) {
-      e2[i] = e[i] * e[i];
+      e2[i] = (e[i] * sc) * (e[i] * sc);
       maxe2 = std::max(maxe2, e2[i]);
     }
   }
@@ -207,8 +222,8 @@ int tridiagonal_top_eigenvalues(int n, const double* d, const double* e, int q, 
       // the intervals correctly whether or not the guess was right; a good guess saves sweeps.
       int l = 0;
       for (int t = 0; t < nguess && l + 1 < kLanes; ++t) {
-        x[l++] = std::clamp(guess_lo[t], gl, gu);
-        x[l++] = std::clamp(guess_hi[t], gl, gu);
+        x[l++] = std::clamp(guess_lo[t] * sc, gl, gu);
+        x[l++] = std::clamp(guess_hi[t] * sc, gl, gu);
       }
       for (; l < kLanes; ++l) x[l] = x[0];
     } else {
@@ -262,7 +277,7 @@ int tridiagonal_top_eigenvalues(int n, const double* d, const double* e, int q, 
       }
       for (; l < kLanes; ++l) x[l] = x[0];
     }
-    sturm_counts(n, d, e2, pivmin, x, cnt, dlog);
+    sturm_counts(n, ds, e2, pivmin, x, cnt, dlog);
     // Every count narrows every target.
     for (int k = 0; k < kLanes; ++k) {
       const int c = static_cast<int>(cnt[k]);
@@ -285,7 +300,7 @@ int tridiagonal_top_eigenvalues(int n, const double* d, const double* e, int q, 
       bisect[t] = newton[j] && !(hi[t] - lo[t] <= 0.5 * before[j]) ? 1 : 0;
     }
   }
-  for (int t = 0; t < q; ++t) lam[t] = 0.5 * (lo[t] + hi[t]);
+  for (int t = 0; t < q; ++t) lam[t] = 0.5 * (lo[t] + hi[t]) * unscale;
   std::sort(lam, lam + q, std::greater<double>());  // already so, up to rounding of the midpoints
   return q;
 }
