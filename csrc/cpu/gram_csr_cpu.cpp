@@ -144,6 +144,24 @@ void rows_kernel(const CsrView& c, const int32_t* ord, const V* val, double scal
 typedef double v2d __attribute__((vector_size(16)));
 typedef double v4d __attribute__((vector_size(32)));
 
+// Short rows by their length: f(std::integral_constant<int, L>) for 1 ≤ L ≤ 8 (true; also true,
+// with nothing to do, for an empty row), false for longer rows (the caller's general loop).
+template <typename F>
+inline bool unrolled_row(int64_t length, F&& f) {
+  switch (length) {
+    case 0: return true;
+    case 1: f(std::integral_constant<int, 1>{}); return true;
+    case 2: f(std::integral_constant<int, 2>{}); return true;
+    case 3: f(std::integral_constant<int, 3>{}); return true;
+    case 4: f(std::integral_constant<int, 4>{}); return true;
+    case 5: f(std::integral_constant<int, 5>{}); return true;
+    case 6: f(std::integral_constant<int, 6>{}); return true;
+    case 7: f(std::integral_constant<int, 7>{}); return true;
+    case 8: f(std::integral_constant<int, 8>{}); return true;
+    default: return false;
+  }
+}
+
 // One row of exactly L entries (p = its first entry), fully unrolled: the same operations in the
 // same order as the general loop of rows_vec (even/odd partial sums, then the scatter), so the
 // result is bit-identical; only the loop control is gone. Rows visited grouped by length (Part::order)
@@ -200,20 +218,9 @@ void rows_vec(const CsrView& c, const int32_t* ord, const V* val, double scale, 
   for (int64_t k = r0; k < r1; ++k) {
     const int64_t r = ord ? ord[k] : k;
     const int64_t b = ptr[r], e = ptr[r + 1];
-    if (ord) {  // short rows (see Part::order): unrolled by length
-      switch (e - b) {
-        case 0: continue;
-        case 1: row_fixed<1, NP, NW, VT>(idx, val, scale, b, x, y); continue;
-        case 2: row_fixed<2, NP, NW, VT>(idx, val, scale, b, x, y); continue;
-        case 3: row_fixed<3, NP, NW, VT>(idx, val, scale, b, x, y); continue;
-        case 4: row_fixed<4, NP, NW, VT>(idx, val, scale, b, x, y); continue;
-        case 5: row_fixed<5, NP, NW, VT>(idx, val, scale, b, x, y); continue;
-        case 6: row_fixed<6, NP, NW, VT>(idx, val, scale, b, x, y); continue;
-        case 7: row_fixed<7, NP, NW, VT>(idx, val, scale, b, x, y); continue;
-        case 8: row_fixed<8, NP, NW, VT>(idx, val, scale, b, x, y); continue;
-        default: break;
-      }
-    }
+    // Short rows (see Part::order): unrolled by length.
+    if (ord && unrolled_row(e - b, [&](auto L) { row_fixed<decltype(L)::value, NP, NW, VT>(idx, val, scale, b, x, y); }))
+      continue;
     VT s0 = {}, s1 = {};
     int64_t p = b;
     for (; p + 2 <= e; p += 2) {
@@ -259,7 +266,6 @@ void rows_vec(const CsrView& c, const int32_t* ord, const V* val, double scale, 
   }
 }
 
-// Single pattern vector: four independent gather chains (the common case, kept tight).
 // A row of exactly L entries for rows_pattern1, unrolled (same operations and order).
 template <int L>
 inline void row1_fixed(const int32_t* idx, int64_t p, const double* x, double* y) {
@@ -274,26 +280,14 @@ inline void row1_fixed(const int32_t* idx, int64_t p, const double* x, double* y
   for (int u = 0; u < L; ++u) y[idx[p + u]] += a;
 }
 
+// Single pattern vector: four independent gather chains (the common case, kept tight).
 void rows_pattern1(const CsrView& c, const int32_t* ord, int64_t r0, int64_t r1, const double* x, double* y) {
   const int64_t* ptr = c.indptr;
   const int32_t* idx = c.indices;
   for (int64_t k = r0; k < r1; ++k) {
     const int64_t r = ord ? ord[k] : k;
     const int64_t b = ptr[r], e = ptr[r + 1];
-    if (ord) {  // short rows grouped by length: unrolled (as rows_vec)
-      switch (e - b) {
-        case 0: continue;
-        case 1: row1_fixed<1>(idx, b, x, y); continue;
-        case 2: row1_fixed<2>(idx, b, x, y); continue;
-        case 3: row1_fixed<3>(idx, b, x, y); continue;
-        case 4: row1_fixed<4>(idx, b, x, y); continue;
-        case 5: row1_fixed<5>(idx, b, x, y); continue;
-        case 6: row1_fixed<6>(idx, b, x, y); continue;
-        case 7: row1_fixed<7>(idx, b, x, y); continue;
-        case 8: row1_fixed<8>(idx, b, x, y); continue;
-        default: break;
-      }
-    }
+    if (ord && unrolled_row(e - b, [&](auto L) { row1_fixed<decltype(L)::value>(idx, b, x, y); })) continue;
     int64_t p = b;
     double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
     for (; p + 4 <= e; p += 4) {

@@ -88,15 +88,15 @@ struct DenseProblem {
   std::vector<double> Gd;    // weighted: s×s row-major c²·CᵀC
 };
 
-// Popcount build: column tiles of B small enough to stay in the L2 cache while every row block
-// passes over them (for s = 4096 the bit rows take 5.6 MB; untiled, each row block re-read them
+// Popcount build: the Gram's columns j go in tiles whose bit rows b_j stay in the L2 cache while
+// every row block passes over them (for s = 4096 the bit rows take 5.6 MB; untiled, each row block re-read them
 // from memory and the build ran at a third of its compute speed).
 constexpr int64_t kBuildTileBytes = 512 * 1024;
 
 // Gram of the 0/1 pattern of c on its smaller side s: one bitset per small-side node over the
 // L nodes of the other side, G_ij = popcount(b_i AND b_j), stored as T (float or uint16_t; the
 // caller checks that T holds L exactly).
-// packed: only the lower triangle, row i at offset i(i+1)/2 (no mirror; SymPacked mat-vec).
+// packed: only the lower triangle, row i at offset i(i+1)/2 (no mirror; see sym_packed).
 template <typename T>
 std::vector<T> popcount_gram(const CsrView& c, int threads, bool packed = false) {
   const bool rows_small = c.n_rows < c.n_cols;
