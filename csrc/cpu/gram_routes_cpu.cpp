@@ -100,18 +100,17 @@ std::unique_ptr<GramStepBatch> make_cpu_gram_step(const std::vector<CsrView>& pa
   double csr = 0, dense = 0;
   for (const CsrView& c : parts) {
     const bool p = want_pattern, w = want_weighted && c.weighted();
-    const double s = static_cast<double>(gram_dim(c));
-    const double L = static_cast<double>(std::max(c.n_rows, c.n_cols));
+    const int64_t side = gram_dim(c), other = std::max(c.n_rows, c.n_cols);
+    const double s = static_cast<double>(side), L = static_cast<double>(other);
     const double nnz = static_cast<double>(c.nnz());
-    if ((p && !dense_pattern_possible(c)) || (w && gram_dim(c) > DENSE_MAX_SIDE_W))
+    if ((p && !dense_pattern_possible(c)) || (w && side > DENSE_MAX_SIDE_W))
       return make_gram_csr_cpu(parts, want_pattern, want_weighted, threads);
     const double a_nnz = (p && w ? A_NNZ_PAIR : w ? A_NNZ_W : A_NNZ) * (s >= 2048 ? A_BIG : 1.0);
     const double R = rounds_for(s);
     csr += R * (a_nnz * nnz + A_ROW * L);
     if (p) {
-      const double mv = pattern_gram_uint16(gram_dim(c), std::max(c.n_rows, c.n_cols)) ? B_MV16
-                        : gram_dim(c) >= kGramUint16MinSide                                ? B_MV_BIG
-                                                                                           : B_MV;
+      // The storage gram_dense_cpu.cpp will use (uint16 packed, float32 beyond L2, float32 in L2).
+      const double mv = pattern_gram_uint16(side, other) ? B_MV16 : side >= kGramUint16MinSide ? B_MV_BIG : B_MV;
       dense += s * s * 0.5 * (B_PAIR + B_WORD * std::ceil(L / 64.0)) + R * (mv * s * s + B_MV_ROW * s);
     }
     if (w) {
