@@ -12,6 +12,7 @@
 
 #include "csr.h"
 #include "dense_eig.h"
+#include "dense_to_csr.h"
 #include "gram_routes.h"
 #include "layer_spectra.h"
 #include "py_results.h"
@@ -114,6 +115,72 @@ PYBIND11_MODULE(_core, m) {
       py::arg("tol") = 1e-5, py::arg("seed") = 0, py::arg("max_basis") = 0, py::arg("max_restarts") = 100,
       py::arg("threads") = 0, py::arg("dense_max") = 96, py::arg("starts") = 0, py::arg("route") = "",
       "Top-k singular values (descending) of a CSR matrix and a dict of solver statistics.");
+
+  m.def(
+      "dense_to_csr",
+      [](py::handle mask_h, py::handle weight_h, int threads) {
+        // The caller (fspai._convert) has validated shapes and dtypes; these checks only keep
+        // the raw reads in bounds whatever is passed.
+        if (!py::isinstance<py::array>(mask_h)) throw py::type_error("mask must be a numpy array");
+        py::array mask = py::reinterpret_borrow<py::array>(mask_h);
+        if (mask.dtype().kind() != 'b' || mask.itemsize() != 1)
+          throw py::type_error("mask must be a bool array, got " + std::string(py::str(mask.dtype())));
+        if (mask.ndim() != 2) throw std::invalid_argument("mask must be 2-D");
+        const int64_t n_rows = mask.shape(0), n_cols = mask.shape(1);
+        const bool empty = n_rows == 0 || n_cols == 0;  // nothing is read: any strides will do
+        if (!empty && ((n_cols > 1 && mask.strides(1) != 1) || (n_rows > 1 && mask.strides(0) < n_cols)))
+          throw std::invalid_argument("mask rows must be contiguous, with a non-negative row stride");
+        DenseRows m{mask.data(), n_rows, n_cols, n_rows > 1 && !empty ? static_cast<int64_t>(mask.strides(0)) : n_cols};
+        py::array weight;
+        DenseRows w;
+        ValueType vt = ValueType::None;
+        if (!weight_h.is_none()) {
+          if (!py::isinstance<py::array>(weight_h)) throw py::type_error("weight must be a numpy array or None");
+          weight = py::reinterpret_borrow<py::array>(weight_h);
+          const py::ssize_t is = weight.itemsize();
+          if (weight.dtype().kind() != 'f' || (is != 4 && is != 8))
+            throw py::type_error("weight must be float32 or float64, got " + std::string(py::str(weight.dtype())));
+          vt = is == 4 ? ValueType::Float32 : ValueType::Float64;
+          if (weight.ndim() != 2 || weight.shape(0) != n_rows || weight.shape(1) != n_cols)
+            throw std::invalid_argument("weight shape differs from the mask's");
+          if (!empty && ((n_cols > 1 && weight.strides(1) != is) ||
+                         (n_rows > 1 && (weight.strides(0) % is != 0 || weight.strides(0) / is < n_cols))))
+            throw std::invalid_argument("weight rows must be contiguous, with a non-negative row stride");
+          w = DenseRows{weight.data(), n_rows, n_cols,
+                        n_rows > 1 && !empty ? static_cast<int64_t>(weight.strides(0) / is) : n_cols};
+        }
+        const int th = resolve_threads(threads);
+        py::array_t<int64_t> indptr(static_cast<py::ssize_t>(n_rows + 1));
+        int64_t* ip = indptr.mutable_data();
+        {
+          py::gil_scoped_release release;
+          ip[0] = 0;
+          dense_mask_row_counts(m, ip + 1, th);
+          for (int64_t r = 0; r < n_rows; ++r) ip[r + 1] += ip[r];
+        }
+        const int64_t nnz = ip[n_rows];
+        py::array_t<int32_t> indices(static_cast<py::ssize_t>(nnz));
+        py::object values = py::none();
+        void* vp = nullptr;
+        if (vt == ValueType::Float32) {
+          py::array_t<float> v(static_cast<py::ssize_t>(nnz));
+          vp = v.mutable_data();
+          values = v;
+        } else if (vt == ValueType::Float64) {
+          py::array_t<double> v(static_cast<py::ssize_t>(nnz));
+          vp = v.mutable_data();
+          values = v;
+        }
+        {
+          int32_t* ix = indices.mutable_data();
+          py::gil_scoped_release release;
+          dense_mask_fill_csr(m, ip, ix, vt == ValueType::None ? nullptr : &w, vt, vp, th);
+        }
+        return py::make_tuple(indptr, indices, values);
+      },
+      py::arg("mask"), py::arg("weight") = py::none(), py::arg("threads") = 0,
+      "CSR (indptr int64, indices int32, values or None) of a 2-D bool mask with contiguous rows; "
+      "values = the float32/float64 weight at each kept entry (signed, the weight's dtype).");
 
   m.def(
       "layer_spectra",

@@ -34,7 +34,8 @@ int tridiagonal_top_eigenvalues(int n, const double* d, const double* e, int q, 
                                 const double* guess_hi = nullptr, int nguess = 0);
 
 // Eigenvalues of a dense symmetric n×n matrix (row-major, destroyed), descending: all of them
-// (q < 0) or the q largest. Householder tridiagonalisation ((4/3)n³ flops), then implicit QL on
+// (q < 0) or the q largest; only the lower triangle is read. Householder tridiagonalisation on
+// the lower triangle ((4/3)n³ flops), then implicit QL on
 // the tridiagonal, or Sturm bisection for the top q when q < n (cheaper than QL for n > 10).
 std::vector<double> symmetric_eigenvalues(int n, double* a, int q = -1);
 

@@ -333,27 +333,37 @@ std::vector<double> symmetric_eigenvalues(int n, double* a, int q) {
       continue;
     }
     for (int i = k + 1; i < n; ++i) v[i] /= vn;
-    // p = A22 v, K = vᵀp, q = p - K v;  A22 <- A22 - 2(v qᵀ + q vᵀ)
-    // The mat-vec is the only reduction: 8 independent partial sums in a fixed lane order (the
-    // compiler maps them onto one SIMD register) instead of one serial FMA chain, 4–8× faster;
-    // the result does not depend on threads or on the build's vector width.
-    double K = 0.0;
+    // p = A22 v, K = vᵀp, q = p - K v;  A22 <- A22 - 2(v qᵀ + q vᵀ). A22 lives in the LOWER
+    // triangle only (column k and the diagonal are all the rest reads): each stored entry a_ij
+    // (j < i) serves both p_i (a dot over the row) and p_j (an axpy from the same loads), and
+    // the rank-2 update touches half the matrix — 2/3 of the full-square flops.
+    // The dot keeps 8 independent partial sums in a fixed lane order (the compiler maps them onto
+    // one SIMD register) instead of one serial FMA chain; the result depends neither on threads
+    // nor on the build's vector width.
+    for (int i = k + 1; i < n; ++i) p[i] = 0.0;
     for (int i = k + 1; i < n; ++i) {
       const double* row = a + static_cast<long>(i) * n;
+      const double vi = v[i];
       double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
       int j = k + 1;
-      for (; j + 8 <= n; j += 8)
-        for (int t = 0; t < 8; ++t) acc[t] += row[j + t] * v[j + t];
-      for (int t = 0; j < n; ++j, ++t) acc[t] += row[j] * v[j];
-      const double s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-      p[i] = s;
-      K += v[i] * s;
+      for (; j + 8 <= i; j += 8)
+        for (int t = 0; t < 8; ++t) {
+          acc[t] += row[j + t] * v[j + t];
+          p[j + t] += row[j + t] * vi;
+        }
+      for (int t = 0; j < i; ++j, ++t) {
+        acc[t] += row[j] * v[j];
+        p[j] += row[j] * vi;
+      }
+      p[i] += ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + row[i] * vi;
     }
+    double K = 0.0;
+    for (int i = k + 1; i < n; ++i) K += v[i] * p[i];
     for (int i = k + 1; i < n; ++i) p[i] -= K * v[i];
     for (int i = k + 1; i < n; ++i) {
       double* row = a + static_cast<long>(i) * n;
       const double vi = v[i], pi = p[i];
-      for (int j = k + 1; j < n; ++j) row[j] -= 2.0 * (vi * p[j] + pi * v[j]);
+      for (int j = k + 1; j <= i; ++j) row[j] -= 2.0 * (vi * p[j] + pi * v[j]);
     }
     e[k] = alpha;
   }

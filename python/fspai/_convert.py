@@ -23,6 +23,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from ._core_loader import _core
 from ._device import compiled as _cuda_compiled, is_device_array, to_device_layer
 from ._sparse_input import (CHUNK, Canonical, check_shape, describe, flat_shape, scipy_canonical,
                             torch_canonical)
@@ -214,15 +215,33 @@ def _rows_per_block(n_cols: int) -> int:
     return max(1, CHUNK // max(n_cols, 1))
 
 
-def _dense_to_csr(b2: np.ndarray, w2: Optional[np.ndarray], name: str, shape: tuple) -> tuple:
-    """(indptr, indices, values) of a dense 2-D mask view (and weight view), in row blocks.
+def _rows_contiguous(a: np.ndarray) -> bool:
+    """A 2-D view whose rows are contiguous runs of memory at a non-negative row stride: the
+    layout :func:`fspai._core.dense_to_csr` reads."""
+    rows, cols = a.shape
+    return (cols <= 1 or a.strides[1] == a.itemsize) and (rows <= 1 or a.strides[0] >= cols * a.itemsize)
 
-    One pass: each block is validated, its nonzeros found with a 1-D ``flatnonzero`` (several
-    times faster than 2-D ``nonzero``) and its column indices / ``|W|`` values kept; the parts are
-    joined at the end. Extra memory: the output CSR twice at most (parts + joined) plus one
-    block's temporaries, far below the dense input itself.
+
+def _dense_to_csr(b2: np.ndarray, w2: Optional[np.ndarray], name: str, shape: tuple) -> tuple:
+    """(indptr, indices, values) of a dense 2-D mask view (and weight view).
+
+    A bool mask with contiguous rows (and a float32/float64 weight with contiguous rows, or none)
+    goes through the core's scan: no temporaries, the output allocated once. Anything else goes
+    in row blocks, one pass: each block is validated, its nonzeros found with a 1-D
+    ``flatnonzero`` (several times faster than 2-D ``nonzero``) and its column indices / ``|W|``
+    values kept; the parts are joined at the end. Extra memory: the output CSR twice at most
+    (parts + joined) plus one block's temporaries, far below the dense input itself.
     """
     n_rows, n_cols = b2.shape
+    if b2.dtype == np.bool_ and _rows_contiguous(b2) and (
+            w2 is None or (w2.dtype in (np.float32, np.float64) and _rows_contiguous(w2))):
+        # bool mask (entries are 0/1 by type) with contiguous rows: the core's two-pass scan (64
+        # mask bytes per test; output allocated once at its exact size, no temporaries).
+        indptr, indices, values = _core.dense_to_csr(b2, w2)
+        if values is not None:
+            for lo in range(0, values.size, CHUNK):
+                _check_finite(values[lo:lo + CHUNK], name, shape)
+        return indptr, indices, values
     step = _rows_per_block(n_cols)
     counts = np.zeros(n_rows, dtype=np.int64)
     idx_parts, val_parts = [], []

@@ -29,6 +29,14 @@ def topk_singular_values(
     """Top-k singular values (descending) of a canonical CSR matrix and solver statistics
     (steps, restarts, components, lanczos_components, dense_components, max_residual)."""
 
+def dense_to_csr(
+    mask: npt.NDArray[np.bool_],
+    weight: Optional[npt.NDArray[np.floating]] = None,
+    threads: int = 0,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int32], Optional[npt.NDArray[np.floating]]]:
+    """CSR (indptr, indices, values or None) of a 2-D bool mask with contiguous rows; values are
+    the float32/float64 weight (same shape, contiguous rows) at each kept entry, signed."""
+
 def layer_spectra(
     layers: list[_CsrTuple],
     k: int = 2,
