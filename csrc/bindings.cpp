@@ -14,6 +14,7 @@
 #include "dense_eig.h"
 #include "dense_to_csr.h"
 #include "gram_routes.h"
+#include "lanczos.h"
 #include "layer_spectra.h"
 #include "py_results.h"
 #include "singular_values.h"
@@ -227,6 +228,22 @@ PYBIND11_MODULE(_core, m) {
       "regular subgraph (input columns grouped by degree, groups of >= min_nodes). subgraph_rule = "
       "(d_min, d_strict, d_out_min, d_out_strict), the caller's group validity rule; with "
       "solve_invalid_subgraphs=False a group failing it is not solved (NaN sub_sv / sub_wsv).");
+
+  m.def(
+      "_band_top",
+      [](py::array_t<double, py::array::c_style | py::array::forcecast> A, int w, int q) {
+        // Test hook (private): top-q eigenpairs of a symmetric band matrix (half-bandwidth w) by
+        // the block Lanczos projection's solver (Givens band reduction, bisection, inverse iteration).
+        if (A.ndim() != 2 || A.shape(0) != A.shape(1)) throw std::invalid_argument("A must be square");
+        const int n = static_cast<int>(A.shape(0));
+        std::vector<double> a(A.data(), A.data() + static_cast<int64_t>(n) * n), lam, z;
+        if (!band_top_eigenpairs(n, w, a, q, lam, z)) throw std::runtime_error("non-finite result");
+        const int qq = static_cast<int>(lam.size());
+        py::array_t<double> Z({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(qq)});
+        std::copy(z.begin(), z.end(), Z.mutable_data());
+        return py::make_tuple(to_array(lam), Z);
+      },
+      py::arg("A"), py::arg("w"), py::arg("q"), "Test hook (private): top-q eigenpairs of a symmetric band matrix.");
 
   m.def(
       "_gram_apply",

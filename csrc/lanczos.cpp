@@ -51,6 +51,7 @@
 #include <cfloat>
 #include <cmath>
 #include <exception>
+#include <memory>
 #include <numeric>
 #include <stdexcept>
 #include <string>
@@ -195,6 +196,128 @@ void tridiagonal_vectors(int m, const double* d, const double* e, const double* 
   }
 }
 
+// ---------------------------------------------------------------- banded projected matrix
+// Top-q eigenpairs of a symmetric matrix of half-bandwidth w (the block-tridiagonal projection of
+// block Lanczos), given dense row-major (n×n, destroyed). Givens rotations reduce the band to
+// tridiagonal form (Schwarz's bulge chasing: annihilating a(i,k) in plane (i−1, i) creates one
+// entry at (i+w, i−1), chased down w rows at a time; about n²/2 rotations of O(w) work each, against
+// (4/3)n³ for Householder on the dense matrix). The tridiagonal then goes through the same
+// bisection + inverse iteration as single-vector Lanczos, and its eigenvectors are carried back
+// through the rotations. lam: q values descending; z: n×q row-major. Returns false on non-finite
+// results.
+struct BandWork {
+  std::vector<double> d, e, bis;
+  std::vector<int> rot_p;
+  std::vector<double> rot_c, rot_s;
+  TridiagWork tv;
+};
+bool band_top_eigen(int n, int w, double* A, int q, double* lam, std::vector<double>& z, BandWork& ws) {
+  auto at = [&](int i, int j) -> double& { return A[static_cast<size_t>(i) * n + j]; };
+  ws.rot_p.clear();
+  ws.rot_c.clear();
+  ws.rot_s.clear();
+  // Rotate rows/columns (p, p+1) so that entry (p+1, c0) vanishes.
+  auto annihilate = [&](int p, int c0) {
+    const int qq = p + 1;
+    const double ap = at(p, c0), aq = at(qq, c0);
+    // hypot only where squaring could leave the double range (a libm call per rotation otherwise)
+    const double mx = std::max(std::fabs(ap), std::fabs(aq));
+    const double r = (mx > 1e-150 && mx < 1e150) ? std::sqrt(ap * ap + aq * aq) : std::hypot(ap, aq);
+    if (r == 0.0) return;
+    const double c = ap / r, s = aq / r;
+    const int lo = std::max(0, p - w - 1), hi = std::min(n - 1, qq + w + 1);
+    for (int j = lo; j <= hi; ++j) {
+      if (j == p || j == qq) continue;
+      const double xp = at(p, j), xq = at(qq, j);
+      at(p, j) = at(j, p) = c * xp + s * xq;
+      at(qq, j) = at(j, qq) = -s * xp + c * xq;
+    }
+    const double app = at(p, p), apq = at(p, qq), aqq = at(qq, qq);
+    at(p, p) = c * c * app + 2.0 * c * s * apq + s * s * aqq;
+    at(qq, qq) = s * s * app - 2.0 * c * s * apq + c * c * aqq;
+    at(p, qq) = at(qq, p) = (c * c - s * s) * apq + c * s * (aqq - app);
+    at(qq, c0) = at(c0, qq) = 0.0;
+    ws.rot_p.push_back(p);
+    ws.rot_c.push_back(c);
+    ws.rot_s.push_back(s);
+  };
+  for (int k = 0; k + 2 < n; ++k)
+    for (int i = std::min(k + w, n - 1); i >= k + 2; --i) {
+      if (at(i, k) == 0.0) continue;
+      annihilate(i - 1, k);
+      for (int r = i; r + w < n; r += w) {  // chase the bulge at (r + w, r − 1)
+        if (at(r + w, r - 1) == 0.0) break;
+        annihilate(r + w - 1, r - 1);
+      }
+    }
+  ws.d.resize(n);
+  ws.e.assign(n, 0.0);
+  for (int i = 0; i < n; ++i) {
+    ws.d[i] = at(i, i);
+    if (i + 1 < n) ws.e[i] = at(i + 1, i);
+  }
+  q = std::min(q, n);
+  if (n <= 10) {
+    std::vector<double> dd(ws.d), ee(ws.e);
+    if (!tridiagonal_ql(n, dd.data(), ee.data(), nullptr)) return false;
+    std::sort(dd.begin(), dd.end(), std::greater<double>());
+    std::copy(dd.begin(), dd.begin() + q, lam);
+  } else {
+    tridiagonal_top_eigenvalues(n, ws.d.data(), ws.e.data(), q, lam, ws.bis);
+  }
+  for (int i = 0; i < q; ++i)
+    if (!std::isfinite(lam[i])) return false;
+  tridiagonal_vectors(n, ws.d.data(), ws.e.data(), lam, q, z, ws.tv);
+  // z_A = G_1ᵀ ⋯ G_Nᵀ z_T: the last rotation first.
+  for (size_t t = ws.rot_p.size(); t-- > 0;) {
+    const int p = ws.rot_p[t];
+    const double c = ws.rot_c[t], s = ws.rot_s[t];
+    double* zp = z.data() + static_cast<size_t>(p) * q;
+    double* zq = zp + q;
+    for (int j = 0; j < q; ++j) {
+      const double xp = zp[j], xq = zq[j];
+      zp[j] = c * xp - s * xq;
+      zq[j] = s * xp + c * xq;
+    }
+  }
+  for (double x : z)
+    if (!std::isfinite(x)) return false;
+  return true;
+}
+
+// The readiness rule of a Lanczos process (see Run::stop_progress); shared by both process kinds.
+double stop_progress(const std::vector<double>& theta_, const std::vector<double>& resid_, int need, int m,
+                   double th1, const SolveOptions& opt_) {
+  const int q = std::min(need + 1, m);
+  const double floor_abs = 16.0 * DBL_EPSILON * th1, sig1 = std::sqrt(th1);
+  double progress = 0.0;
+  int c0 = 0;
+  while (c0 < q && c0 < need) {
+    int c1 = c0 + 1;
+    while (c1 < q && theta_[c1 - 1] - theta_[c1] <= resid_[c1 - 1] + resid_[c1] + floor_abs) ++c1;
+    double gap = -1.0;
+    if (c1 < q) {
+      gap = theta_[c1 - 1] - theta_[c1] - resid_[c1];
+      if (c0 > 0) gap = std::min(gap, theta_[c0 - 1] - theta_[c0] - resid_[c0 - 1]);
+    }
+    double R2 = 0.0;
+    for (int i = c0; i < c1; ++i) R2 += resid_[i] * resid_[i];
+    for (int i = c0; i < c1 && i < need; ++i) {
+      const double t = std::max(theta_[i], 0.0), sc = std::max(theta_[i], 1e-8 * th1);
+      // A tol tighter than the default tightens this rule with it (tol asks for more accuracy).
+      const double T = sigma_target(std::sqrt(t), sig1, opt_.tol) * std::min(1.0, opt_.tol / 1e-5);
+      const double e = 0.5 * T * (T + std::sqrt(t));
+      double rstar = opt_.tol * sc;  // the residual rule
+      if (gap > 0 && c1 - c0 == 1) rstar = std::max(rstar, std::sqrt(e * gap));
+      if (c1 - c0 > 1 && std::sqrt(R2) <= e) rstar = std::max(rstar, std::sqrt(R2));  // Weyl bound suffices
+      progress = std::max(progress, rstar > 0 ? resid_[i] / rstar : (resid_[i] > 0 ? HUGE_VAL : 0.0));
+    }
+    c0 = c1;
+  }
+  return progress;
+}
+
+
 // ---------------------------------------------------------------- one Lanczos process
 class Run {
  public:
@@ -298,33 +421,7 @@ class Run {
   // union, and a run whose estimate was optimistic is resumed. Stopping on the bound instead of
   // the residual alone saves the steps that push r from √(e·gap) down to tol·θ (typically 10×).
   double stop_progress(int need, int m, double th1) const {
-    const int q = std::min(need + 1, m);
-    const double floor_abs = 16.0 * DBL_EPSILON * th1, sig1 = std::sqrt(th1);
-    double progress = 0.0;
-    int c0 = 0;
-    while (c0 < q && c0 < need) {
-      int c1 = c0 + 1;
-      while (c1 < q && theta_[c1 - 1] - theta_[c1] <= resid_[c1 - 1] + resid_[c1] + floor_abs) ++c1;
-      double gap = -1.0;
-      if (c1 < q) {
-        gap = theta_[c1 - 1] - theta_[c1] - resid_[c1];
-        if (c0 > 0) gap = std::min(gap, theta_[c0 - 1] - theta_[c0] - resid_[c0 - 1]);
-      }
-      double R2 = 0.0;
-      for (int i = c0; i < c1; ++i) R2 += resid_[i] * resid_[i];
-      for (int i = c0; i < c1 && i < need; ++i) {
-        const double t = std::max(theta_[i], 0.0), sc = std::max(theta_[i], 1e-8 * th1);
-        // A tol tighter than the default tightens this rule with it (tol asks for more accuracy).
-        const double T = sigma_target(std::sqrt(t), sig1, opt_.tol) * std::min(1.0, opt_.tol / 1e-5);
-        const double e = 0.5 * T * (T + std::sqrt(t));
-        double rstar = opt_.tol * sc;  // the residual rule
-        if (gap > 0 && c1 - c0 == 1) rstar = std::max(rstar, std::sqrt(e * gap));
-        if (c1 - c0 > 1 && std::sqrt(R2) <= e) rstar = std::max(rstar, std::sqrt(R2));  // Weyl bound suffices
-        progress = std::max(progress, rstar > 0 ? resid_[i] / rstar : (resid_[i] > 0 ? HUGE_VAL : 0.0));
-      }
-      c0 = c1;
-    }
-    return progress;
+    return fspai::stop_progress(theta_, resid_, need, m, th1, opt_);
   }
 
   // Continue a converged run for at least `extra` more steps before its next check.
@@ -634,6 +731,424 @@ class Run {
   int zq_m_ = -1, zq_q_ = 0;
 };
 
+// ---------------------------------------------------------------- one block Lanczos process
+// The b random starts of a problem as ONE block Krylov process: X_0 = the b start vectors
+// (orthonormalised), W = G X_j orthogonalised against the whole basis (CGS2, column by column),
+// W = X_{j+1} B_j (Gram–Schmidt within the block). The projection of G on the basis is
+// block-tridiagonal with diagonal blocks A_j = X_jᵀ G X_j and couplings B_j: a band of
+// half-width b (band_top_eigen). Its space after j steps is K_j(v_1) + … + K_j(v_b), the union of
+// what b independent runs would have explored with the same mat-vecs, so its Ritz values converge
+// at least as fast as every single run's, and an eigenvector is missed only if EVERY start is
+// deficient along it (the same ~δ^b as independent runs that must agree; see the header). No
+// thick restart: a process that fills its basis (or reaches the end of the space with less than
+// a block left) reports Full and the driver solves the problem with independent restarted runs.
+class BlockRun {
+ public:
+  enum Status { Running, Converged, Exhausted, Full };
+
+  BlockRun(int64_t s, const SolveOptions& opt, int b, int threads) : opt_(opt), s_(s), b_(b), threads_(threads) {
+    const int64_t kk = std::min<int64_t>(opt.k, s_);
+    const int64_t mb = opt.max_basis > 0 ? opt.max_basis : std::max<int64_t>(3 * kk + 60, 240);
+    mb_ = static_cast<int>(std::min<int64_t>(mb, s_));
+    V_.reserve(static_cast<size_t>(s_) * std::min(mb_ + b_, 80));
+    V_.assign(static_cast<size_t>(s_) * b_, 0.0);
+    W_.assign(static_cast<size_t>(s_) * b_, 0.0);
+    Xn_.assign(static_cast<size_t>(s_) * b_, 0.0);
+    h_.assign(static_cast<size_t>(b_) * (mb_ + b_), 0.0);
+    // The same start vectors as the independent runs: stream (seed, run index t).
+    for (int t = 0; t < b_; ++t) {
+      uint64_t rng = opt_.seed * 0x2545F4914F6CDD1DULL + 0x1234567ULL + 0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(t);
+      double* x = V_.data() + static_cast<int64_t>(t) * s_;
+      for (int64_t i = 0; i < s_; ++i) x[i] = uniform_pm1(rng);
+    }
+    rng_ = opt_.seed * 0x2545F4914F6CDD1DULL + 0x51ED27A1ULL;
+    // Orthonormalise the starts (a dependent one is replaced by a fresh direction).
+    for (int t = 0; t < b_; ++t) {
+      double* x = V_.data() + static_cast<int64_t>(t) * s_;
+      for (int pass = 0; pass < 2; ++pass)
+        for (int r = 0; r < t; ++r) {
+          const double* y = V_.data() + static_cast<int64_t>(r) * s_;
+          const double c = lanczos_dot(y, x, s_);
+          for (int64_t i = 0; i < s_; ++i) x[i] -= c * y[i];
+        }
+      const double nrm = std::sqrt(lanczos_dot(x, x, s_));
+      if (!(nrm > 1e-8)) {
+        random_unit(x, t);
+      } else {
+        for (int64_t i = 0; i < s_; ++i) x[i] /= nrm;
+      }
+    }
+    nb_ = b_;
+  }
+
+  Status status() const { return status_; }
+  int width() const { return b_; }
+  const double* v(int t) const { return V_.data() + static_cast<int64_t>(nb_ - b_ + t) * s_; }
+  double* w(int t) { return W_.data() + static_cast<int64_t>(t) * s_; }
+  int applied() const { return nb_; }  // basis vectors whose images are known after step()
+  int64_t dim() const { return s_; }
+  int64_t restarts() const { return 0; }
+  const std::vector<double>& theta() const { return theta_; }
+  const std::vector<double>& resid() const { return resid_; }
+
+  // Absorbs W = G X_j (written into w(0..b)), checks convergence when due, and advances.
+  Status step(bool parallel) {
+    const int n = nb_, j0 = n - b_;
+    // 1. Every column against the whole basis (independent columns: parallel when large).
+    //    Columns go in pairs (each basis vector read once for two columns; the pairing depends
+    //    only on b), pairs in parallel when large.
+    const int pairs = (b_ + 1) / 2;
+    for_each_index(0, pairs, parallel, threads_, [&](int64_t pr) {
+      const int t = static_cast<int>(2 * pr);
+      double* h0 = h_.data() + static_cast<size_t>(t) * (mb_ + b_);
+      if (t + 1 < b_)
+        orthogonalize2(n, W_.data() + static_cast<int64_t>(t) * s_, W_.data() + static_cast<int64_t>(t + 1) * s_, h0,
+                       h0 + (mb_ + b_));
+      else
+        orthogonalize(n, W_.data() + static_cast<int64_t>(t) * s_, h0);
+    });
+    std::vector<double> A(static_cast<size_t>(b_) * b_), B(static_cast<size_t>(b_) * b_, 0.0);
+    // 2. W = X_{j+1} B_j within the block; a column that vanishes (invariant subspace or rank
+    //    deficiency) continues with a fresh random direction and no coupling, as a single run does.
+    //    A column that loses most of its norm to the block's earlier columns (nearly dependent
+    //    images: a dominant σ1) is orthogonalised against the basis and those columns again, until
+    //    a round keeps ≥ 1/√2 of its norm: normalising the small remainder would otherwise
+    //    magnify its rounding-level components along the basis.
+    const bool exhausted = n >= s_;  // the basis spans the space: Ritz values are exact
+    bool no_room = false;             // less than a block of the space is left
+    auto block_A = [&]() {
+      for (int r = 0; r < b_; ++r)
+        for (int t = 0; t < b_; ++t)
+          A[r * b_ + t] = 0.5 * (h_[static_cast<size_t>(t) * (mb_ + b_) + j0 + r] +
+                                 h_[static_cast<size_t>(r) * (mb_ + b_) + j0 + t]);
+    };
+    block_A();
+    double arow = 0.0;  // ‖A_j‖_∞: with the coupling norms, the scale of G seen so far
+    for (int r = 0; r < b_; ++r) {
+      double row = 0.0;
+      for (int t = 0; t < b_; ++t) row += std::fabs(A[r * b_ + t]);
+      arow = std::max(arow, row);
+    }
+    for (int t = 0; t < b_ && !exhausted; ++t) {
+      double* wt = W_.data() + static_cast<int64_t>(t) * s_;
+      double* ht = h_.data() + static_cast<size_t>(t) * (mb_ + b_);
+      double before = std::sqrt(lanczos_dot(wt, wt, s_)), nrm = before;
+      for (int round = 0; round < 4 && t > 0; ++round) {
+        for (int pass = 0; pass < 2; ++pass)
+          for (int r = 0; r < t; ++r) {
+            const double* xr = Xn_.data() + static_cast<int64_t>(r) * s_;
+            const double c = lanczos_dot(xr, wt, s_);
+            for (int64_t i = 0; i < s_; ++i) wt[i] -= c * xr[i];
+            B[r * b_ + t] += c;
+          }
+        nrm = std::sqrt(lanczos_dot(wt, wt, s_));
+        if (nrm >= 0.7071 * before) break;
+        orthogonalize(n, wt, scratch_coef(n), /*accumulate=*/ht);
+        before = std::sqrt(lanczos_dot(wt, wt, s_));
+        nrm = before;
+      }
+      norm_est_ = std::max(norm_est_, arow + nrm);
+      double* xt = Xn_.data() + static_cast<int64_t>(t) * s_;
+      if (nrm <= 1e-15 * norm_est_) {
+        B[t * b_ + t] = 0.0;  // the remainder is dropped; couplings to the block's earlier columns are real
+        if (n + t >= s_) {
+          no_room = true;
+          break;
+        }
+        std::copy(wt, wt + s_, xt);
+        random_unit_block(xt, n, t);
+      } else {
+        B[t * b_ + t] = nrm;
+        for (int64_t i = 0; i < s_; ++i) xt[i] = wt[i] / nrm;
+      }
+    }
+    block_A();  // with any coefficients the extra rounds added
+    A_.insert(A_.end(), A.begin(), A.end());
+    Bj_ = B;
+    const int need = static_cast<int>(std::min<int64_t>(opt_.k, s_));
+    const int steps = n / b_;
+    // No certificate before ~16 basis vectors on a real layer (about 0.7× the vectors of one
+    // independent run's first check, ×b); earlier checks only cost.
+    const int min_steps = std::max(3, (std::max(need + 3, 16) + b_ - 1) / b_);
+    const bool full = !exhausted && (no_room || n + b_ > std::min<int64_t>(mb_, s_));
+    if (exhausted || full || (steps >= min_steps && steps >= next_check_)) {
+      compute_ritz(n, need);
+      const double th1 = theta_.empty() ? 0.0 : std::max(theta_[0], 0.0);
+      const double progress = stop_progress(theta_, resid_, need, n, th1, opt_);
+      if (exhausted) return status_ = Exhausted;
+      if (progress <= 1.0) return status_ = Converged;
+      if (full) return status_ = Full;
+      int gap = 2;
+      if (last_check_ > 0 && progress < last_progress_) {
+        const double rate = std::log(progress / last_progress_) / (steps - last_check_);
+        const double more = std::log(1.0 / progress) / rate;
+        gap = std::clamp(more <= 5.0 ? static_cast<int>(std::ceil(more)) : static_cast<int>(0.75 * more), 1, 12);
+      }
+      last_check_ = steps;
+      last_progress_ = progress;
+      next_check_ = steps + gap;
+    }
+    advance();
+    return status_;
+  }
+
+  // Continue a converged process for at least `extra` more block steps before its next check.
+  void resume(int extra) {
+    if (status_ != Converged) return;
+    status_ = Running;
+    next_check_ = nb_ / b_ + std::max(extra, 1);
+    if (nb_ + b_ > std::min<int64_t>(mb_, s_)) {
+      status_ = Full;
+      return;
+    }
+    advance();
+  }
+
+  // Top-q Ritz vectors of the basis, their values and images: G y = θ y + X_{j+1} B_j z_last.
+  void ritz_vectors(int q, std::vector<double>& theta, std::vector<double>& Y, std::vector<double>& GY) {
+    const int n = nb_;
+    q = std::min(q, n);
+    if (zq_n_ != n || zq_q_ < q) compute_ritz(n, q - 1);
+    theta.assign(theta_.begin(), theta_.begin() + q);
+    const int zc = zq_q_;
+    Y.assign(static_cast<size_t>(q) * s_, 0.0);
+    GY.assign(static_cast<size_t>(q) * s_, 0.0);
+    const int j0 = n - b_;
+    for (int i = 0; i < q; ++i) {
+      double* y = Y.data() + static_cast<int64_t>(i) * s_;
+      for (int jj = 0; jj < n; ++jj) {
+        const double c = zq_[static_cast<size_t>(jj) * zc + i];
+        const double* vj = V_.data() + static_cast<int64_t>(jj) * s_;
+        for (int64_t x = 0; x < s_; ++x) y[x] += c * vj[x];
+      }
+      double* gy = GY.data() + static_cast<int64_t>(i) * s_;
+      for (int64_t x = 0; x < s_; ++x) gy[x] = theta[i] * y[x];
+      for (int r = 0; r < b_; ++r) {  // coefficient of next-block column r: (B_j z_last)_r
+        double f = 0.0;
+        for (int t = 0; t < b_; ++t) f += Bj_[r * b_ + t] * zq_[static_cast<size_t>(j0 + t) * zc + i];
+        if (f == 0.0) continue;
+        const double* xr = Xn_.data() + static_cast<int64_t>(r) * s_;
+        for (int64_t x = 0; x < s_; ++x) gy[x] += f * xr[x];
+      }
+    }
+  }
+
+ private:
+  // w ← w − Σ_i (v_iᵀw) v_i over the n basis vectors, CGS until a pass keeps ≥ 1/√2 of the norm
+  // ("twice is enough"); coef[0..n) receives the total coefficients.
+  double* scratch_coef(int n) {
+    coef_scratch_.resize(n);
+    return coef_scratch_.data();
+  }
+  // With `accumulate`, the coefficients are also added to accumulate[0..n).
+  void orthogonalize(int n, double* w, double* coef, double* accumulate = nullptr) const {
+    std::fill(coef, coef + n, 0.0);
+    std::vector<double> c(n);
+    // One pass against the current and previous blocks first (they carry the large A_j, B_{j−1}
+    // components of the recurrence), then full passes until one keeps ≥ 1/√2 of the norm.
+    const int lo_local = std::max(0, n - 2 * b_);
+    cgs_pass(lo_local, n, w, c.data(), coef, accumulate);
+    double before = std::sqrt(lanczos_dot(w, w, s_));
+    for (int pass = 0; pass < 3; ++pass) {
+      cgs_pass(0, n, w, c.data(), coef, accumulate);
+      const double after = std::sqrt(lanczos_dot(w, w, s_));
+      if (after >= 0.7071 * before) break;
+      before = after;
+    }
+  }
+
+  // orthogonalize() for two columns at once: the same passes, each basis vector read once for
+  // both; repeated while either column loses more than 1 − 1/√2 of its norm.
+  void orthogonalize2(int n, double* w0, double* w1, double* coef0, double* coef1) const {
+    std::fill(coef0, coef0 + n, 0.0);
+    std::fill(coef1, coef1 + n, 0.0);
+    std::vector<double> c0(n), c1(n);
+    cgs_pass2(std::max(0, n - 2 * b_), n, w0, w1, c0.data(), c1.data(), coef0, coef1);
+    double b0 = std::sqrt(lanczos_dot(w0, w0, s_)), b1 = std::sqrt(lanczos_dot(w1, w1, s_));
+    for (int pass = 0; pass < 3; ++pass) {
+      cgs_pass2(0, n, w0, w1, c0.data(), c1.data(), coef0, coef1);
+      const double a0 = std::sqrt(lanczos_dot(w0, w0, s_)), a1 = std::sqrt(lanczos_dot(w1, w1, s_));
+      if (a0 >= 0.7071 * b0 && a1 >= 0.7071 * b1) break;
+      b0 = a0;
+      b1 = a1;
+    }
+  }
+
+  void cgs_pass2(int i0, int i1, double* w0, double* w1, double* c0, double* c1, double* coef0,
+                 double* coef1) const {
+    int i = i0;
+    for (; i + 4 <= i1; i += 4) {
+      const double* v0 = V_.data() + static_cast<int64_t>(i) * s_;
+      const double *v1 = v0 + s_, *v2 = v1 + s_, *v3 = v2 + s_;
+      double a0 = 0, a1 = 0, a2 = 0, a3 = 0, e0 = 0, e1 = 0, e2 = 0, e3 = 0;
+#ifdef FSPAI_OPENMP
+#pragma omp simd reduction(+ : a0, a1, a2, a3, e0, e1, e2, e3)
+#endif
+      for (int64_t x = 0; x < s_; ++x) {
+        const double p = w0[x], q = w1[x];
+        a0 += v0[x] * p;
+        a1 += v1[x] * p;
+        a2 += v2[x] * p;
+        a3 += v3[x] * p;
+        e0 += v0[x] * q;
+        e1 += v1[x] * q;
+        e2 += v2[x] * q;
+        e3 += v3[x] * q;
+      }
+      c0[i] = a0, c0[i + 1] = a1, c0[i + 2] = a2, c0[i + 3] = a3;
+      c1[i] = e0, c1[i + 1] = e1, c1[i + 2] = e2, c1[i + 3] = e3;
+    }
+    for (; i < i1; ++i) {
+      c0[i] = lanczos_dot(V_.data() + static_cast<int64_t>(i) * s_, w0, s_);
+      c1[i] = lanczos_dot(V_.data() + static_cast<int64_t>(i) * s_, w1, s_);
+    }
+    i = i0;
+    for (; i + 4 <= i1; i += 4) {
+      const double p0 = c0[i], p1 = c0[i + 1], p2 = c0[i + 2], p3 = c0[i + 3];
+      const double q0 = c1[i], q1 = c1[i + 1], q2 = c1[i + 2], q3 = c1[i + 3];
+      const double* v0 = V_.data() + static_cast<int64_t>(i) * s_;
+      const double *v1 = v0 + s_, *v2 = v1 + s_, *v3 = v2 + s_;
+      for (int64_t x = 0; x < s_; ++x) {
+        const double y0 = v0[x], y1 = v1[x], y2 = v2[x], y3 = v3[x];
+        w0[x] = (((w0[x] - p0 * y0) - p1 * y1) - p2 * y2) - p3 * y3;
+        w1[x] = (((w1[x] - q0 * y0) - q1 * y1) - q2 * y2) - q3 * y3;
+      }
+    }
+    for (; i < i1; ++i) {
+      const double* vi = V_.data() + static_cast<int64_t>(i) * s_;
+      for (int64_t x = 0; x < s_; ++x) {
+        w0[x] -= c0[i] * vi[x];
+        w1[x] -= c1[i] * vi[x];
+      }
+    }
+    for (int t = i0; t < i1; ++t) {
+      coef0[t] += c0[t];
+      coef1[t] += c1[t];
+    }
+  }
+
+  // w −= Σ_{i∈[i0,i1)} (v_iᵀw) v_i (dots in groups of four from i0, updates four vectors per sweep).
+  void cgs_pass(int i0, int i1, double* w, double* c, double* coef, double* accumulate) const {
+    int i = i0;
+    for (; i + 4 <= i1; i += 4) {
+      const double* v0 = V_.data() + static_cast<int64_t>(i) * s_;
+      lanczos_dot4(v0, v0 + s_, v0 + 2 * s_, v0 + 3 * s_, w, s_, c + i);
+    }
+    for (; i < i1; ++i) c[i] = lanczos_dot(V_.data() + static_cast<int64_t>(i) * s_, w, s_);
+    i = i0;
+    for (; i + 4 <= i1; i += 4) {
+      const double c0 = c[i], c1 = c[i + 1], c2 = c[i + 2], c3 = c[i + 3];
+      const double* v0 = V_.data() + static_cast<int64_t>(i) * s_;
+      const double *v1 = v0 + s_, *v2 = v1 + s_, *v3 = v2 + s_;
+      for (int64_t x = 0; x < s_; ++x) w[x] = (((w[x] - c0 * v0[x]) - c1 * v1[x]) - c2 * v2[x]) - c3 * v3[x];
+    }
+    for (; i < i1; ++i) {
+      const double* vi = V_.data() + static_cast<int64_t>(i) * s_;
+      for (int64_t x = 0; x < s_; ++x) w[x] -= c[i] * vi[x];
+    }
+    for (int t = i0; t < i1; ++t) coef[t] += c[t];
+    if (accumulate)
+      for (int t = i0; t < i1; ++t) accumulate[t] += c[t];
+  }
+
+  void random_unit(double* v, int nprev_in_block) {
+    // Orthogonal to the first block's earlier columns (constructor only).
+    for (int attempt = 0; attempt < 8; ++attempt) {
+      for (int64_t i = 0; i < s_; ++i) v[i] = uniform_pm1(rng_);
+      for (int pass = 0; pass < 2; ++pass)
+        for (int r = 0; r < nprev_in_block; ++r) {
+          const double* y = V_.data() + static_cast<int64_t>(r) * s_;
+          const double c = lanczos_dot(y, v, s_);
+          for (int64_t i = 0; i < s_; ++i) v[i] -= c * y[i];
+        }
+      const double nrm = std::sqrt(lanczos_dot(v, v, s_));
+      if (nrm > 1e-8) {
+        for (int64_t i = 0; i < s_; ++i) v[i] /= nrm;
+        return;
+      }
+    }
+    throw std::runtime_error("block Lanczos: could not draw a start vector orthogonal to the others");
+  }
+
+  // A fresh unit direction for next-block column t, orthogonal to the n basis vectors and to the
+  // next block's columns 0..t.
+  void random_unit_block(double* v, int n, int t) {
+    std::vector<double> scratch(n);
+    for (int attempt = 0; attempt < 8; ++attempt) {
+      for (int64_t i = 0; i < s_; ++i) v[i] = uniform_pm1(rng_);
+      orthogonalize(n, v, scratch.data());
+      for (int pass = 0; pass < 2; ++pass)
+        for (int r = 0; r < t; ++r) {
+          const double* xr = Xn_.data() + static_cast<int64_t>(r) * s_;
+          const double c = lanczos_dot(xr, v, s_);
+          for (int64_t i = 0; i < s_; ++i) v[i] -= c * xr[i];
+        }
+      const double nrm = std::sqrt(lanczos_dot(v, v, s_));
+      if (nrm > 1e-8) {
+        for (int64_t i = 0; i < s_; ++i) v[i] /= nrm;
+        return;
+      }
+    }
+    throw std::runtime_error("block Lanczos: could not draw a direction orthogonal to the basis");
+  }
+
+  void advance() {  // the next block joins the basis, its coupling the band
+    V_.insert(V_.end(), Xn_.begin(), Xn_.end());
+    Bs_.insert(Bs_.end(), Bj_.begin(), Bj_.end());
+    nb_ += b_;
+  }
+
+  // Top q = need+1 Ritz values of the band projection (A_i diagonal blocks, B_i couplings) and
+  // residual norms ‖B_j z_last‖; eigenvectors cached for ritz_vectors().
+  void compute_ritz(int n, int need) {
+    const int q = std::min(need + 1, n);
+    T_.assign(static_cast<size_t>(n) * n, 0.0);
+    const int nblk = n / b_;
+    for (int blk = 0; blk < nblk; ++blk) {
+      const double* A = A_.data() + static_cast<size_t>(blk) * b_ * b_;
+      for (int r = 0; r < b_; ++r)
+        for (int t = 0; t < b_; ++t) T_[static_cast<size_t>(blk * b_ + r) * n + blk * b_ + t] = A[r * b_ + t];
+      if (blk + 1 < nblk) {
+        const double* B = Bs_.data() + static_cast<size_t>(blk) * b_ * b_;
+        for (int r = 0; r < b_; ++r)
+          for (int t = 0; t < b_; ++t) {
+            const double x = B[r * b_ + t];
+            T_[static_cast<size_t>((blk + 1) * b_ + r) * n + blk * b_ + t] = x;
+            T_[static_cast<size_t>(blk * b_ + t) * n + (blk + 1) * b_ + r] = x;
+          }
+      }
+    }
+    lam_.resize(q);
+    if (!band_top_eigen(n, b_, T_.data(), q, lam_.data(), zq_, bw_))
+      throw std::runtime_error("block Lanczos: non-finite Ritz values");
+    theta_.assign(lam_.begin(), lam_.end());
+    resid_.assign(q, 0.0);
+    const int j0 = n - b_;
+    for (int i = 0; i < q; ++i) {
+      double r2 = 0.0;
+      for (int r = 0; r < b_; ++r) {
+        double f = 0.0;
+        for (int t = 0; t < b_; ++t) f += Bj_[r * b_ + t] * zq_[static_cast<size_t>(j0 + t) * q + i];
+        r2 += f * f;
+      }
+      resid_[i] = std::sqrt(r2);
+    }
+    zq_n_ = n;
+    zq_q_ = q;
+  }
+
+  SolveOptions opt_;
+  int64_t s_;
+  int b_, threads_, mb_ = 0, nb_ = 0;
+  int next_check_ = 0, last_check_ = 0;
+  double last_progress_ = 0.0, norm_est_ = 0.0;
+  Status status_ = Running;
+  uint64_t rng_ = 0;
+  std::vector<double> V_, W_, Xn_, h_, A_, Bs_, Bj_, T_, theta_, resid_, zq_, lam_, coef_scratch_;
+  BandWork bw_;
+  int zq_n_ = -1, zq_q_ = 0;
+};
+
 // ---------------------------------------------------------------- certification
 struct Certified {
   bool ok = false;
@@ -645,14 +1160,15 @@ struct Certified {
 };
 
 // Rayleigh–Ritz on the union of the runs' top-(k+1) Ritz vectors, agreement test, error bounds.
-Certified certify(std::vector<Run>& runs, int64_t s, int need, double tol) {
+template <typename Proc>
+Certified certify(const std::vector<Proc*>& runs, int64_t s, int need, double tol) {
   Certified out;
   std::vector<std::vector<double>> Ys, GYs;
   std::vector<double> Q, GQ;  // orthonormal union basis and its image
   int nq = 0;
-  for (Run& r : runs) {
+  for (Proc* r : runs) {
     std::vector<double> th, Y, GY;
-    r.ritz_vectors(need + 1, th, Y, GY);
+    r->ritz_vectors(need + 1, th, Y, GY);
     const int q = static_cast<int>(th.size());
     for (int i = 0; i < q; ++i) {
       std::vector<double> y(Y.begin() + static_cast<int64_t>(i) * s, Y.begin() + static_cast<int64_t>(i + 1) * s);
@@ -740,8 +1256,8 @@ Certified certify(std::vector<Run>& runs, int64_t s, int need, double tol) {
   // Agreement: every distinct value in the union's top `need` must appear in each run's top need.
   out.run_agrees.assign(runs.size(), true);
   for (size_t ri = 0; ri < runs.size(); ++ri) {
-    const std::vector<double>& th = runs[ri].theta();
-    const std::vector<double>& rs = runs[ri].resid();
+    const std::vector<double>& th = runs[ri]->theta();
+    const std::vector<double>& rs = runs[ri]->resid();
     for (int i = 0; i < need; ++i) {
       bool found = false;
       for (int j = 0; j < need && j < static_cast<int>(th.size()); ++j)
@@ -765,23 +1281,31 @@ Certified certify(std::vector<Run>& runs, int64_t s, int need, double tol) {
   return out;
 }
 
-// Advance every run of this round (each reorthogonalises against its own basis: independent
-// work). On several threads the runs go in parallel once their reorthogonalisation outweighs the
-// cost of opening a parallel region; an exception inside the region is carried out of it (a
-// throw escaping an OpenMP region would terminate the process).
-void step_runs(const std::vector<Run*>& who, int threads) {
-  const int64_t count = static_cast<int64_t>(who.size());
+// Advance every process of this round (each reorthogonalises against its own basis: independent
+// work). On several threads the processes go in parallel once their reorthogonalisation
+// outweighs the cost of opening a parallel region; an exception inside the region is carried out
+// of it (a throw escaping an OpenMP region would terminate the process). A lone block process
+// splits its columns over the threads instead.
+void step_all(const std::vector<Run*>& who, const std::vector<BlockRun*>& blocks, int threads) {
+  const int64_t count = static_cast<int64_t>(who.size() + blocks.size());
   int64_t work = 0;
   for (const Run* r : who) work += r->dim() * r->applied();
+  for (const BlockRun* r : blocks) work += r->dim() * r->applied();
   const bool par = threads > 1 && count > 1 && work >= kParallelStepWork;
+  const bool par_cols = threads > 1 && count == 1 && work >= kParallelStepWork;
   if (!par) {
     for (Run* r : who) r->step();
+    for (BlockRun* r : blocks) r->step(par_cols);
     return;
   }
-  std::vector<std::exception_ptr> errors(who.size());
+  std::vector<std::exception_ptr> errors(count);
+  const int64_t nw = static_cast<int64_t>(who.size());
   for_each_index_dynamic(0, count, true, threads, [&](int64_t t) {
     try {
-      who[t]->step();
+      if (t < nw)
+        who[t]->step();
+      else
+        blocks[t - nw]->step(false);
     } catch (...) {
       errors[t] = std::current_exception();
     }
@@ -790,13 +1314,33 @@ void step_runs(const std::vector<Run*>& who, int threads) {
     if (e) std::rethrow_exception(e);
 }
 
+// Smallest Gram side solved by one block process (below it the independent restarted runs reach
+// the end of the space, which a block process without restarts would not handle more cheaply).
+constexpr int64_t kBlockMinSide = 64;
+
 struct Problem {
   int64_t s = 0;
   int need = 0;
-  std::vector<Run> runs;
+  int starts = 0;
+  std::unique_ptr<BlockRun> block;  // the starts as one block process, or
+  std::vector<Run> runs;            // as independent runs (small sides, or after a block filled up)
   bool done = false;
   int cert_failures = 0;
   std::vector<double> theta, bound, resid, X;
+
+  void take(const Certified& c) {
+    theta = c.theta;
+    bound = c.bound;
+    resid = c.resid;
+    X = c.X;
+    done = true;
+  }
+  void fail_if_stuck(int k) {
+    if (++cert_failures > 60)
+      throw std::runtime_error("Lanczos could not certify the top-" + std::to_string(k) +
+                               " eigenvalues (independent starts keep disagreeing or the error bound stays "
+                               "above the contract); raise tol or max_basis");
+  }
 };
 
 }  // namespace
@@ -813,6 +1357,7 @@ std::vector<std::vector<double>> lanczos_topk_sv_batch(GramStepBatch& op, const 
     // max(2, k) starts resolve multiplicities up to k (capped at 16: a repeat of more than 16
     // copies among the top k is beyond what the certificate covers; documented).
     const int starts = opt.starts > 0 ? opt.starts : std::min(16, std::max(2, P[i].need));
+    P[i].starts = starts;
     inf[i].route = op.route();
     if (P[i].s <= 0) {
       P[i].done = true;
@@ -820,19 +1365,35 @@ std::vector<std::vector<double>> lanczos_topk_sv_batch(GramStepBatch& op, const 
     }
     inf[i].lanczos_components = 1;
     inf[i].starts = starts;
-    for (int r = 0; r < starts; ++r) P[i].runs.emplace_back(P[i].s, opt, r, threads);
+    if (starts >= 2 && P[i].s >= std::max<int64_t>(kBlockMinSide, 8 * starts))
+      P[i].block = std::make_unique<BlockRun>(P[i].s, opt, starts, threads);
+    else
+      for (int r = 0; r < starts; ++r) P[i].runs.emplace_back(P[i].s, opt, r, threads);
   }
   std::vector<int> ids;
   std::vector<const double*> xs;
   std::vector<double*> ys;
   std::vector<Run*> who;
+  std::vector<BlockRun*> blocks;
   for (;;) {
     ids.clear();
     xs.clear();
     ys.clear();
     who.clear();
+    blocks.clear();
     for (int i = 0; i < nprob; ++i) {
       if (P[i].done) continue;
+      if (P[i].block) {
+        BlockRun& b = *P[i].block;
+        if (b.status() != BlockRun::Running) continue;
+        for (int t = 0; t < b.width(); ++t) {
+          ids.push_back(i);
+          xs.push_back(b.v(t));
+          ys.push_back(b.w(t));
+        }
+        blocks.push_back(&b);
+        continue;
+      }
       for (Run& r : P[i].runs)
         if (r.status() == Run::Running) {
           ids.push_back(i);
@@ -844,10 +1405,34 @@ std::vector<std::vector<double>> lanczos_topk_sv_batch(GramStepBatch& op, const 
     if (ids.empty()) break;
     op.apply(static_cast<int>(ids.size()), ids.data(), xs.data(), ys.data());
     for (size_t t = 0; t < ids.size(); ++t) inf[ids[t]].steps++;
-    step_runs(who, threads);
+    step_all(who, blocks, threads);
     for (int i = 0; i < nprob; ++i) {
       Problem& p = P[i];
       if (p.done) continue;
+      if (p.block) {
+        BlockRun& b = *p.block;
+        const BlockRun::Status st = b.status();
+        if (st == BlockRun::Running) continue;
+        if (st == BlockRun::Full) {
+          // The basis filled up before certification: independent restarted runs take over.
+          p.block.reset();
+          for (int r = 0; r < p.starts; ++r) p.runs.emplace_back(p.s, opt, r, threads);
+          continue;
+        }
+        std::vector<BlockRun*> one{&b};
+        Certified c = certify(one, p.s, p.need, opt.tol);
+        if (c.ok || st == BlockRun::Exhausted) {
+          p.take(c);
+          continue;
+        }
+        p.fail_if_stuck(opt.k);
+        b.resume(std::max(2, b.applied() / (8 * b.width())));
+        if (b.status() == BlockRun::Full) {
+          p.block.reset();
+          for (int r = 0; r < p.starts; ++r) p.runs.emplace_back(p.s, opt, r, threads);
+        }
+        continue;
+      }
       bool waiting = false, exhausted = false;
       for (Run& r : p.runs) {
         if (r.status() == Run::Running) waiting = true;
@@ -857,34 +1442,25 @@ std::vector<std::vector<double>> lanczos_topk_sv_batch(GramStepBatch& op, const 
         // The basis spans the whole space: Ritz values are the exact spectrum.
         for (Run& r : p.runs)
           if (r.status() == Run::Exhausted) {
-            std::vector<Run> one;
-            one.push_back(std::move(r));
-            Certified c = certify(one, p.s, p.need, opt.tol);
-            p.theta = c.theta;
-            p.bound = c.bound;
-            p.resid = c.resid;
-            p.X = c.X;
+            std::vector<Run*> one{&r};
+            p.take(certify(one, p.s, p.need, opt.tol));
+            Run kept = std::move(r);
             p.runs.clear();
-            p.runs.push_back(std::move(one[0]));
+            p.runs.push_back(std::move(kept));
             break;
           }
         p.done = true;
         continue;
       }
       if (waiting) continue;
-      Certified c = certify(p.runs, p.s, p.need, opt.tol);
+      std::vector<Run*> all;
+      for (Run& r : p.runs) all.push_back(&r);
+      Certified c = certify(all, p.s, p.need, opt.tol);
       if (c.ok) {
-        p.theta = c.theta;
-        p.bound = c.bound;
-        p.resid = c.resid;
-        p.X = c.X;
-        p.done = true;
+        p.take(c);
         continue;
       }
-      if (++p.cert_failures > 60)
-        throw std::runtime_error("Lanczos could not certify the top-" + std::to_string(opt.k) +
-                                 " eigenvalues (independent starts keep disagreeing or the error bound stays "
-                                 "above the contract); raise tol or max_basis");
+      p.fail_if_stuck(opt.k);
       bool any = false;
       for (size_t ri = 0; ri < p.runs.size(); ++ri)
         if (!c.run_agrees[ri]) {
@@ -945,6 +1521,15 @@ std::vector<std::vector<double>> lanczos_topk_batch(GramStepBatch& op, const Sol
   for (auto& v : sv)
     for (double& x : v) x *= x;
   return sv;
+}
+
+bool band_top_eigenpairs(int n, int w, std::vector<double>& A, int q, std::vector<double>& lam, std::vector<double>& z) {
+  if (n < 1 || w < 1 || q < 1 || static_cast<int64_t>(A.size()) != static_cast<int64_t>(n) * n)
+    throw std::invalid_argument("band_top_eigenpairs: need n, w, q >= 1 and an n×n matrix");
+  BandWork ws;
+  q = std::min(q, n);
+  lam.assign(q, 0.0);
+  return band_top_eigen(n, w, A.data(), q, lam.data(), z, ws);
 }
 
 }  // namespace fspai

@@ -2,6 +2,7 @@
 // small dense helpers. The driver API itself is declared in gram_step.h.
 #pragma once
 #include <cstdint>
+#include <vector>
 
 namespace fspai {
 
@@ -45,5 +46,10 @@ inline double sigma_target(double sigma_i, double sigma_1, double tol) {
   const double t = sigma_i * 1e-7 > sigma_1 * 5e-8 ? sigma_i * 1e-7 : sigma_1 * 5e-8;
   return tol > 1e-5 ? t * (tol / 1e-5) : t;
 }
+
+// Top-q eigenpairs of a symmetric n×n matrix of half-bandwidth w (row-major A, destroyed): values
+// descending in lam, vectors in the columns of z (n×q row-major). The block Lanczos projection;
+// exposed for tests. Returns false on non-finite results.
+bool band_top_eigenpairs(int n, int w, std::vector<double>& A, int q, std::vector<double>& lam, std::vector<double>& z);
 
 }  // namespace fspai

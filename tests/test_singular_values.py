@@ -98,7 +98,8 @@ def test_deterministic_and_thread_independent():
     c = fspai.singular_values(m, w, threads=2)
     assert np.array_equal(a, b) and np.array_equal(b, c)  # bit-identical
     d = fspai.singular_values(m, w, seed=5)
-    np.testing.assert_allclose(a, d, rtol=1e-9)
+    # another seed: another certified answer, both within the contract max(1e-7·σi, 5e-8·σ1)
+    np.testing.assert_allclose(a, d, rtol=2e-7)
 
 
 @pytest.mark.parametrize("shape,density,route", [((512, 4608), 0.01, "csr"), ((256, 2304), 0.1, "dense_gram"),
