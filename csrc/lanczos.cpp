@@ -9,27 +9,26 @@
 // repeated eigenvalue. No method that only multiplies by G can exclude an eigenvector hidden
 // orthogonally to everything it probed, so certification is over the random start vectors:
 //
-//  1. Each problem runs b = max(2, k) (SolveOptions::starts) INDEPENDENT single-vector Lanczos
-//     processes from independent random starts, full reorthogonalisation (CGS2), thick restart.
-//     They share every pass over the matrix (one apply() call per round for all of them).
-//  2. When every run's top-k Ritz pairs have small residuals (r_i ≤ tol·max(θ_i, 1e-8·θ_1)), the
-//     driver does a Rayleigh–Ritz on the UNION of the runs' top-(k+1) Ritz vectors. No extra
-//     mat-vec is needed: G y = θ y + β_m z_m v_{m+1} is known for every Ritz vector. The union
-//     contains a different copy of a repeated eigenvalue from each run, so multiplicities up to b
-//     are resolved (within a connected component λ_1 is simple, so b = k suffices there).
-//  3. Agreement: every distinct value among the union's top k must be reproduced (within the
-//     residual bounds) by the top k of EVERY run. A run that missed an eigenvalue disagrees and
-//     is resumed for more steps; if agreement is never reached the solve raises. Two independent
-//     uniformly random starts both being deficient along the same eigenvector has probability
-//     ~δ² for a deficiency δ, against ~δ for one start.
-//     Why every run must converge on its own (not only the union): if run A misses λ_2 and has
-//     converged to λ_3 while run B is still early (its θ_2 < λ_3), B's top Ritz vectors add
-//     nothing above λ_3 and the union certifies λ_3 as λ_2; the protection would fall back to ~δ.
-//     (Measured on ResNet-34 512×4608 at 1 %: the union of top-(k+1) Ritz vectors meets the
-//     bounds 4–16 steps before the slower run converges; the full union of both bases, i.e. the
-//     block Krylov space of [v_A v_B], is sound and meets them at 27–31 steps against 38–51, but
-//     its Rayleigh–Ritz costs O(s·m²) per check — a block-Lanczos driver with a banded projected
-//     matrix would be the way to take that gain.)
+//  1. Each problem draws b = max(2, k) (SolveOptions::starts) independent random start vectors
+//     and explores them as ONE block Lanczos process (BlockRun): full reorthogonalisation, the
+//     projection is a band of half-width b. After j steps its space is K_j(v_1) + … + K_j(v_b),
+//     the union of what b separate single-vector runs would span with the same mat-vecs, so it
+//     contains a different copy of a repeated eigenvalue from each start (multiplicities up to b
+//     are resolved; within a connected component λ_1 is simple, so b = k suffices) and misses an
+//     eigenvector only if EVERY start is deficient along it: probability ~δ^b for a deficiency δ,
+//     against ~δ for one start. All problems of a batch share every pass over the matrices (one
+//     apply() call per round).
+//  2. When the band's top-k Ritz pairs meet the readiness rule (stop_progress), the driver does a
+//     Rayleigh–Ritz on the top-(k+1) Ritz vectors with explicit residuals. No extra mat-vec is
+//     needed: G y = θ y + X_{j+1} B_j z_last is known for every Ritz vector.
+//  3. Small Gram sides (< kBlockMinSide), and problems whose block basis fills up before
+//     certification, use b INDEPENDENT single-vector runs with thick restart instead, each
+//     converging on its own: the union of their top-(k+1) Ritz vectors is certified only when
+//     every distinct union value is reproduced (within residual bounds) by EVERY run; a run that
+//     missed one is resumed. Each run must converge by itself there: a union with a run that is
+//     still early adds nothing above a value another, deficient, run converged to, and the
+//     protection would fall back to ~δ. (Measured on ResNet-34 512×4608 at 1 %: the block space
+//     certifies at 27–31 steps per start where the slower of two independent runs needs 38–51.)
 //  4. Error bounds: eigenvalues are grouped into clusters of overlapping residual intervals;
 //     each cluster's error is min(‖R‖, ‖R‖²/gap) (Weyl / Kato–Temple with the gap to the nearest
 //     other union Ritz value, minus its residual). The σ error implied by that bound must be
@@ -44,9 +43,9 @@
 // vector x_i (GramStepBatch::half_norms), accurate to ≈ ε·σ_1 (rank-deficient layers give
 // σ ≈ 1e-15·σ_1 rather than 1e-8·σ_1).
 //
-// Determinism: start vectors depend only on (seed, run index); dot products are computed whole
-// in a fixed order; operators are required to be deterministic. Results are bit-identical for
-// any thread count.
+// Determinism: start vectors depend only on (seed, start index); dot products are computed whole
+// in a fixed order (block columns in fixed pairs); operators are required to be deterministic.
+// Results are bit-identical for any thread count.
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
@@ -1423,6 +1422,7 @@ std::vector<std::vector<double>> lanczos_topk_sv_batch(GramStepBatch& op, const 
         Certified c = certify(one, p.s, p.need, opt.tol);
         if (c.ok || st == BlockRun::Exhausted) {
           p.take(c);
+          inf[i].block_components = 1;
           continue;
         }
         p.fail_if_stuck(opt.k);

@@ -48,6 +48,7 @@ py::dict info_dict(const SolveInfo& i) {
   d["restarts"] = i.restarts;
   d["components"] = i.components;
   d["lanczos_components"] = i.lanczos_components;
+  d["block_components"] = i.block_components;
   d["dense_components"] = i.dense_components;
   d["max_residual"] = i.max_residual;
   d["error_bound"] = i.error_bound;

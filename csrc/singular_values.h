@@ -27,6 +27,7 @@ struct SolveInfo {
   int64_t restarts = 0;
   int64_t components = 0;   // connected components with at least one edge
   int64_t lanczos_components = 0;
+  int64_t block_components = 0;  // of those, certified by one block process (the rest by independent runs)
   int64_t dense_components = 0;
   double max_residual = 0;  // largest relative Ritz residual of the returned values
   // Certified bound on max_i |σ_i − σ_i(exact)| / σ_1 of the returned values (0 when exact/dense).
@@ -43,6 +44,7 @@ struct SolveInfo {
     restarts += o.restarts;
     components += o.components;
     lanczos_components += o.lanczos_components;
+    block_components += o.block_components;
     dense_components += o.dense_components;
     max_residual = o.max_residual > max_residual ? o.max_residual : max_residual;
   }

@@ -27,7 +27,8 @@ def topk_singular_values(
     dense_max: int = 96,
 ) -> tuple[npt.NDArray[np.float64], dict[str, Any]]:
     """Top-k singular values (descending) of a canonical CSR matrix and solver statistics
-    (steps, restarts, components, lanczos_components, dense_components, max_residual)."""
+    (steps, restarts, components, lanczos_components, block_components, dense_components,
+    max_residual, error_bound, starts, route)."""
 
 def dense_to_csr(
     mask: npt.NDArray[np.bool_],
