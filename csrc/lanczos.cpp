@@ -202,15 +202,16 @@ void tridiagonal_vectors(int m, const double* d, const double* e, const double* 
 // entry at (i+w, i−1), chased down w rows at a time; about n²/2 rotations of O(w) work each, against
 // (4/3)n³ for Householder on the dense matrix). The tridiagonal then goes through the same
 // bisection + inverse iteration as single-vector Lanczos, and its eigenvectors are carried back
-// through the rotations. lam: q values descending; z: n×q row-major. Returns false on non-finite
-// results.
+// through the rotations. lam: q values descending; z: n×q row-major; optional bisection warm start
+// as in tridiagonal_top_eigenvalues. Returns false on non-finite results.
 struct BandWork {
   std::vector<double> d, e, bis;
   std::vector<int> rot_p;
   std::vector<double> rot_c, rot_s;
   TridiagWork tv;
 };
-bool band_top_eigen(int n, int w, double* A, int q, double* lam, std::vector<double>& z, BandWork& ws) {
+bool band_top_eigen(int n, int w, double* A, int q, double* lam, std::vector<double>& z, BandWork& ws,
+                    const double* glo = nullptr, const double* ghi = nullptr, int nguess = 0) {
   auto at = [&](int i, int j) -> double& { return A[static_cast<size_t>(i) * n + j]; };
   ws.rot_p.clear();
   ws.rot_c.clear();
@@ -262,7 +263,7 @@ bool band_top_eigen(int n, int w, double* A, int q, double* lam, std::vector<dou
     std::sort(dd.begin(), dd.end(), std::greater<double>());
     std::copy(dd.begin(), dd.begin() + q, lam);
   } else {
-    tridiagonal_top_eigenvalues(n, ws.d.data(), ws.e.data(), q, lam, ws.bis);
+    tridiagonal_top_eigenvalues(n, ws.d.data(), ws.e.data(), q, lam, ws.bis, glo, ghi, nguess);
   }
   for (int i = 0; i < q; ++i)
     if (!std::isfinite(lam[i])) return false;
@@ -1117,8 +1118,17 @@ class BlockRun {
           }
       }
     }
+    // Warm start from the last check: Ritz values of a larger space interlace, θ_i can only grow.
+    const int ng = std::min<int>(q, static_cast<int>(theta_.size()));
+    guess_lo_.resize(ng);
+    guess_hi_.resize(ng);
+    for (int i = 0; i < ng; ++i) {
+      const double slack = 4.0 * DBL_EPSILON * norm_est_;
+      guess_lo_[i] = theta_[i] - slack;
+      guess_hi_[i] = theta_[i] + std::max(resid_[i], slack);
+    }
     lam_.resize(q);
-    if (!band_top_eigen(n, b_, T_.data(), q, lam_.data(), zq_, bw_))
+    if (!band_top_eigen(n, b_, T_.data(), q, lam_.data(), zq_, bw_, guess_lo_.data(), guess_hi_.data(), ng))
       throw std::runtime_error("block Lanczos: non-finite Ritz values");
     theta_.assign(lam_.begin(), lam_.end());
     resid_.assign(q, 0.0);
@@ -1143,7 +1153,7 @@ class BlockRun {
   double last_progress_ = 0.0, norm_est_ = 0.0;
   Status status_ = Running;
   uint64_t rng_ = 0;
-  std::vector<double> V_, W_, Xn_, h_, A_, Bs_, Bj_, T_, theta_, resid_, zq_, lam_, coef_scratch_;
+  std::vector<double> V_, W_, Xn_, h_, A_, Bs_, Bj_, T_, theta_, resid_, zq_, lam_, coef_scratch_, guess_lo_, guess_hi_;
   BandWork bw_;
   int zq_n_ = -1, zq_q_ = 0;
 };
