@@ -52,10 +52,11 @@ constexpr double A_BIG = 1.3;    // CSR pass cost factor once the Gram side's x 
                                  // 1.6–1.7 ns/nnz measured at 4096×11008 against 1.25)
 constexpr double B_MV16 = 0.13;  // ns per Gram entry (s²) per 2-vector mat-vec, packed uint16 lower triangle
 constexpr double B_MV_BIG = 0.29;  // same with a float32 Gram beyond the L2 cache (s ≥ 1024, L ≥ 2^16)
-// Typical 2-vector rounds to certification: ~40 for ResNet-34 layers (s ≤ 512; 23–66 seen), more
-// for larger Gram sides, whose bulk-edge eigenvalues crowd closer (2048: 42–63, 4096: 57–97
-// measured); modelled as 40·(s/512)^(1/4).
-inline double rounds_for(double s) { return 40.0 * std::pow(std::max(1.0, s / 512.0), 0.25); }
+// Typical 2-vector rounds to certification (block Lanczos with two starts): ~32 for ResNet-34
+// layers (s = 512: 29–39; s = 128: 20–24; s = 256: 23–28), more for larger Gram sides, whose
+// bulk-edge eigenvalues crowd closer (1024: 40–49, 2048: 38–45, 4096: ~44); modelled as
+// 32·(s/512)^(1/4).
+inline double rounds_for(double s) { return 32.0 * std::pow(std::max(1.0, s / 512.0), 0.25); }
 constexpr int64_t DENSE_MAX_SIDE = 4096;    // pattern G in float32 ≤ 64 MiB
 constexpr int64_t DENSE_MAX_SIDE_W = 2048;  // weighted G in float64 ≤ 32 MiB
 
