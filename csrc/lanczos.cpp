@@ -285,6 +285,38 @@ bool band_top_eigen(int n, int w, double* A, int q, double* lam, std::vector<dou
   return true;
 }
 
+// Bisection warm start for a check: the last check's Ritz values θ_i with residuals r_i. Ritz
+// values of a larger space interlace (θ_i can only grow), so [θ_i − slack, θ_i + max(r_i, slack)]
+// brackets where the new θ_i is likely to be; the guesses only place the first sweep's points.
+// Fills lo/hi and returns how many (≤ q).
+int interlacing_guesses(const std::vector<double>& theta, const std::vector<double>& resid, int q, double norm_est,
+                        std::vector<double>& lo, std::vector<double>& hi) {
+  const int ng = std::min<int>(q, static_cast<int>(theta.size()));
+  lo.resize(ng);
+  hi.resize(ng);
+  const double slack = 4.0 * DBL_EPSILON * norm_est;
+  for (int i = 0; i < ng; ++i) {
+    lo[i] = theta[i] - slack;
+    hi[i] = theta[i] + std::max(resid[i], slack);
+  }
+  return ng;
+}
+
+// Steps until a process's next convergence check, from the readiness measure (stop_progress) at
+// this check (step m) and the last one (step last_m; ≤ 0: none yet, use first_gap): its geometric
+// decay between the two predicts the remaining distance. 3/4 of that distance while it is long
+// (the rate is a two-point estimate); the whole of it once it is at most `whole_below` steps:
+// Lanczos residuals fall faster than geometrically near convergence, and at that point every
+// extra check (bisection + inverse iteration) costs more than the step it might save on small
+// problems.
+int check_gap(double progress, double last_progress, int m, int last_m, int first_gap, double whole_below,
+              int max_gap) {
+  if (last_m <= 0 || !(progress < last_progress)) return first_gap;
+  const double rate = std::log(progress / last_progress) / (m - last_m);
+  const double more = std::log(1.0 / progress) / rate;
+  return std::clamp(more <= whole_below ? static_cast<int>(std::ceil(more)) : static_cast<int>(0.75 * more), 1, max_gap);
+}
+
 // The readiness rule of a Lanczos process (see Run::stop_progress); shared by both process kinds.
 double stop_progress(const std::vector<double>& theta_, const std::vector<double>& resid_, int need, int m,
                    double th1, const SolveOptions& opt_) {
@@ -392,16 +424,7 @@ class Run {
         status_ = Converged;
         return status_;
       }
-      int gap = restarted_ ? 5 : 3;
-      if (!restarted_ && last_check_m_ > 0 && progress < last_worst_) {
-        const double rate = std::log(progress / last_worst_) / (m - last_check_m_);
-        const double more = std::log(1.0 / progress) / rate;
-        // 3/4 of the predicted distance while it is long (the rate is a two-point estimate);
-        // the whole of it when only a few steps remain: Lanczos residuals fall faster than
-        // geometrically near convergence, and at that point every extra check (bisection +
-        // inverse iteration on T) costs more than the step it might save on small problems.
-        gap = std::clamp(more <= 6.0 ? static_cast<int>(std::ceil(more)) : static_cast<int>(0.75 * more), 1, 16);
-      }
+      const int gap = restarted_ ? 5 : check_gap(progress, last_worst_, m, last_check_m_, 3, 6.0, 16);
       last_check_m_ = m;
       last_worst_ = progress;
       next_check_ = m + gap;
@@ -636,14 +659,7 @@ class Run {
     const int q = std::min(need + 1, m);
     zq_m_ = -1;
     if (!restarted_) {
-      const int ng = std::min<int>(q, static_cast<int>(theta_.size()));
-      guess_lo_.resize(ng);
-      guess_hi_.resize(ng);
-      for (int i = 0; i < ng; ++i) {
-        const double slack = 4.0 * DBL_EPSILON * norm_est_;
-        guess_lo_[i] = theta_[i] - slack;
-        guess_hi_[i] = theta_[i] + std::max(resid_[i], slack);
-      }
+      const int ng = interlacing_guesses(theta_, resid_, q, norm_est_, guess_lo_, guess_hi_);
       lam_.resize(q);
       if (top_tridiagonal(m, q, lam_.data(), bis_work_, guess_lo_.data(), guess_hi_.data(), ng)) {
         tridiagonal_vectors(m, alpha_.data(), beta_.data(), lam_.data(), q, zq_, tv_work_);
@@ -765,15 +781,10 @@ class BlockRun {
     // Orthonormalise the starts (a dependent one is replaced by a fresh direction).
     for (int t = 0; t < b_; ++t) {
       double* x = V_.data() + static_cast<int64_t>(t) * s_;
-      for (int pass = 0; pass < 2; ++pass)
-        for (int r = 0; r < t; ++r) {
-          const double* y = V_.data() + static_cast<int64_t>(r) * s_;
-          const double c = lanczos_dot(y, x, s_);
-          for (int64_t i = 0; i < s_; ++i) x[i] -= c * y[i];
-        }
+      orth_against(x, V_.data(), t);
       const double nrm = std::sqrt(lanczos_dot(x, x, s_));
       if (!(nrm > 1e-8)) {
-        random_unit(x, t);
+        random_direction(x, 0, V_.data(), t);
       } else {
         for (int64_t i = 0; i < s_; ++i) x[i] /= nrm;
       }
@@ -855,8 +866,7 @@ class BlockRun {
           no_room = true;
           break;
         }
-        std::copy(wt, wt + s_, xt);
-        random_unit_block(xt, n, t);
+        random_direction(xt, n, Xn_.data(), t);
       } else {
         B[t * b_ + t] = nrm;
         for (int64_t i = 0; i < s_; ++i) xt[i] = wt[i] / nrm;
@@ -878,12 +888,7 @@ class BlockRun {
       if (exhausted) return status_ = Exhausted;
       if (progress <= 1.0) return status_ = Converged;
       if (full) return status_ = Full;
-      int gap = 2;
-      if (last_check_ > 0 && progress < last_progress_) {
-        const double rate = std::log(progress / last_progress_) / (steps - last_check_);
-        const double more = std::log(1.0 / progress) / rate;
-        gap = std::clamp(more <= 5.0 ? static_cast<int>(std::ceil(more)) : static_cast<int>(0.75 * more), 1, 12);
-      }
+      const int gap = check_gap(progress, last_progress_, steps, last_check_, 2, 5.0, 12);
       last_check_ = steps;
       last_progress_ = progress;
       next_check_ = steps + gap;
@@ -1051,38 +1056,24 @@ class BlockRun {
       for (int t = i0; t < i1; ++t) accumulate[t] += c[t];
   }
 
-  void random_unit(double* v, int nprev_in_block) {
-    // Orthogonal to the first block's earlier columns (constructor only).
-    for (int attempt = 0; attempt < 8; ++attempt) {
-      for (int64_t i = 0; i < s_; ++i) v[i] = uniform_pm1(rng_);
-      for (int pass = 0; pass < 2; ++pass)
-        for (int r = 0; r < nprev_in_block; ++r) {
-          const double* y = V_.data() + static_cast<int64_t>(r) * s_;
-          const double c = lanczos_dot(y, v, s_);
-          for (int64_t i = 0; i < s_; ++i) v[i] -= c * y[i];
-        }
-      const double nrm = std::sqrt(lanczos_dot(v, v, s_));
-      if (nrm > 1e-8) {
-        for (int64_t i = 0; i < s_; ++i) v[i] /= nrm;
-        return;
+  // v −= Σ_r (x_rᵀv) x_r over `count` vectors at `vecs` (stride s), two passes.
+  void orth_against(double* v, const double* vecs, int count) const {
+    for (int pass = 0; pass < 2; ++pass)
+      for (int r = 0; r < count; ++r) {
+        const double* x = vecs + static_cast<int64_t>(r) * s_;
+        const double c = lanczos_dot(x, v, s_);
+        for (int64_t i = 0; i < s_; ++i) v[i] -= c * x[i];
       }
-    }
-    throw std::runtime_error("block Lanczos: could not draw a start vector orthogonal to the others");
   }
 
-  // A fresh unit direction for next-block column t, orthogonal to the n basis vectors and to the
-  // next block's columns 0..t.
-  void random_unit_block(double* v, int n, int t) {
-    std::vector<double> scratch(n);
+  // A fresh random unit direction orthogonal to the first n_basis basis vectors and to the
+  // `n_extra` vectors at `extra` (a dependent start, or a block column that vanished).
+  void random_direction(double* v, int n_basis, const double* extra, int n_extra) {
+    std::vector<double> scratch(n_basis);
     for (int attempt = 0; attempt < 8; ++attempt) {
       for (int64_t i = 0; i < s_; ++i) v[i] = uniform_pm1(rng_);
-      orthogonalize(n, v, scratch.data());
-      for (int pass = 0; pass < 2; ++pass)
-        for (int r = 0; r < t; ++r) {
-          const double* xr = Xn_.data() + static_cast<int64_t>(r) * s_;
-          const double c = lanczos_dot(xr, v, s_);
-          for (int64_t i = 0; i < s_; ++i) v[i] -= c * xr[i];
-        }
+      if (n_basis > 0) orthogonalize(n_basis, v, scratch.data());
+      orth_against(v, extra, n_extra);
       const double nrm = std::sqrt(lanczos_dot(v, v, s_));
       if (nrm > 1e-8) {
         for (int64_t i = 0; i < s_; ++i) v[i] /= nrm;
@@ -1118,15 +1109,7 @@ class BlockRun {
           }
       }
     }
-    // Warm start from the last check: Ritz values of a larger space interlace, θ_i can only grow.
-    const int ng = std::min<int>(q, static_cast<int>(theta_.size()));
-    guess_lo_.resize(ng);
-    guess_hi_.resize(ng);
-    for (int i = 0; i < ng; ++i) {
-      const double slack = 4.0 * DBL_EPSILON * norm_est_;
-      guess_lo_[i] = theta_[i] - slack;
-      guess_hi_[i] = theta_[i] + std::max(resid_[i], slack);
-    }
+    const int ng = interlacing_guesses(theta_, resid_, q, norm_est_, guess_lo_, guess_hi_);
     lam_.resize(q);
     if (!band_top_eigen(n, b_, T_.data(), q, lam_.data(), zq_, bw_, guess_lo_.data(), guess_hi_.data(), ng))
       throw std::runtime_error("block Lanczos: non-finite Ritz values");

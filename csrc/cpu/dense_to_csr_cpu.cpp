@@ -1,37 +1,14 @@
 // Dense bool mask -> CSR: 64 mask bytes at a time. A 64-byte block becomes one bit mask (one
-// compare per block with AVX-512, eight 8-byte words otherwise); an all-zero block (most of them at
+// compare per block with AVX-512, csrc/bit_pack.h); an all-zero block (most of them at
 // the 1–10 % densities of pruning masks) costs that one test, and the kept columns of the others
 // are read off the set bits. Two passes (counts, then fill at known offsets), so the output is
 // allocated once at its exact size and both passes split rows across threads.
-#include <cstring>
-
+#include "bit_pack.h"
 #include "dense_to_csr.h"
 #include "parallel.h"
 
-#if defined(__AVX512BW__)
-#include <immintrin.h>
-#endif
-
 namespace fspai {
 namespace {
-
-// Bit j set iff byte j of p[0..64) is nonzero.
-inline uint64_t nonzero_bits64(const uint8_t* p) {
-#if defined(__AVX512BW__)
-  const __m512i v = _mm512_loadu_si512(p);
-  return _mm512_test_epi8_mask(v, v);
-#else
-  uint64_t bits = 0;
-  for (int w = 0; w < 8; ++w) {
-    uint64_t x;
-    std::memcpy(&x, p + 8 * w, 8);
-    if (!x) continue;
-    for (int b = 0; b < 8; ++b)
-      if ((x >> (8 * b)) & 0xFF) bits |= uint64_t(1) << (8 * w + b);
-  }
-  return bits;
-#endif
-}
 
 // Rows per parallel task: ~1 MiB of mask bytes (enough work to outweigh a task switch).
 int64_t row_block(int64_t n_cols) {
@@ -58,7 +35,7 @@ void fill_rows(const DenseRows& m, const int64_t* indptr, int32_t* indices, cons
     int64_t pos = indptr[r];
     int64_t c = 0;
     for (; c + 64 <= m.n_cols; c += 64) {
-      uint64_t bits = nonzero_bits64(row + c);
+      uint64_t bits = pack_bytes64(row + c);
       while (bits) {
         const int64_t j = c + __builtin_ctzll(bits);
         bits &= bits - 1;
@@ -82,7 +59,7 @@ void dense_mask_row_counts_cpu(const DenseRows& m, int64_t* counts, int threads)
   for_row_blocks(m, threads, [&](int64_t r) {
     const uint8_t* row = static_cast<const uint8_t*>(m.data) + r * m.row_stride;
     int64_t n = 0, c = 0;
-    for (; c + 64 <= m.n_cols; c += 64) n += __builtin_popcountll(nonzero_bits64(row + c));
+    for (; c + 64 <= m.n_cols; c += 64) n += __builtin_popcountll(pack_bytes64(row + c));
     for (; c < m.n_cols; ++c) n += row[c] != 0;
     counts[r] = n;
   });

@@ -22,6 +22,7 @@
 #include <immintrin.h>
 #endif
 
+#include "bit_pack.h"
 #include "gram_routes.h"
 #include "parallel.h"
 
@@ -31,17 +32,6 @@ namespace {
 
 inline int popcount64(uint64_t x) { return __builtin_popcountll(x); }
 
-// Bit k of the result = (bytes[k] != 0), k < 64.
-inline uint64_t pack_bytes64(const uint8_t* bytes) {
-#if defined(__AVX512BW__)
-  const __m512i v = _mm512_loadu_si512(bytes);
-  return _mm512_test_epi8_mask(v, v);
-#else
-  uint64_t out = 0;
-  for (int k = 0; k < 64; ++k) out |= static_cast<uint64_t>(bytes[k] != 0) << k;
-  return out;
-#endif
-}
 
 // Symmetric s×s row-major G from one filled triangle, by 16×16 tiles copied through a local
 // buffer: each tile's 16 source rows are read, then its 16 destination rows written, each as one
