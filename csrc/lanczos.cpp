@@ -205,7 +205,7 @@ void tridiagonal_vectors(int m, const double* d, const double* e, const double* 
 // through the rotations. lam: q values descending; z: n×q row-major; optional bisection warm start
 // as in tridiagonal_top_eigenvalues. Returns false on non-finite results.
 struct BandWork {
-  std::vector<double> d, e, bis;
+  std::vector<double> d, e, bis, glo, ghi;
   std::vector<int> rot_p;
   std::vector<double> rot_c, rot_s;
   TridiagWork tv;
@@ -213,6 +213,15 @@ struct BandWork {
 bool band_top_eigen(int n, int w, double* A, int q, double* lam, std::vector<double>& z, BandWork& ws,
                     const double* glo = nullptr, const double* ghi = nullptr, int nguess = 0) {
   auto at = [&](int i, int j) -> double& { return A[static_cast<size_t>(i) * n + j]; };
+  // Scale by a power of two to max |a_ij| ∈ [0.5, 1) (exact; undone on the eigenvalues): the
+  // inverse iteration squares entries, which would underflow for a matrix of norm ~1e-140.
+  double amax = 0.0;
+  for (size_t i = 0; i < static_cast<size_t>(n) * n; ++i) amax = std::max(amax, std::fabs(A[i]));
+  int scale_exp = 0;
+  if (amax > 0.0 && std::isfinite(amax)) {
+    std::frexp(amax, &scale_exp);
+    for (size_t i = 0; i < static_cast<size_t>(n) * n; ++i) A[i] = std::ldexp(A[i], -scale_exp);
+  }
   ws.rot_p.clear();
   ws.rot_c.clear();
   ws.rot_s.clear();
@@ -263,7 +272,13 @@ bool band_top_eigen(int n, int w, double* A, int q, double* lam, std::vector<dou
     std::sort(dd.begin(), dd.end(), std::greater<double>());
     std::copy(dd.begin(), dd.begin() + q, lam);
   } else {
-    tridiagonal_top_eigenvalues(n, ws.d.data(), ws.e.data(), q, lam, ws.bis, glo, ghi, nguess);
+    ws.glo.resize(nguess);
+    ws.ghi.resize(nguess);
+    for (int i = 0; i < nguess; ++i) {  // the guesses in the scaled units
+      ws.glo[i] = std::ldexp(glo[i], -scale_exp);
+      ws.ghi[i] = std::ldexp(ghi[i], -scale_exp);
+    }
+    tridiagonal_top_eigenvalues(n, ws.d.data(), ws.e.data(), q, lam, ws.bis, ws.glo.data(), ws.ghi.data(), nguess);
   }
   for (int i = 0; i < q; ++i)
     if (!std::isfinite(lam[i])) return false;
@@ -282,6 +297,7 @@ bool band_top_eigen(int n, int w, double* A, int q, double* lam, std::vector<dou
   }
   for (double x : z)
     if (!std::isfinite(x)) return false;
+  for (int i = 0; i < q; ++i) lam[i] = std::ldexp(lam[i], scale_exp);
   return true;
 }
 
