@@ -75,6 +75,11 @@ inline uint64_t splitmix64(uint64_t& state) {
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
   return z ^ (z >> 31);
 }
+// The random stream of start vector `index` of a problem: a function of (seed, index) only, shared
+// by both process kinds (a block process starts from the vectors the independent runs would).
+inline uint64_t start_stream(uint64_t seed, int index) {
+  return seed * 0x2545F4914F6CDD1DULL + 0x1234567ULL + 0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(index);
+}
 inline double uniform_pm1(uint64_t& state) {
   return (static_cast<double>(splitmix64(state) >> 11) * 0x1.0p-53) * 2.0 - 1.0;
 }
@@ -383,7 +388,7 @@ class Run {
     h2_.assign(mb_ + 1, 0.0);
     alpha_.assign(mb_ + 1, 0.0);
     beta_.assign(mb_ + 1, 0.0);
-    rng_ = opt_.seed * 0x2545F4914F6CDD1DULL + 0x1234567ULL + 0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(run_index);
+    rng_ = start_stream(opt_.seed, run_index);
     random_unit(V_.data(), 0);
   }
 
@@ -787,9 +792,9 @@ class BlockRun {
     W_.assign(static_cast<size_t>(s_) * b_, 0.0);
     Xn_.assign(static_cast<size_t>(s_) * b_, 0.0);
     h_.assign(static_cast<size_t>(b_) * (mb_ + b_), 0.0);
-    // The same start vectors as the independent runs: stream (seed, run index t).
+    // The same start vectors as the independent runs (start_stream).
     for (int t = 0; t < b_; ++t) {
-      uint64_t rng = opt_.seed * 0x2545F4914F6CDD1DULL + 0x1234567ULL + 0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(t);
+      uint64_t rng = start_stream(opt_.seed, t);
       double* x = V_.data() + static_cast<int64_t>(t) * s_;
       for (int64_t i = 0; i < s_; ++i) x[i] = uniform_pm1(rng);
     }
@@ -821,9 +826,8 @@ class BlockRun {
   // Absorbs W = G X_j (written into w(0..b)), checks convergence when due, and advances.
   Status step(bool parallel) {
     const int n = nb_, j0 = n - b_;
-    // 1. Every column against the whole basis (independent columns: parallel when large).
-    //    Columns go in pairs (each basis vector read once for two columns; the pairing depends
-    //    only on b), pairs in parallel when large.
+    // 1. Every column against the whole basis, two columns at a time (each basis vector read once
+    //    for both; the pairing depends only on b), pairs in parallel when large.
     const int pairs = (b_ + 1) / 2;
     for_each_index(0, pairs, parallel, threads_, [&](int64_t pr) {
       const int t = static_cast<int>(2 * pr);
