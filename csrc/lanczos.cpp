@@ -202,35 +202,42 @@ void tridiagonal_vectors(int m, const double* d, const double* e, const double* 
 
 // ---------------------------------------------------------------- banded projected matrix
 // Top-q eigenpairs of a symmetric matrix of half-bandwidth w (the block-tridiagonal projection of
-// block Lanczos), given dense row-major (n×n, destroyed). Givens rotations reduce the band to
+// block Lanczos), given in lower band storage: L[d·n + i] = A(i+d, i) for d = 0..w, plus one more
+// diagonal (d = w+1, zero on entry) that holds the bulge. Givens rotations reduce the band to
 // tridiagonal form (Schwarz's bulge chasing: annihilating a(i,k) in plane (i−1, i) creates one
-// entry at (i+w, i−1), chased down w rows at a time; about n²/2 rotations of O(w) work each, against
-// (4/3)n³ for Householder on the dense matrix). The tridiagonal then goes through the same
-// bisection + inverse iteration as single-vector Lanczos, and its eigenvectors are carried back
-// through the rotations. lam: q values descending; z: n×q row-major; optional bisection warm start
-// as in tridiagonal_top_eigenvalues. Returns false on non-finite results.
+// entry at (i+w, i−1), chased down w rows at a time; about n²/2 rotations touching O(w) stored
+// entries each, against (4/3)n³ for Householder on the dense matrix). The tridiagonal then goes
+// through the same bisection + inverse iteration as single-vector Lanczos, and its eigenvectors are
+// carried back through the rotations. lam: q values descending; z: n×q row-major; optional
+// bisection warm start as in tridiagonal_top_eigenvalues. L is destroyed. Returns false on
+// non-finite results.
 struct BandWork {
   std::vector<double> d, e, bis, glo, ghi;
   std::vector<int> rot_p;
   std::vector<double> rot_c, rot_s;
   TridiagWork tv;
 };
-bool band_top_eigen(int n, int w, double* A, int q, double* lam, std::vector<double>& z, BandWork& ws,
+bool band_top_eigen(int n, int w, std::vector<double>& L, int q, double* lam, std::vector<double>& z, BandWork& ws,
                     const double* glo = nullptr, const double* ghi = nullptr, int nguess = 0) {
-  auto at = [&](int i, int j) -> double& { return A[static_cast<size_t>(i) * n + j]; };
+  // A(i, j) for |i − j| ≤ w + 1, either triangle.
+  auto at = [&](int i, int j) -> double& {
+    return i >= j ? L[static_cast<size_t>(i - j) * n + j] : L[static_cast<size_t>(j - i) * n + i];
+  };
   // Scale by a power of two to max |a_ij| ∈ [0.5, 1) (exact; undone on the eigenvalues): the
   // inverse iteration squares entries, which would underflow for a matrix of norm ~1e-140.
   double amax = 0.0;
-  for (size_t i = 0; i < static_cast<size_t>(n) * n; ++i) amax = std::max(amax, std::fabs(A[i]));
+  for (double x : L) amax = std::max(amax, std::fabs(x));
   int scale_exp = 0;
   if (amax > 0.0 && std::isfinite(amax)) {
     std::frexp(amax, &scale_exp);
-    for (size_t i = 0; i < static_cast<size_t>(n) * n; ++i) A[i] = std::ldexp(A[i], -scale_exp);
+    for (double& x : L) x = std::ldexp(x, -scale_exp);
   }
   ws.rot_p.clear();
   ws.rot_c.clear();
   ws.rot_s.clear();
-  // Rotate rows/columns (p, p+1) so that entry (p+1, c0) vanishes.
+  // Rotate rows/columns (p, p+1) so that entry (p+1, c0) vanishes. Rows p and p+1 hold entries
+  // only in columns [p − w, p + 1 + w] (the band, the bulge being removed at c0 = p − w or inside
+  // the band, and the new bulge at p + 1 + w).
   auto annihilate = [&](int p, int c0) {
     const int qq = p + 1;
     const double ap = at(p, c0), aq = at(qq, c0);
@@ -239,18 +246,20 @@ bool band_top_eigen(int n, int w, double* A, int q, double* lam, std::vector<dou
     const double r = (mx > 1e-150 && mx < 1e150) ? std::sqrt(ap * ap + aq * aq) : std::hypot(ap, aq);
     if (r == 0.0) return;
     const double c = ap / r, s = aq / r;
-    const int lo = std::max(0, p - w - 1), hi = std::min(n - 1, qq + w + 1);
+    const int lo = std::max(0, p - w), hi = std::min(n - 1, qq + w);
     for (int j = lo; j <= hi; ++j) {
       if (j == p || j == qq) continue;
-      const double xp = at(p, j), xq = at(qq, j);
-      at(p, j) = at(j, p) = c * xp + s * xq;
-      at(qq, j) = at(j, qq) = -s * xp + c * xq;
+      double& xp = at(p, j);
+      double& xq = at(qq, j);
+      const double vp = xp, vq = xq;
+      xp = c * vp + s * vq;
+      xq = -s * vp + c * vq;
     }
-    const double app = at(p, p), apq = at(p, qq), aqq = at(qq, qq);
+    const double app = at(p, p), apq = at(qq, p), aqq = at(qq, qq);
     at(p, p) = c * c * app + 2.0 * c * s * apq + s * s * aqq;
     at(qq, qq) = s * s * app - 2.0 * c * s * apq + c * c * aqq;
-    at(p, qq) = at(qq, p) = (c * c - s * s) * apq + c * s * (aqq - app);
-    at(qq, c0) = at(c0, qq) = 0.0;
+    at(qq, p) = (c * c - s * s) * apq + c * s * (aqq - app);
+    at(qq, c0) = 0.0;
     ws.rot_p.push_back(p);
     ws.rot_c.push_back(c);
     ws.rot_s.push_back(s);
@@ -264,12 +273,9 @@ bool band_top_eigen(int n, int w, double* A, int q, double* lam, std::vector<dou
         annihilate(r + w - 1, r - 1);
       }
     }
-  ws.d.resize(n);
+  ws.d.assign(L.begin(), L.begin() + n);
   ws.e.assign(n, 0.0);
-  for (int i = 0; i < n; ++i) {
-    ws.d[i] = at(i, i);
-    if (i + 1 < n) ws.e[i] = at(i + 1, i);
-  }
+  if (n > 1) std::copy(L.begin() + n, L.begin() + 2 * static_cast<size_t>(n) - 1, ws.e.begin());
   q = std::min(q, n);
   if (n <= 10) {
     std::vector<double> dd(ws.d), ee(ws.e);
@@ -1113,25 +1119,24 @@ class BlockRun {
   // residual norms ‖B_j z_last‖; eigenvectors cached for ritz_vectors().
   void compute_ritz(int n, int need) {
     const int q = std::min(need + 1, n);
-    T_.assign(static_cast<size_t>(n) * n, 0.0);
+    // Lower band storage of T: T_[d·n + i] = T(i+d, i), d = 0..b, plus the bulge diagonal b + 1.
+    T_.assign(static_cast<size_t>(b_ + 2) * n, 0.0);
+    auto lower = [&](int i, int j) -> double& { return T_[static_cast<size_t>(i - j) * n + j]; };
     const int nblk = n / b_;
     for (int blk = 0; blk < nblk; ++blk) {
       const double* A = A_.data() + static_cast<size_t>(blk) * b_ * b_;
       for (int r = 0; r < b_; ++r)
-        for (int t = 0; t < b_; ++t) T_[static_cast<size_t>(blk * b_ + r) * n + blk * b_ + t] = A[r * b_ + t];
+        for (int t = 0; t <= r; ++t) lower(blk * b_ + r, blk * b_ + t) = A[r * b_ + t];
       if (blk + 1 < nblk) {
+        // B is upper triangular: T((blk+1)·b + r, blk·b + t) = B[r][t] lies within the band.
         const double* B = Bs_.data() + static_cast<size_t>(blk) * b_ * b_;
         for (int r = 0; r < b_; ++r)
-          for (int t = 0; t < b_; ++t) {
-            const double x = B[r * b_ + t];
-            T_[static_cast<size_t>((blk + 1) * b_ + r) * n + blk * b_ + t] = x;
-            T_[static_cast<size_t>(blk * b_ + t) * n + (blk + 1) * b_ + r] = x;
-          }
+          for (int t = r; t < b_; ++t) lower((blk + 1) * b_ + r, blk * b_ + t) = B[r * b_ + t];
       }
     }
     const int ng = interlacing_guesses(theta_, resid_, q, norm_est_, guess_lo_, guess_hi_);
     lam_.resize(q);
-    if (!band_top_eigen(n, b_, T_.data(), q, lam_.data(), zq_, bw_, guess_lo_.data(), guess_hi_.data(), ng))
+    if (!band_top_eigen(n, b_, T_, q, lam_.data(), zq_, bw_, guess_lo_.data(), guess_hi_.data(), ng))
       throw std::runtime_error("block Lanczos: non-finite Ritz values");
     theta_.assign(lam_.begin(), lam_.end());
     resid_.assign(q, 0.0);
@@ -1539,10 +1544,13 @@ std::vector<std::vector<double>> lanczos_topk_batch(GramStepBatch& op, const Sol
 bool band_top_eigenpairs(int n, int w, std::vector<double>& A, int q, std::vector<double>& lam, std::vector<double>& z) {
   if (n < 1 || w < 1 || q < 1 || static_cast<int64_t>(A.size()) != static_cast<int64_t>(n) * n)
     throw std::invalid_argument("band_top_eigenpairs: need n, w, q >= 1 and an n×n matrix");
+  std::vector<double> L(static_cast<size_t>(w + 2) * n, 0.0);
+  for (int d = 0; d <= w; ++d)
+    for (int i = 0; i + d < n; ++i) L[static_cast<size_t>(d) * n + i] = A[static_cast<size_t>(i + d) * n + i];
   BandWork ws;
   q = std::min(q, n);
   lam.assign(q, 0.0);
-  return band_top_eigen(n, w, A.data(), q, lam.data(), z, ws);
+  return band_top_eigen(n, w, L, q, lam.data(), z, ws);
 }
 
 }  // namespace fspai
