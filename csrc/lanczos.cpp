@@ -68,6 +68,9 @@ namespace {
 // Σ s·m over the runs of a round (the reorthogonalisation's multiply-adds are ~4·s·m) above which
 // the runs are stepped in parallel; measured: about where one step costs 10 µs.
 constexpr int64_t kParallelStepWork = 8192;
+// Basis length × vector length of one reorthogonalisation pass above which the pass is split over
+// the threads.
+constexpr int64_t kParallelPassWork = 262144;
 
 inline uint64_t splitmix64(uint64_t& state) {
   uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
@@ -344,6 +347,68 @@ int check_gap(double progress, double last_progress, int m, int last_m, int firs
   return std::clamp(more <= whole_below ? static_cast<int>(std::ceil(more)) : static_cast<int>(0.75 * more), 1, max_gap);
 }
 
+// One classical Gram–Schmidt pass: w −= Σ_{i∈[i0,i1)} (v_iᵀw) v_i over the basis vectors at V
+// (stride s). The pass's coefficients go to c[i0..i1) and are added to coef[i0..i1). Dots in
+// groups of four from i0, each dot whole (one thread per group when the pass is large and
+// threads > 1); the update sweeps w once per four basis vectors (the one-at-a-time loop was bound
+// by its stores), in blocks of the vector length, each element through the same operations in
+// the same order: results do not depend on the thread count.
+void cgs_pass(const double* V, int64_t s, int i0, int i1, double* w, double* c, double* coef, int threads) {
+  if (i1 <= i0) return;
+  const bool par = threads > 1 && static_cast<int64_t>(i1 - i0) * s >= kParallelPassWork;
+  const int64_t groups = (i1 - i0 + 3) / 4;
+  for_each_index(0, groups, par, threads, [&](int64_t g) {
+    const int64_t i = i0 + 4 * g;
+    if (i + 4 <= i1) {
+      const double* v = V + i * s;
+      lanczos_dot4(v, v + s, v + 2 * s, v + 3 * s, w, s, c + i);
+    } else {
+      for (int64_t t = i; t < i1; ++t) c[t] = lanczos_dot(V + t * s, w, s);
+    }
+  });
+  const int64_t block = 2048;
+  const int64_t nblocks = (s + block - 1) / block;
+  for_each_index(0, nblocks, par, threads, [&](int64_t b) {
+    const int64_t lo = b * block, hi = std::min(s, lo + block);
+    int i = i0;
+    for (; i + 4 <= i1; i += 4) {
+      const double c0 = c[i], c1 = c[i + 1], c2 = c[i + 2], c3 = c[i + 3];
+      const double* v0 = V + static_cast<int64_t>(i) * s;
+      const double *v1 = v0 + s, *v2 = v1 + s, *v3 = v2 + s;
+      for (int64_t x = lo; x < hi; ++x) {
+        double t = w[x];
+        t -= c0 * v0[x];
+        t -= c1 * v1[x];
+        t -= c2 * v2[x];
+        t -= c3 * v3[x];
+        w[x] = t;
+      }
+    }
+    for (; i < i1; ++i) {
+      const double ci = c[i];
+      const double* vi = V + static_cast<int64_t>(i) * s;
+      for (int64_t x = lo; x < hi; ++x) w[x] -= ci * vi[x];
+    }
+  });
+  for (int i = i0; i < i1; ++i) coef[i] += c[i];
+}
+
+// Orthogonalise w against the n basis vectors at V: one pass against [lo_local, n) first (the
+// newest vectors carry the recurrence's large coefficients), then full passes until one keeps
+// ≥ 1/√2 of the norm ("twice is enough": such a pass leaves w orthogonal to working precision).
+// The coefficients are ADDED to coef[0..n); c is scratch of n.
+void cgs_orthogonalize(const double* V, int64_t s, int n, int lo_local, double* w, double* coef, double* c,
+                       int threads) {
+  cgs_pass(V, s, lo_local, n, w, c, coef, threads);
+  double before = std::sqrt(lanczos_dot(w, w, s));
+  for (int pass = 0; pass < 3; ++pass) {
+    cgs_pass(V, s, 0, n, w, c, coef, threads);
+    const double after = std::sqrt(lanczos_dot(w, w, s));
+    if (after >= 0.7071 * before) break;
+    before = after;
+  }
+}
+
 // The readiness rule of a Lanczos process (see Run::stop_progress); shared by both process kinds.
 double stop_progress(const std::vector<double>& theta_, const std::vector<double>& resid_, int need, int m,
                    double th1, const SolveOptions& opt_) {
@@ -572,67 +637,11 @@ class Run {
     ++j_;
   }
 
-  // Orthogonalise w against the basis; h_ receives the total coefficients. First a local pass
-  // against the newest two vectors (removes the large α/β components of the three-term
-  // recurrence), then full classical Gram–Schmidt passes until one removes little ("twice is
-  // enough": a pass that keeps ≥ 1/√2 of the norm leaves w orthogonal to working precision).
+  // Orthogonalise w against the basis (cgs_orthogonalize; local pass over the newest two
+  // vectors); h_ receives the total coefficients.
   void orthogonalize(int nb, double* w) {
     std::fill(h_.begin(), h_.begin() + nb, 0.0);
-    const int lo_local = std::max(0, nb - 2);
-    cgs_pass(lo_local, nb, w);
-    double before = std::sqrt(lanczos_dot(w, w, s_));
-    for (int pass = 0; pass < 3; ++pass) {
-      cgs_pass(0, nb, w);
-      const double after = std::sqrt(lanczos_dot(w, w, s_));
-      if (after >= 0.7071 * before) break;
-      before = after;
-    }
-  }
-
-  // w -= Σ_{i∈[i0,i1)} (v_iᵀw) v_i, coefficients added to h_.
-  void cgs_pass(int i0, int i1, double* w) {
-    const int nb = i1 - i0;
-    if (nb <= 0) return;
-    double* coef = h2_.data();
-    const bool par = threads_ > 1 && static_cast<int64_t>(nb) * s_ >= 262144;
-    // Dots in groups of four from i0 (the grouping depends only on [i0, i1), not on threads).
-    const int64_t groups = (nb + 3) / 4;
-    for_each_index(0, groups, par, threads_, [&](int64_t g) {
-      const int64_t i = i0 + 4 * g;
-      if (i + 4 <= i1) {
-        const double* v = V_.data() + i * s_;
-        lanczos_dot4(v, v + s_, v + 2 * s_, v + 3 * s_, w, s_, coef + i);
-      } else {
-        for (int64_t t = i; t < i1; ++t) coef[t] = lanczos_dot(V_.data() + t * s_, w, s_);
-      }
-    });
-    const int64_t block = 2048;
-    const int64_t nblocks = (s_ + block - 1) / block;
-    for_each_index(0, nblocks, par, threads_, [&](int64_t b) {
-      const int64_t lo = b * block, hi = std::min(s_, lo + block);
-      int i = i0;
-      // Four basis vectors per sweep over w: one load and store of w per four updates (the
-      // one-at-a-time loop was bound by its stores); the same operations in the same order.
-      for (; i + 4 <= i1; i += 4) {
-        const double c0 = coef[i], c1 = coef[i + 1], c2 = coef[i + 2], c3 = coef[i + 3];
-        const double* v0 = V_.data() + static_cast<int64_t>(i) * s_;
-        const double *v1 = v0 + s_, *v2 = v1 + s_, *v3 = v2 + s_;
-        for (int64_t x = lo; x < hi; ++x) {
-          double t = w[x];
-          t -= c0 * v0[x];
-          t -= c1 * v1[x];
-          t -= c2 * v2[x];
-          t -= c3 * v3[x];
-          w[x] = t;
-        }
-      }
-      for (; i < i1; ++i) {
-        const double ci = coef[i];
-        const double* vi = V_.data() + static_cast<int64_t>(i) * s_;
-        for (int64_t x = lo; x < hi; ++x) w[x] -= ci * vi[x];
-      }
-    });
-    for (int i = i0; i < i1; ++i) h_[i] += coef[i];
+    cgs_orthogonalize(V_.data(), s_, nb, std::max(0, nb - 2), w, h_.data(), h2_.data(), threads_);
   }
 
   std::vector<double> projected(int m) const {
@@ -866,6 +875,7 @@ class BlockRun {
       for (int t = 0; t < b_; ++t) row += std::fabs(A[r * b_ + t]);
       arow = std::max(arow, row);
     }
+    std::vector<double> round_c;  // scratch of the extra rounds
     for (int t = 0; t < b_ && !exhausted; ++t) {
       double* wt = W_.data() + static_cast<int64_t>(t) * s_;
       double* ht = h_.data() + static_cast<size_t>(t) * (mb_ + b_);
@@ -880,7 +890,8 @@ class BlockRun {
           }
         nrm = std::sqrt(lanczos_dot(wt, wt, s_));
         if (nrm >= 0.7071 * before) break;
-        orthogonalize(n, wt, scratch_coef(n), /*accumulate=*/ht);
+        round_c.resize(n);
+        cgs_orthogonalize(V_.data(), s_, n, std::max(0, n - 2 * b_), wt, ht, round_c.data(), 1);  // adds to ht
         before = std::sqrt(lanczos_dot(wt, wt, s_));
         nrm = before;
       }
@@ -965,27 +976,13 @@ class BlockRun {
   }
 
  private:
-  // w ← w − Σ_i (v_iᵀw) v_i over the n basis vectors, CGS until a pass keeps ≥ 1/√2 of the norm
-  // ("twice is enough"); coef[0..n) receives the total coefficients.
-  double* scratch_coef(int n) {
-    coef_scratch_.resize(n);
-    return coef_scratch_.data();
-  }
-  // With `accumulate`, the coefficients are also added to accumulate[0..n).
-  void orthogonalize(int n, double* w, double* coef, double* accumulate = nullptr) const {
+  // w ← w − Σ_i (v_iᵀw) v_i over the n basis vectors (cgs_orthogonalize; local pass over the
+  // last two blocks, which carry the large A_j, B_{j−1} components); coef[0..n) receives the total
+  // coefficients.
+  void orthogonalize(int n, double* w, double* coef) const {
     std::fill(coef, coef + n, 0.0);
     std::vector<double> c(n);
-    // One pass against the current and previous blocks first (they carry the large A_j, B_{j−1}
-    // components of the recurrence), then full passes until one keeps ≥ 1/√2 of the norm.
-    const int lo_local = std::max(0, n - 2 * b_);
-    cgs_pass(lo_local, n, w, c.data(), coef, accumulate);
-    double before = std::sqrt(lanczos_dot(w, w, s_));
-    for (int pass = 0; pass < 3; ++pass) {
-      cgs_pass(0, n, w, c.data(), coef, accumulate);
-      const double after = std::sqrt(lanczos_dot(w, w, s_));
-      if (after >= 0.7071 * before) break;
-      before = after;
-    }
+    cgs_orthogonalize(V_.data(), s_, n, std::max(0, n - 2 * b_), w, coef, c.data(), 1);
   }
 
   // orthogonalize() for two columns at once: the same passes, each basis vector read once for
@@ -1056,30 +1053,6 @@ class BlockRun {
       coef0[t] += c0[t];
       coef1[t] += c1[t];
     }
-  }
-
-  // w −= Σ_{i∈[i0,i1)} (v_iᵀw) v_i (dots in groups of four from i0, updates four vectors per sweep).
-  void cgs_pass(int i0, int i1, double* w, double* c, double* coef, double* accumulate) const {
-    int i = i0;
-    for (; i + 4 <= i1; i += 4) {
-      const double* v0 = V_.data() + static_cast<int64_t>(i) * s_;
-      lanczos_dot4(v0, v0 + s_, v0 + 2 * s_, v0 + 3 * s_, w, s_, c + i);
-    }
-    for (; i < i1; ++i) c[i] = lanczos_dot(V_.data() + static_cast<int64_t>(i) * s_, w, s_);
-    i = i0;
-    for (; i + 4 <= i1; i += 4) {
-      const double c0 = c[i], c1 = c[i + 1], c2 = c[i + 2], c3 = c[i + 3];
-      const double* v0 = V_.data() + static_cast<int64_t>(i) * s_;
-      const double *v1 = v0 + s_, *v2 = v1 + s_, *v3 = v2 + s_;
-      for (int64_t x = 0; x < s_; ++x) w[x] = (((w[x] - c0 * v0[x]) - c1 * v1[x]) - c2 * v2[x]) - c3 * v3[x];
-    }
-    for (; i < i1; ++i) {
-      const double* vi = V_.data() + static_cast<int64_t>(i) * s_;
-      for (int64_t x = 0; x < s_; ++x) w[x] -= c[i] * vi[x];
-    }
-    for (int t = i0; t < i1; ++t) coef[t] += c[t];
-    if (accumulate)
-      for (int t = i0; t < i1; ++t) accumulate[t] += c[t];
   }
 
   // v −= Σ_r (x_rᵀv) x_r over `count` vectors at `vecs` (stride s), two passes.
@@ -1161,7 +1134,7 @@ class BlockRun {
   double last_progress_ = 0.0, norm_est_ = 0.0;
   Status status_ = Running;
   uint64_t rng_ = 0;
-  std::vector<double> V_, W_, Xn_, h_, A_, Bs_, Bj_, T_, theta_, resid_, zq_, lam_, coef_scratch_, guess_lo_, guess_hi_;
+  std::vector<double> V_, W_, Xn_, h_, A_, Bs_, Bj_, T_, theta_, resid_, zq_, lam_, guess_lo_, guess_hi_;
   BandWork bw_;
   int zq_n_ = -1, zq_q_ = 0;
 };
