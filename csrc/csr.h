@@ -70,7 +70,11 @@ struct CsrOwned {
 // values are read as |v|).
 void validate_csr(const CsrView& a, const std::string& what);
 
-// Transpose (CSR of Aᵀ), values |v| of the same type. O(nnz).
-CsrOwned transpose(const CsrView& a);
+// Transpose (CSR of Aᵀ), values |v| of the same type. O(nnz). Written in cache-sized bands of
+// columns, on `threads` threads from kParallelTransposeNnz entries; the result is the same for any
+// thread count.
+constexpr int64_t kTransposeBandBytes = 256 * 1024;
+constexpr int64_t kParallelTransposeNnz = 1 << 16;
+CsrOwned transpose(const CsrView& a, int threads = 1);
 
 }  // namespace fspai

@@ -58,7 +58,10 @@ std::unique_ptr<GramStepBatch> make_gram_dense_cpu(const std::vector<CsrView>& p
 // Dense s×s Gram c̃²·CᵀC (row-major, float64) of `c` oriented with the Gram side as columns
 // (n_cols = s; rows are the long side): Σ over rows of the outer product of the row's values
 // (1 for the pattern, scale·|v| weighted), upper triangle accumulated in row order, then mirrored.
-// Shared by the dense_gram route and the exact dense path of tiny components.
-std::vector<double> csr_gram_dense(const CsrView& c, bool weighted, double scale);
+// With threads > 1 and at least kParallelGramUpdates multiply-adds, bands of G rows are filled in
+// parallel; every entry still sums its terms in row order, so the result does not depend on the
+// thread count. Shared by the dense_gram route and the exact dense path of tiny components.
+constexpr double kParallelGramUpdates = 1 << 19;  // ~0.5 ms of scattered updates
+std::vector<double> csr_gram_dense(const CsrView& c, bool weighted, double scale, int threads = 1);
 
 }  // namespace fspai

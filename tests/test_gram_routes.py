@@ -211,3 +211,64 @@ def test_dense_gram_large_side_storage(shape):
         want = np.sqrt(np.linalg.eigvalsh(dense_gram(mask.toarray()))[::-1][:3])
         assert info["route"] == "dense_gram"
         assert np.all(np.abs(sv - want) <= np.maximum(1e-7 * want, 5e-8 * want[0]))
+
+
+@pytest.mark.parametrize("shape,density,skew", [((2000, 300), 0.2, False), ((300, 2000), 0.2, False),
+                                                ((3000, 257), 0.3, True), ((129, 5000), 0.5, True)])
+def test_weighted_dense_gram_parallel_build_is_bit_identical(shape, density, skew):
+    # Above ~5e5 multiply-adds the |W| Gram is built by bands of G rows on several threads; every
+    # entry still sums its terms in row order, so the product is bit-identical for any thread
+    # count (skew: the entries crowd into the first Gram-side nodes, so the bands are uneven).
+    rng = np.random.default_rng(shape[0] + shape[1])
+    p = rng.random(shape) < density
+    if skew:
+        side = 1 if shape[0] >= shape[1] else 0
+        p &= (rng.random(shape) < np.linspace(1.0, 0.02, shape[side])[None, :] if side == 1 else
+              rng.random(shape) < np.linspace(1.0, 0.02, shape[side])[:, None])
+    p[rng.integers(0, shape[0], 5), :] = False  # a few empty long- or short-side rows
+    w = (rng.standard_normal(shape) * p).astype(np.float32)
+    c = sp.csr_matrix(w)
+    c.sort_indices()
+    args = (c.indptr.astype(np.int64), c.indices.astype(np.int32), c.data, *shape)
+    X = rng.standard_normal((2, min(shape)))
+    ys = [_core._gram_apply(*args, X, route="dense_gram", weighted=True, threads=t)[0] for t in (1, 2, 3)]
+    assert np.array_equal(ys[0], ys[1]) and np.array_equal(ys[0], ys[2])
+    ref = (dense_gram(np.abs(w.astype(np.float64))) @ X.T).T
+    np.testing.assert_allclose(ys[0], ref, rtol=1e-10, atol=1e-10 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("shape", [(300, 5000), (64, 40000)])
+def test_transposed_copy_in_bands_is_thread_independent(shape, weighted):
+    # A part whose rows are the Gram side is transposed for the fused CSR pass; the copy is written
+    # in cache-sized column bands (here several, and more with threads), each transposed row by one
+    # band in row order: the product is bit-identical for any thread count and matches NumPy.
+    rng = np.random.default_rng(shape[1])
+    d = sp.random(*shape, density=0.05, random_state=rng, format="csr", dtype=np.float64).toarray()
+    d[d != 0] = rng.standard_normal(np.count_nonzero(d))
+    d[:, rng.integers(0, shape[1], 50)] = 0  # empty columns, some at band edges
+    c = sp.csr_matrix(d)
+    c.sort_indices()
+    args = (c.indptr.astype(np.int64), c.indices.astype(np.int32), c.data if weighted else None, *shape)
+    X = rng.standard_normal((2, min(shape)))
+    ys = [_core._gram_apply(*args, X, route="csr", weighted=weighted, threads=t)[0] for t in (1, 2, 3)]
+    assert np.array_equal(ys[0], ys[1]) and np.array_equal(ys[0], ys[2])
+    a = np.abs(c.toarray()) if weighted else (c.toarray() != 0).astype(np.float64)
+    ref = (dense_gram(a) @ X.T).T
+    np.testing.assert_allclose(ys[0], ref, rtol=1e-10, atol=1e-10 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("words_mod_8", range(8))
+def test_dense_gram_popcount_at_every_bit_row_length(words_mod_8):
+    # The AND+popcount build runs 8 words at a time and takes the last 1–7 words of a bit row by
+    # masked loads: every row length mod 8 words (and a partial last word) gives the exact counts.
+    rng = np.random.default_rng(words_mod_8)
+    L = 64 * (16 + words_mod_8) - int(rng.integers(0, 64))
+    for shape in ((37, L), (L, 41)):
+        mask = rng.random(shape) < 0.2
+        ip, ix, _ = csr_args(mask)
+        s = min(shape)
+        X = np.eye(s)[:2]  # G's first two columns, exactly
+        for threads in (1, 2):
+            Y = _core._gram_apply(ip, ix, None, *shape, X, route="dense_gram", threads=threads)[0]
+            assert np.array_equal(Y, dense_gram(mask)[:, :2].T)

@@ -1,10 +1,13 @@
+#include <algorithm>
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "csr.h"
+#include "parallel.h"
 
 namespace fspai {
 
@@ -61,7 +64,39 @@ void validate_csr(const CsrView& a, const std::string& what) {
   }
 }
 
-CsrOwned transpose(const CsrView& a) {
+namespace {
+
+// Scatter the entries of source rows 0..n_rows-1 whose columns lie in [c0, c1) into their
+// transposed rows, |v| of type V (nullptr: pattern). `next` holds the write positions of columns
+// c0..c1-1 (indptr of the transpose).
+template <bool Whole, typename V>
+void transpose_band(const CsrView& a, int32_t c0, int32_t c1, const V* src, int64_t* next, int32_t* out_idx,
+                    V* out_val) {
+  for (int64_t r = 0; r < a.n_rows; ++r) {
+    const int32_t* first = a.indices + a.indptr[r];
+    const int32_t* last = a.indices + a.indptr[r + 1];
+    const int32_t* p = Whole ? first : std::lower_bound(first, last, c0);
+    for (; p != last && (Whole || *p < c1); ++p) {
+      const int64_t q = next[*p - c0]++;
+      out_idx[q] = static_cast<int32_t>(r);  // rows visited in order: indices stay sorted
+      if (out_val) out_val[q] = std::fabs(src[p - a.indices]);
+    }
+  }
+}
+
+template <bool Whole>
+void transpose_band(const CsrView& a, int32_t c0, int32_t c1, int64_t* next, CsrOwned& t) {
+  if (a.vtype == ValueType::Float32)
+    transpose_band<Whole>(a, c0, c1, static_cast<const float*>(a.values), next, t.indices.data(), t.values32.data());
+  else if (a.vtype == ValueType::Float64)
+    transpose_band<Whole>(a, c0, c1, static_cast<const double*>(a.values), next, t.indices.data(), t.values.data());
+  else
+    transpose_band<Whole, float>(a, c0, c1, nullptr, next, t.indices.data(), nullptr);
+}
+
+}  // namespace
+
+CsrOwned transpose(const CsrView& a, int threads) {
   CsrOwned t;
   t.n_rows = a.n_cols;
   t.n_cols = a.n_rows;
@@ -72,15 +107,32 @@ CsrOwned transpose(const CsrView& a) {
   if (a.vtype == ValueType::Float64) t.values.resize(nnz);
   for (int64_t p = 0; p < nnz; ++p) t.indptr[a.indices[p] + 1]++;
   for (int64_t c = 0; c < a.n_cols; ++c) t.indptr[c + 1] += t.indptr[c];
-  std::vector<int64_t> next(t.indptr.begin(), t.indptr.end() - 1);
-  for (int64_t r = 0; r < a.n_rows; ++r) {
-    for (int64_t p = a.indptr[r]; p < a.indptr[r + 1]; ++p) {
-      const int64_t q = next[a.indices[p]]++;
-      t.indices[q] = static_cast<int32_t>(r);  // rows visited in order: indices stay sorted
-      if (a.vtype == ValueType::Float32) t.values32[q] = std::fabs(static_cast<const float*>(a.values)[p]);
-      else if (a.vtype == ValueType::Float64) t.values[q] = std::fabs(static_cast<const double*>(a.values)[p]);
-    }
+  // Bands of columns, each written out by one pass over the rows (a row's band segment found by
+  // binary search): a band's share of the output stays in cache while it is scattered (a single
+  // pass scatters into every transposed row at once: ~7 ns per entry on a 512×4608 layer at 10 %),
+  // and bands can go to different threads. Every transposed row is written by one band in row
+  // order, so the result does not depend on the banding or the thread count. The band count is
+  // capped so the binary searches (rows × bands) stay a small fraction of the entries.
+  const int64_t bytes = nnz * (4 + (a.vtype == ValueType::Float64 ? 8 : a.vtype == ValueType::Float32 ? 4 : 0));
+  int64_t nb = std::max<int64_t>(1, bytes / kTransposeBandBytes);
+  if (threads > 1 && nnz >= kParallelTransposeNnz) nb = std::max<int64_t>(nb, 2 * threads);
+  nb = std::min<int64_t>({nb, std::max<int64_t>(1, nnz / (8 * std::max<int64_t>(1, a.n_rows))), a.n_cols});
+  if (nb == 1) {  // small copies (every tiny component of the exact dense path): one plain pass
+    std::vector<int64_t> next(t.indptr.begin(), t.indptr.end() - 1);
+    transpose_band<true>(a, 0, static_cast<int32_t>(a.n_cols), next.data(), t);
+    return t;
   }
+  std::vector<int32_t> band{0};
+  for (int64_t k = 1; k < nb; ++k) {  // equal numbers of entries per band
+    const auto it = std::lower_bound(t.indptr.begin(), t.indptr.end(), nnz * k / nb);
+    const int32_t c = static_cast<int32_t>(std::max<int64_t>(it - t.indptr.begin(), band.back()));
+    if (c > band.back() && c < a.n_cols) band.push_back(c);
+  }
+  band.push_back(static_cast<int32_t>(a.n_cols));
+  for_each_index_dynamic(0, static_cast<int64_t>(band.size()) - 1, threads > 1, threads, [&](int64_t k) {
+    std::vector<int64_t> next(t.indptr.begin() + band[k], t.indptr.begin() + band[k + 1]);
+    transpose_band<false>(a, band[k], band[k + 1], next.data(), t);
+  });
   return t;
 }
 

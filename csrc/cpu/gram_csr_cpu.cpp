@@ -312,7 +312,7 @@ class GramCsrCpu final : public GramStepBatch {
       P.orig = given;
       CsrView c = given;
       if (c.n_rows < c.n_cols) {  // the fused pass needs the smaller side as columns
-        owned_.push_back(transpose(given));
+        owned_.push_back(transpose(given, threads_));
         c = owned_.back().view();
       }
       P.c = c;

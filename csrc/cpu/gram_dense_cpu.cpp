@@ -83,6 +83,19 @@ struct DenseProblem {
 // from memory and the build ran at a third of its compute speed).
 constexpr int64_t kBuildTileBytes = 512 * 1024;
 
+#if defined(__AVX512F__) && defined(__AVX512VPOPCNTDQ__)
+// [Σ v0, Σ v1, Σ v2, Σ v3] of four vectors of 8 int64 (exact integer sums, any order).
+inline __m256i reduce4_epi64(__m512i v0, __m512i v1, __m512i v2, __m512i v3) {
+  // Pairwise lane sums: a holds (v0, v1) partials per 128-bit lane, b (v2, v3).
+  const __m512i a = _mm512_add_epi64(_mm512_unpacklo_epi64(v0, v1), _mm512_unpackhi_epi64(v0, v1));
+  const __m512i b = _mm512_add_epi64(_mm512_unpacklo_epi64(v2, v3), _mm512_unpackhi_epi64(v2, v3));
+  // Lanes [a0+a1, a2+a3, b0+b1, b2+b3] (128-bit lanes), then the two halves of each pair.
+  const __m512i c = _mm512_add_epi64(_mm512_shuffle_i64x2(a, b, 0x88), _mm512_shuffle_i64x2(a, b, 0xDD));
+  const __m512i d = _mm512_add_epi64(c, _mm512_shuffle_i64x2(c, c, 0xB1));
+  return _mm512_castsi512_si256(_mm512_permutexvar_epi64(_mm512_setr_epi64(0, 1, 4, 5, 0, 1, 4, 5), d));
+}
+#endif
+
 // Gram of the 0/1 pattern of c on its smaller side s: one bitset per small-side node over the
 // L nodes of the other side, G_ij = popcount(b_i AND b_j), stored as T (float or uint16_t; the
 // caller checks that T holds L exactly).
@@ -135,7 +148,9 @@ std::vector<T> popcount_gram(const CsrView& c, int threads, bool packed = false)
         int64_t c0 = 0, c1 = 0, c2 = 0, c3 = 0;
         int64_t w = 0;
 #if defined(__AVX512F__) && defined(__AVX512VPOPCNTDQ__)
-        {  // 8 words per step with VPOPCNTQ (built with -march=native on a CPU that has it)
+        {  // 8 words per step with VPOPCNTQ (built with -march=native on a CPU that has it); the
+           // last 1–7 words by masked loads (a scalar tail cost as much as the vector part at
+           // 36 words), and the four sums reduced together.
           __m512i v0 = _mm512_setzero_si512(), v1 = v0, v2 = v0, v3 = v0;
           for (; w + 8 <= nw; w += 8) {
             const __m512i x = _mm512_loadu_si512(bj + w);
@@ -144,10 +159,21 @@ std::vector<T> popcount_gram(const CsrView& c, int threads, bool packed = false)
             v2 = _mm512_add_epi64(v2, _mm512_popcnt_epi64(_mm512_and_si512(x, _mm512_loadu_si512(bi[2] + w))));
             v3 = _mm512_add_epi64(v3, _mm512_popcnt_epi64(_mm512_and_si512(x, _mm512_loadu_si512(bi[3] + w))));
           }
-          c0 = _mm512_reduce_add_epi64(v0);
-          c1 = _mm512_reduce_add_epi64(v1);
-          c2 = _mm512_reduce_add_epi64(v2);
-          c3 = _mm512_reduce_add_epi64(v3);
+          if (w < nw) {
+            const __mmask8 m = static_cast<__mmask8>((1u << (nw - w)) - 1);
+            const __m512i x = _mm512_maskz_loadu_epi64(m, bj + w);
+            v0 = _mm512_add_epi64(v0, _mm512_popcnt_epi64(_mm512_and_si512(x, _mm512_maskz_loadu_epi64(m, bi[0] + w))));
+            v1 = _mm512_add_epi64(v1, _mm512_popcnt_epi64(_mm512_and_si512(x, _mm512_maskz_loadu_epi64(m, bi[1] + w))));
+            v2 = _mm512_add_epi64(v2, _mm512_popcnt_epi64(_mm512_and_si512(x, _mm512_maskz_loadu_epi64(m, bi[2] + w))));
+            v3 = _mm512_add_epi64(v3, _mm512_popcnt_epi64(_mm512_and_si512(x, _mm512_maskz_loadu_epi64(m, bi[3] + w))));
+            w = nw;
+          }
+          alignas(32) int64_t c4[4];
+          _mm256_store_si256(reinterpret_cast<__m256i*>(c4), reduce4_epi64(v0, v1, v2, v3));
+          c0 = c4[0];
+          c1 = c4[1];
+          c2 = c4[2];
+          c3 = c4[3];
         }
 #endif
         for (; w < nw; ++w) {
@@ -189,10 +215,10 @@ class GramDenseCpu final : public GramStepBatch {
       } else {
         P.scale = value_scale(c);
         if (c.n_rows >= c.n_cols) {
-          P.Gd = csr_gram_dense(c, true, P.scale);
+          P.Gd = csr_gram_dense(c, true, P.scale, threads);
         } else {
-          const CsrOwned t = transpose(c);  // rows must be the long side; freed after the build
-          P.Gd = csr_gram_dense(t.view(), true, P.scale);
+          const CsrOwned t = transpose(c, threads);  // rows must be the long side; freed after the build
+          P.Gd = csr_gram_dense(t.view(), true, P.scale, threads);
         }
       }
       problems_.push_back(std::move(P));
@@ -343,11 +369,11 @@ class GramDenseCpu final : public GramStepBatch {
       double sa = ba[j], sb = NV == 2 ? bb[j] : 0.0;
       for (int q = 0; q < 4; ++q) {
         const double gq = static_cast<double>(g[q][j]);
-        acc[q][0] += gq * xa[j];
-        sa += gq * xi[q][0];
+        acc[q][0] = std::fma(gq, xa[j], acc[q][0]);
+        sa = std::fma(gq, xi[q][0], sa);
         if (NV == 2) {
-          acc[q][1] += gq * xb[j];
-          sb += gq * xi[q][1];
+          acc[q][1] = std::fma(gq, xb[j], acc[q][1]);
+          sb = std::fma(gq, xi[q][1], sb);
         }
       }
       ba[j] = sa;
@@ -358,11 +384,11 @@ class GramDenseCpu final : public GramStepBatch {
       const int64_t i = i0 + q;
       for (int64_t jj = i0; jj <= i; ++jj) {
         const double gq = static_cast<double>(g[q][jj]);
-        acc[q][0] += gq * xa[jj];
-        if (NV == 2) acc[q][1] += gq * xb[jj];
+        acc[q][0] = std::fma(gq, xa[jj], acc[q][0]);
+        if (NV == 2) acc[q][1] = std::fma(gq, xb[jj], acc[q][1]);
         if (jj < i) {  // the mirrored entry G_{jj,i}
-          ba[jj] += gq * xi[q][0];
-          if (NV == 2) bb[jj] += gq * xi[q][1];
+          ba[jj] = std::fma(gq, xi[q][0], ba[jj]);
+          if (NV == 2) bb[jj] = std::fma(gq, xi[q][1], bb[jj]);
         }
       }
     }
@@ -432,12 +458,15 @@ class GramDenseCpu final : public GramStepBatch {
         }
     }
 #endif
+    // Scalar tails use std::fma explicitly: left to the compiler, the inlined serial and OpenMP
+    // copies of this loop contracted a*b+c differently (results differed in the last bit between
+    // thread counts).
     for (; j < s; ++j) {  // tail (the whole row in a portable build), fixed order
       const double x0 = xa[j], x1 = xb[j];
       for (int q = 0; q < 4; ++q) {
         const double gq = static_cast<double>(g[q][j]);
-        acc[q][0] += gq * x0;
-        if (NV == 2) acc[q][1] += gq * x1;
+        acc[q][0] = std::fma(gq, x0, acc[q][0]);
+        if (NV == 2) acc[q][1] = std::fma(gq, x1, acc[q][1]);
       }
     }
     for (int q = 0; q < ni; ++q) {
@@ -453,21 +482,56 @@ class GramDenseCpu final : public GramStepBatch {
 
 }  // namespace
 
-std::vector<double> csr_gram_dense(const CsrView& c, bool weighted, double scale) {
-  // Upper triangle only (indices ascend within a row, so j > i lands above the diagonal), each
-  // row's values read once, then mirrored: half the scattered updates.
+std::vector<double> csr_gram_dense(const CsrView& c, bool weighted, double scale, int threads) {
+  // Upper triangle only (indices ascend within a row, so j > i lands above the diagonal), then
+  // mirrored: half the scattered updates. Every entry sums its terms in row order, however the
+  // work is split, so the result is the same for any thread count.
   const int64_t s = c.n_cols;
-  std::vector<double> g(static_cast<size_t>(s) * s, 0.0), rv;
-  for (int64_t r = 0; r < c.n_rows; ++r) {
-    const int64_t b = c.indptr[r], e = c.indptr[r + 1];
-    rv.resize(static_cast<size_t>(e - b));
-    for (int64_t p = b; p < e; ++p) rv[p - b] = weighted ? scale * c.value(p) : 1.0;
-    const int32_t* idx = c.indices + b;
-    for (int64_t i = 0; i < e - b; ++i) {
-      const double vi = rv[i];
-      double* row = g.data() + static_cast<int64_t>(idx[i]) * s;
-      for (int64_t j = i; j < e - b; ++j) row[idx[j]] += vi * rv[j];
+  std::vector<double> g(static_cast<size_t>(s) * s, 0.0);
+  // Updates landing in G row idx[a] of one long row: everything from a to the row's end.
+  std::vector<double> work;
+  double total = 0.0;
+  if (threads > 1) {
+    work.assign(static_cast<size_t>(s), 0.0);
+    for (int64_t r = 0; r < c.n_rows; ++r)
+      for (int64_t p = c.indptr[r], e = c.indptr[r + 1]; p < e; ++p) work[c.indices[p]] += static_cast<double>(e - p);
+    for (double w : work) total += w;
+  }
+  // Parallel: G is cut into bands of consecutive rows with equal work, each band filled by one
+  // thread that scans every long row for its own indices (a row's band segment by binary search).
+  auto fill_band = [&](int32_t lo, int32_t hi, bool whole) {
+    std::vector<double> rv;
+    for (int64_t r = 0; r < c.n_rows; ++r) {
+      const int32_t* first = c.indices + c.indptr[r];
+      const int32_t* last = c.indices + c.indptr[r + 1];
+      const int32_t* a0 = whole ? first : std::lower_bound(first, last, lo);
+      if (a0 == last || *a0 >= hi) continue;
+      const int32_t* a1 = whole ? last : std::lower_bound(a0, last, hi);
+      const int64_t base = a0 - c.indices, d = last - a0, na = a1 - a0;  // values from a0 to the row's end
+      rv.resize(static_cast<size_t>(d));
+      for (int64_t q = 0; q < d; ++q) rv[q] = weighted ? scale * c.value(base + q) : 1.0;
+      for (int64_t i = 0; i < na; ++i) {
+        const double vi = rv[i];
+        double* row = g.data() + static_cast<int64_t>(a0[i]) * s;
+        // std::fma: the serial and OpenMP copies of this loop must round alike (see rows4).
+        for (int64_t j = i; j < d; ++j) row[a0[j]] = std::fma(vi, rv[j], row[a0[j]]);
+      }
     }
+  };
+  const int nband = threads > 1 && total >= kParallelGramUpdates ? 4 * threads : 1;
+  if (nband == 1) {
+    fill_band(0, static_cast<int32_t>(s), true);
+  } else {
+    std::vector<int64_t> band{0};
+    double acc = 0.0;
+    for (int64_t i = 0; i < s && static_cast<int>(band.size()) < nband; ++i) {
+      acc += work[i];
+      if (acc >= total * static_cast<double>(band.size()) / nband) band.push_back(i + 1);
+    }
+    if (band.back() != s) band.push_back(s);
+    for_each_index_dynamic(0, static_cast<int64_t>(band.size()) - 1, true, threads, [&](int64_t k) {
+      fill_band(static_cast<int32_t>(band[k]), static_cast<int32_t>(band[k + 1]), false);
+    });
   }
   mirror_upper_to_lower(g.data(), s);
   return g;

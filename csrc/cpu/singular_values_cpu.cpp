@@ -237,7 +237,7 @@ void topk_cpu(const CsrView& a, bool want_p, bool want_w, const SolveOptions& op
     // Orient so that the columns are the smaller side (transposing when needed).
     auto oriented = [&](const CsrView& v) -> CsrView {
       if (v.n_rows >= v.n_cols) return v;
-      owned.push_back(transpose(v));
+      owned.push_back(transpose(v, threads));
       return owned.back().view();
     };
     auto dense = [&](const CsrView& c) {
@@ -279,7 +279,7 @@ void topk_cpu(const CsrView& a, bool want_p, bool want_w, const SolveOptions& op
           dense(oriented(sub.view()));
         } else {
           // Keep only the oriented copy (the CSR route would otherwise transpose it again).
-          if (sub.n_rows < sub.n_cols) sub = transpose(sub.view());
+          if (sub.n_rows < sub.n_cols) sub = transpose(sub.view(), threads);
           owned.push_back(std::move(sub));
           parts.push_back(owned.back().view());
         }
