@@ -5,6 +5,9 @@ Groups (pytest-benchmark compares within a group):
 * ``per-layer-<net>-<density>``: ``fspai.singular_values`` called once per layer on the scipy CSR
   mask (default threads, and ``threads=1``) vs baseline (b), ARPACK on the Gram operator per layer
   (float64 CSR M and Mᵀ prepared untimed). Densities 1 / 10 / 50 %.
+* ``per-layer-weighted-<net>-<density>``: the same loop on ``|W ⊙ M|`` (``singular_values(mask,
+  weight)``, the solve behind ``weighted_gap``; mask and signed ``W ⊙ M`` as scipy CSR) vs (b) on
+  ``|W ⊙ M|`` per layer. Densities 1 / 10 / 50 %.
 * ``network-<net>-<density>``: the whole network in one call, ``fspai.batch_singular_values`` and
   ``fspai.model_metrics`` (every metric, all regular subgraphs included), vs baseline (b) per
   layer and vs the honest SciPy loop for what ``model_metrics`` computes (the layer and every
@@ -23,11 +26,11 @@ PER_LAYER_IDS = [f"{cases.case_id(n, d)}-{cases.threads_id(t)}" for n, d, t in P
 NET_IDS = [cases.case_id(n, d) for n, d in cases.NETWORKS]
 
 
-def _setup(benchmark, group, name, density, method):
+def _setup(benchmark, group, name, density, method, mode="pattern"):
     benchmark.group = f"{group}-{cases.case_id(name, density)}"
     layers = cases.network(name, density)
     benchmark.extra_info.update(method=method, layers=len(layers), nnz=sum(l.nnz for l in layers))
-    return layers, cases.network_reference(name, density)
+    return layers, cases.network_reference(name, density, mode)
 
 
 @pytest.mark.needs_fspai
@@ -48,6 +51,29 @@ def test_fspai_per_layer(benchmark, case, fspai):
 def test_gram_arpack_per_layer(benchmark, case):
     layers, ref = _setup(benchmark, "per-layer", *case, "baseline-b-gram-arpack")
     solvers = [baselines.GramBaseline(l.mask) for l in layers]  # untimed setup
+    vals = benchmark.pedantic(lambda: [s() for s in solvers], rounds=3, warmup_rounds=1, iterations=1)
+    err = cases.max_rel_err(vals, ref)
+    benchmark.extra_info["max_rel_err"] = err
+    assert err <= 1e-6
+
+
+@pytest.mark.needs_fspai
+@pytest.mark.parametrize("case", cases.PER_LAYER, ids=[cases.case_id(*c) for c in cases.PER_LAYER])
+def test_fspai_per_layer_weighted(benchmark, case, fspai):
+    layers, ref = _setup(benchmark, "per-layer-weighted", *case, "fspai.singular_values(mask, weight) per layer",
+                         mode="weighted")
+    masks, weights = cases.inputs(layers, "weighted")
+    vals = benchmark.pedantic(fspai_api.per_layer_top2, args=(fspai, masks, None, weights), rounds=5,
+                              warmup_rounds=1, iterations=1)
+    err = cases.max_rel_err(vals, ref)
+    benchmark.extra_info["max_rel_err"] = err
+    assert err <= 1e-7
+
+
+@pytest.mark.parametrize("case", cases.PER_LAYER, ids=[cases.case_id(*c) for c in cases.PER_LAYER])
+def test_gram_arpack_per_layer_weighted(benchmark, case):
+    layers, ref = _setup(benchmark, "per-layer-weighted", *case, "baseline-b-gram-arpack", mode="weighted")
+    solvers = [baselines.GramBaseline(g) for g in cases.graphs(layers, "weighted")]  # |W ⊙ M|, untimed setup
     vals = benchmark.pedantic(lambda: [s() for s in solvers], rounds=3, warmup_rounds=1, iterations=1)
     err = cases.max_rel_err(vals, ref)
     benchmark.extra_info["max_rel_err"] = err

@@ -65,10 +65,13 @@ def batch_top2(fspai, masks: Sequence, weights: Optional[Sequence] = None) -> Li
             for m, w in zip(masks, ws)]
 
 
-def per_layer_top2(fspai, masks: Sequence, threads: Optional[int] = None) -> List[np.ndarray]:
-    """``fspai.singular_values(mask, k=2)`` called once per layer, as a user loops over a model."""
+def per_layer_top2(fspai, masks: Sequence, threads: Optional[int] = None,
+                   weights: Optional[Sequence] = None) -> List[np.ndarray]:
+    """``fspai.singular_values(mask, weight, k=2)`` called once per layer, as a user loops over a
+    model (``weights=None``: the pattern; else the σ of ``|W ⊙ M|`` that ``weighted_gap`` uses)."""
     kw = {} if threads is None else {"threads": threads}
-    return [np.asarray(fspai.singular_values(m, k=2, **kw), dtype=np.float64) for m in masks]
+    ws = [None] * len(masks) if weights is None else list(weights)
+    return [np.asarray(fspai.singular_values(m, w, k=2, **kw), dtype=np.float64) for m, w in zip(masks, ws)]
 
 
 def model_metrics(fspai, names: Sequence[str], masks: Sequence):
