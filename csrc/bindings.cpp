@@ -292,6 +292,29 @@ PYBIND11_MODULE(_core, m) {
       py::arg("route") = "", py::arg("weighted") = false, py::arg("threads") = 1, py::arg("repeat") = 1,
       "Test/benchmark hook (private): Y = CᵀC X through a CPU step operator; returns (Y, s/apply, build s, route).");
   m.def(
+      "_gram_dense",
+      [](py::handle indptr, py::handle indices, py::handle values, int64_t n_rows, int64_t n_cols, bool weighted,
+         int threads, std::string build) {
+        // Test hook (private): the dense s×s Gram C̃ᵀC̃ (rows = the long side, s = n_cols; |v|, or 1
+        // for the pattern, unscaled) by the named build: "auto", "scatter" or "tiles".
+        CsrArgs a = make_csr(indptr, indices, values, n_rows, n_cols, "matrix");
+        if (weighted && !a.view.weighted()) throw std::invalid_argument("weighted=True needs values");
+        const GramBuild b = build == "auto" ? GramBuild::Auto : build == "scatter" ? GramBuild::Scatter
+                            : build == "tiles" ? GramBuild::Tiles : throw std::invalid_argument("build must be auto, scatter or tiles");
+        if (n_cols > 8192) throw std::invalid_argument("n_cols (the Gram side) must be <= 8192 here");
+        py::array_t<double> G({static_cast<py::ssize_t>(n_cols), static_cast<py::ssize_t>(n_cols)});
+        {
+          py::gil_scoped_release release;
+          validate_csr(a.view, "matrix");
+          const std::vector<double> g = csr_gram_dense(a.view, weighted, 1.0, resolve_threads(threads), b);
+          std::copy(g.begin(), g.end(), G.mutable_data());
+        }
+        return G;
+      },
+      py::arg("indptr"), py::arg("indices"), py::arg("values"), py::arg("n_rows"), py::arg("n_cols"),
+      py::arg("weighted") = false, py::arg("threads") = 1, py::arg("build") = "auto",
+      "Test hook (private): dense Gram of the columns (float64), scattered or tiled build.");
+  m.def(
       "_tridiagonal_top",
       [](py::array_t<double, py::array::c_style | py::array::forcecast> d,
          py::array_t<double, py::array::c_style | py::array::forcecast> e, int q, py::object guess_lo,

@@ -61,7 +61,18 @@ std::unique_ptr<GramStepBatch> make_gram_dense_cpu(const std::vector<CsrView>& p
 // With threads > 1 and at least kParallelGramUpdates multiply-adds, bands of G rows are filled in
 // parallel; every entry still sums its terms in row order, so the result does not depend on the
 // thread count. Shared by the dense_gram route and the exact dense path of tiny components.
+// Rows with many entries are built by 64×64 tiles instead (AVX-512 builds; same result to the
+// bit): work ∝ entries × column blocks rather than Σ deg². gram_tiles_pay is the rule, shared by
+// the build and the route cost model: `updates` = Σ over the long side's nodes of deg(deg+1)/2,
+// one tile visit (8 vector FMAs) costs about 8 scattered updates.
 constexpr double kParallelGramUpdates = 1 << 19;  // ~0.5 ms of scattered updates
-std::vector<double> csr_gram_dense(const CsrView& c, bool weighted, double scale, int threads = 1);
+constexpr int64_t kGramTile = 64;
+inline double gram_tile_visits(double nnz, int64_t s) {
+  return nnz * 0.5 * static_cast<double>((s + kGramTile - 1) / kGramTile + 1);
+}
+bool gram_tiles_pay(double updates, double nnz, int64_t s);
+enum class GramBuild { Auto, Scatter, Tiles };  // Auto: by gram_tiles_pay (the others: tests)
+std::vector<double> csr_gram_dense(const CsrView& c, bool weighted, double scale, int threads = 1,
+                                   GramBuild build = GramBuild::Auto);
 
 }  // namespace fspai

@@ -272,3 +272,28 @@ def test_dense_gram_popcount_at_every_bit_row_length(words_mod_8):
         for threads in (1, 2):
             Y = _core._gram_apply(ip, ix, None, *shape, X, route="dense_gram", threads=threads)[0]
             assert np.array_equal(Y, dense_gram(mask)[:, :2].T)
+
+
+@pytest.mark.parametrize("shape,density", [((700, 300), 0.5), ((2000, 130), 0.3), ((5000, 64), 0.9), ((400, 257), 0.05),
+                                           ((90, 200), 1.0)])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_weighted_gram_tiled_build_is_bit_identical_to_scattered(shape, density, weighted):
+    # The tiled build (rows with many entries: 64×64 tiles fed by dense 64-wide row slices) adds
+    # every entry's row terms in the same order with the same operands as the scattered build,
+    # and an empty slot adds exactly 0: both give the same G to the bit, for any thread count,
+    # with partial last tiles (s = 130, 257) and a one-tile side (64).
+    rng = np.random.default_rng(shape[0] * 7 + shape[1])
+    w = rng.standard_normal(shape) * (rng.random(shape) < density)
+    w[rng.integers(0, shape[0], 3)] = 0.0  # empty rows
+    w[:, rng.integers(0, shape[1], 3)] = 0.0  # empty Gram-side nodes
+    w *= 10.0 ** rng.integers(-30, 30)
+    c = sp.csr_matrix(w)
+    c.sort_indices()
+    args = (c.indptr.astype(np.int64), c.indices.astype(np.int32), c.data, *shape)
+    gs = [_core._gram_dense(*args, weighted=weighted, threads=t, build=b) for b in ("scatter", "tiles")
+          for t in (1, 2)]
+    for g in gs[1:]:
+        assert np.array_equal(g, gs[0])
+    a = np.abs(w) if weighted else (w != 0).astype(np.float64)
+    np.testing.assert_allclose(gs[0], a.T @ a, rtol=1e-12, atol=1e-12 * np.abs(a.T @ a).max())
+    assert np.array_equal(gs[0], gs[0].T)

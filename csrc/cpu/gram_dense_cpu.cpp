@@ -482,13 +482,108 @@ class GramDenseCpu final : public GramStepBatch {
 
 }  // namespace
 
-std::vector<double> csr_gram_dense(const CsrView& c, bool weighted, double scale, int threads) {
+namespace {
+
+#if defined(__AVX512F__)
+// Tiled build of the upper block triangle of G = C̃ᵀC̃ for rows of many entries. For each column
+// block J of 64 Gram-side nodes, the rows' J slices are expanded into dense 64-vectors (a chunk of
+// rows at a time, Wd), then every tile (I ≤ J) of 64×64 is accumulated in an L1 buffer: an entry
+// a of row r in block I adds v_a · Wd[r] to tile row idx_a (8 vector FMAs). Work ∝ entries ×
+// blocks instead of Σ deg², so it wins once rows are dense (a 50 % 4608×512 layer: ~4.5× fewer
+// cycles than the scattered updates; below ~15 % the scatter wins). Each G entry still adds its
+// row terms in row order, fma(v_i, v_j, acc) with the same operands, and a zero slot adds exactly
+// nothing, so the result is bit-identical to the scattered build.
+constexpr int64_t kGramTileStride = kGramTile + 8;  // padded: tile rows 512 B apart would alias in L1
+constexpr int64_t kGramTileRows = 4096;         // rows per Wd chunk (2 MiB)
+
+// 64-byte aligned view into a buffer with 8 spare doubles (a vector row split over two cache
+// lines costs two accesses: unaligned tile rows ran the build at half speed).
+inline double* align64(std::vector<double>& v) {
+  const uintptr_t p = reinterpret_cast<uintptr_t>(v.data());
+  return v.data() + ((64 - p % 64) % 64) / sizeof(double);
+}
+
+void gram_tiles_block(const CsrView& c, bool weighted, double scale, int64_t J, double* g, double* wd, int64_t* pos,
+                      double* tile) {
+  const int64_t s = c.n_cols, T = kGramTile, TS = kGramTileStride;
+  const int64_t J0 = J * T, J1 = std::min(s, J0 + T);
+  auto val = [&](int64_t p) { return weighted ? scale * c.value(p) : 1.0; };
+  for (int64_t R0 = 0; R0 < c.n_rows; R0 += kGramTileRows) {
+    const int64_t R1 = std::min(c.n_rows, R0 + kGramTileRows);
+    for (int64_t r = R0; r < R1; ++r) {  // Wd[r] = row r on columns J0..J1 (zeros elsewhere)
+      const int32_t* first = c.indices + c.indptr[r];
+      const int32_t* last = c.indices + c.indptr[r + 1];
+      double* w = wd + (r - R0) * T;
+      std::fill(w, w + T, 0.0);
+      for (const int32_t* q = std::lower_bound(first, last, static_cast<int32_t>(J0)); q != last && *q < J1; ++q)
+        w[*q - J0] = val(q - c.indices);
+      pos[r - R0] = c.indptr[r];
+    }
+    for (int64_t I = 0; I <= J; ++I) {
+      const int64_t I0 = I * T, I1 = std::min(s, I0 + T), ni = I1 - I0, nj = J1 - J0;
+      for (int64_t i = 0; i < T; ++i)  // resume from G (earlier row chunks) or start at 0
+        for (int64_t j = 0; j < T; ++j)
+          tile[i * TS + j] = (R0 > 0 && i < ni && j < nj) ? g[(I0 + i) * s + J0 + j] : 0.0;
+      for (int64_t r = R0; r < R1; ++r) {
+        int64_t a = pos[r - R0];
+        const int64_t e = c.indptr[r + 1];
+        if (a == e || c.indices[a] >= I1) continue;
+        const double* w = wd + (r - R0) * T;
+        __m512d wv[kGramTile / 8];
+        for (int q = 0; q < T / 8; ++q) wv[q] = _mm512_load_pd(w + 8 * q);
+        for (; a < e && c.indices[a] < I1; ++a) {
+          const __m512d va = _mm512_set1_pd(val(a));
+          double* t = tile + (c.indices[a] - I0) * TS;
+          for (int q = 0; q < T / 8; ++q) _mm512_store_pd(t + 8 * q, _mm512_fmadd_pd(va, wv[q], _mm512_load_pd(t + 8 * q)));
+        }
+        pos[r - R0] = a;  // the next block I starts here
+      }
+      for (int64_t i = 0; i < ni; ++i) std::copy(&tile[i * TS], &tile[i * TS] + nj, g + (I0 + i) * s + J0);
+    }
+  }
+}
+#endif
+
+}  // namespace
+
+bool gram_tiles_pay(double updates, double nnz, int64_t s) {
+#if defined(__AVX512F__)
+  return s >= kGramTile && updates >= 8.0 * gram_tile_visits(nnz, s);
+#else
+  (void)updates, (void)nnz, (void)s;
+  return false;
+#endif
+}
+
+std::vector<double> csr_gram_dense(const CsrView& c, bool weighted, double scale, int threads, GramBuild build) {
   // Upper triangle only (indices ascend within a row, so j > i lands above the diagonal), then
   // mirrored: half the scattered updates. Every entry sums its terms in row order, however the
-  // work is split, so the result is the same for any thread count.
-  const int64_t s = c.n_cols;
+  // work is split, so the result is the same for any thread count (and either build).
+  const int64_t s = c.n_cols, nnz = c.nnz();
   std::vector<double> g(static_cast<size_t>(s) * s, 0.0);
-  // Updates landing in G row idx[a] of one long row: everything from a to the row's end.
+#if defined(__AVX512F__)
+  {
+    double updates = 0.0;
+    for (int64_t r = 0; r < c.n_rows; ++r) {
+      const double d = static_cast<double>(c.indptr[r + 1] - c.indptr[r]);
+      updates += 0.5 * d * (d + 1.0);
+    }
+    const int64_t nb = (s + kGramTile - 1) / kGramTile;
+    if (build == GramBuild::Tiles || (build == GramBuild::Auto && gram_tiles_pay(updates, static_cast<double>(nnz), s))) {
+      // Column blocks J are independent (block J fills tiles (I ≤ J, J)); larger J first.
+      for_each_index_dynamic(0, nb, threads > 1, threads, [&](int64_t k) {
+        std::vector<double> wd(static_cast<size_t>(std::min(c.n_rows, kGramTileRows)) * kGramTile + 8);
+        std::vector<int64_t> pos(static_cast<size_t>(std::min(c.n_rows, kGramTileRows)));
+        std::vector<double> tile(static_cast<size_t>(kGramTile) * kGramTileStride + 8);
+        gram_tiles_block(c, weighted, scale, nb - 1 - k, g.data(), align64(wd), pos.data(), align64(tile));
+      });
+      mirror_upper_to_lower(g.data(), s);
+      return g;
+    }
+  }
+#endif
+  // Scattered updates. Updates landing in G row idx[a] of one long row: everything from a to the
+  // row's end.
   std::vector<double> work;
   double total = 0.0;
   if (threads > 1) {

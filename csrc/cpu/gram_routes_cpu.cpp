@@ -6,7 +6,8 @@
 //                                                  × A_BIG from s = 2048
 //   dense_gram = pattern: s²/2 · (B_PAIR + B_WORD · ⌈L/64⌉) + R · (B_MV · s² + B_MV_ROW · s)
 //                         (B_MV16 for a uint16 Gram, B_MV_BIG for a float32 one beyond L2)
-//              + |W|:     B_UPD · Σ_long deg²/2 + B_ENTRY · s² + R · (B_MVD · s² + B_MV_ROW · s)
+//              + |W|:     B_UPD · Σ_long deg²/2 (or B_VISIT · tile visits, gram_tiles_pay)
+//                         + B_ENTRY · s² + R · (B_MVD · s² + B_MV_ROW · s)
 //                         (+ A_TRANSPOSE · nnz when the rows are the Gram side)
 // with s the Gram side, L the other side and R = rounds_for(s), the expected rounds. One operator serves a batch,
 // so the whole batch goes to one route. Measurement method (scripts outside the product; best of
@@ -45,6 +46,7 @@ constexpr double B_PAIR = 4.0;   // ns per (i, j) Gram pair built (reduction, st
 constexpr double B_WORD = 0.12;  // ns per AND+popcount word of one pair
 constexpr double B_UPD = 1.2;    // ns per scattered multiply-add of the weighted Gram build, G ≤ 2 MiB
 constexpr double B_UPD_BIG = 2.4;  // same when G spills the L2 cache
+constexpr double B_VISIT = 10.0;  // ns per 64-wide tile visit of the tiled |W| build (gram_tiles_pay), s ≤ 1024
 constexpr double B_ENTRY = 0.3;  // ns per Gram entry zeroed and mirrored (weighted build), G ≤ 1 MiB
 constexpr double B_ENTRY_BIG = 3.0;  // same for a freshly mapped G (page faults dominate)
 constexpr double A_TRANSPOSE = 3.0;  // ns per nonzero of a transposed copy
@@ -117,7 +119,9 @@ std::unique_ptr<GramStepBatch> make_cpu_gram_step(const std::vector<CsrView>& pa
     if (w) {
       const double upd = s <= 512 ? B_UPD : B_UPD_BIG, mvd = s <= 724 ? B_MVD : B_MVD_BIG;
       const double entry = s * s * 8.0 <= 1048576.0 ? B_ENTRY : B_ENTRY_BIG;
-      dense += upd * half_sum_deg2(c) + entry * s * s + R * (mvd * s * s + B_MV_ROW * s);
+      const double updates = half_sum_deg2(c);
+      const double build = gram_tiles_pay(updates, nnz, side) ? B_VISIT * gram_tile_visits(nnz, side) : upd * updates;
+      dense += build + entry * s * s + R * (mvd * s * s + B_MV_ROW * s);
       if (c.n_rows < c.n_cols) dense += A_TRANSPOSE * nnz;
     }
   }

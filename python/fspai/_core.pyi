@@ -72,6 +72,18 @@ def _gram_apply(
 ) -> tuple[npt.NDArray[np.float64], float, float, str]:
     """Test/benchmark hook: Y = CᵀC X through a CPU step operator; (Y, s/apply, build s, route)."""
 
+def _gram_dense(
+    indptr: npt.NDArray[np.int64],
+    indices: npt.NDArray[np.int32],
+    values: Optional[npt.NDArray[np.floating]],
+    n_rows: int,
+    n_cols: int,
+    weighted: bool = False,
+    threads: int = 1,
+    build: str = "auto",
+) -> npt.NDArray[np.float64]:
+    """Test hook: dense Gram of the columns (float64) by the "auto", "scatter" or "tiles" build."""
+
 def cuda_info() -> dict[str, Any]: ...
 def cuda_layer_spectra(layers: list, k: int = 2, tol: float = 1e-5, seed: int = 0, threads: int = 0,
                        subgraphs: bool = True, min_nodes: int = 2, max_basis: int = 0, dense_max: int = 96,
