@@ -6,10 +6,13 @@
 //    uint16 (L < 2^16; pattern_gram_uint16 in gram_routes.h) as the packed lower triangle: a
 //    quarter of the float32 bytes, each entry read once per mat-vec for y_i and y_j.
 //  * weighted problems (|W|, pre-scaled by the power of two c of GramStepBatch::scale): G̃ =
-//    Σ_rows c²|w_r||w_r|ᵀ accumulated in float64 from the long-side rows (Σ deg²/2 updates;
-//    csr_gram_dense below, shared with the exact dense path), float64 storage.
+//    Σ_rows c²|w_r||w_r|ᵀ accumulated in float64 from the long-side rows (csr_gram_dense below,
+//    shared with the exact dense path), float64 storage: Σ deg²/2 scattered updates by bands of
+//    G rows on the threads, or, for rows with many entries (gram_tiles_pay), 64×64 tiles fed by
+//    dense 64-wide slices of the rows, by column blocks on the threads.
 //
-// Determinism: G is built in a fixed order; each y_i = Σ_j G_ij x_j is computed by one thread
+// Determinism: G is built in a fixed order (every entry adds its row terms in row order, with
+// explicit fma, whichever build and split); each y_i = Σ_j G_ij x_j is computed by one thread
 // with a fixed (compile-time) vector-lane order, so y is bit-identical for any thread count.
 #include <algorithm>
 #include <cmath>
