@@ -12,7 +12,7 @@
 //    dense 64-wide slices of the rows, by column blocks on the threads.
 //
 // Determinism: G is built in a fixed order (every entry adds its row terms in row order, with
-// explicit fma, whichever build and split); each y_i = Σ_j G_ij x_j is computed by one thread
+// fmadd, whichever build and split); each y_i = Σ_j G_ij x_j is computed by one thread
 // with a fixed (compile-time) vector-lane order, so y is bit-identical for any thread count.
 #include <algorithm>
 #include <cmath>
@@ -26,6 +26,7 @@
 #endif
 
 #include "bit_pack.h"
+#include "fmadd.h"
 #include "gram_routes.h"
 #include "parallel.h"
 
@@ -372,11 +373,11 @@ class GramDenseCpu final : public GramStepBatch {
       double sa = ba[j], sb = NV == 2 ? bb[j] : 0.0;
       for (int q = 0; q < 4; ++q) {
         const double gq = static_cast<double>(g[q][j]);
-        acc[q][0] = std::fma(gq, xa[j], acc[q][0]);
-        sa = std::fma(gq, xi[q][0], sa);
+        acc[q][0] = fmadd(gq, xa[j], acc[q][0]);
+        sa = fmadd(gq, xi[q][0], sa);
         if (NV == 2) {
-          acc[q][1] = std::fma(gq, xb[j], acc[q][1]);
-          sb = std::fma(gq, xi[q][1], sb);
+          acc[q][1] = fmadd(gq, xb[j], acc[q][1]);
+          sb = fmadd(gq, xi[q][1], sb);
         }
       }
       ba[j] = sa;
@@ -387,11 +388,11 @@ class GramDenseCpu final : public GramStepBatch {
       const int64_t i = i0 + q;
       for (int64_t jj = i0; jj <= i; ++jj) {
         const double gq = static_cast<double>(g[q][jj]);
-        acc[q][0] = std::fma(gq, xa[jj], acc[q][0]);
-        if (NV == 2) acc[q][1] = std::fma(gq, xb[jj], acc[q][1]);
+        acc[q][0] = fmadd(gq, xa[jj], acc[q][0]);
+        if (NV == 2) acc[q][1] = fmadd(gq, xb[jj], acc[q][1]);
         if (jj < i) {  // the mirrored entry G_{jj,i}
-          ba[jj] = std::fma(gq, xi[q][0], ba[jj]);
-          if (NV == 2) bb[jj] = std::fma(gq, xi[q][1], bb[jj]);
+          ba[jj] = fmadd(gq, xi[q][0], ba[jj]);
+          if (NV == 2) bb[jj] = fmadd(gq, xi[q][1], bb[jj]);
         }
       }
     }
@@ -461,15 +462,15 @@ class GramDenseCpu final : public GramStepBatch {
         }
     }
 #endif
-    // Scalar tails use std::fma explicitly: left to the compiler, the inlined serial and OpenMP
-    // copies of this loop contracted a*b+c differently (results differed in the last bit between
-    // thread counts).
+    // Scalar tails use fmadd (fmadd.h): left to the compiler, the inlined serial and OpenMP copies
+    // of this loop contracted a*b+c differently (results differed in the last bit between thread
+    // counts).
     for (; j < s; ++j) {  // tail (the whole row in a portable build), fixed order
       const double x0 = xa[j], x1 = xb[j];
       for (int q = 0; q < 4; ++q) {
         const double gq = static_cast<double>(g[q][j]);
-        acc[q][0] = std::fma(gq, x0, acc[q][0]);
-        if (NV == 2) acc[q][1] = std::fma(gq, x1, acc[q][1]);
+        acc[q][0] = fmadd(gq, x0, acc[q][0]);
+        if (NV == 2) acc[q][1] = fmadd(gq, x1, acc[q][1]);
       }
     }
     for (int q = 0; q < ni; ++q) {
@@ -551,7 +552,7 @@ void gram_tiles_block(const CsrView& c, bool weighted, double scale, int64_t J, 
 
 bool gram_tiles_pay(double updates, double nnz, int64_t s) {
 #if defined(__AVX512F__)
-  return s >= kGramTile && updates >= 8.0 * gram_tile_visits(nnz, s);
+  return s >= kGramTile && updates > 0.0 && updates >= 8.0 * gram_tile_visits(nnz, s);
 #else
   (void)updates, (void)nnz, (void)s;
   return false;
@@ -574,7 +575,7 @@ std::vector<double> csr_gram_dense(const CsrView& c, bool weighted, double scale
     const int64_t nb = (s + kGramTile - 1) / kGramTile;
     if (build == GramBuild::Tiles || (build == GramBuild::Auto && gram_tiles_pay(updates, static_cast<double>(nnz), s))) {
       // Column blocks J are independent (block J fills tiles (I ≤ J, J)); larger J first.
-      for_each_index_dynamic(0, nb, threads > 1, threads, [&](int64_t k) {
+      for_each_index_dynamic(0, nb, threads > 1 && updates >= kParallelGramUpdates, threads, [&](int64_t k) {
         std::vector<double> wd(static_cast<size_t>(std::min(c.n_rows, kGramTileRows)) * kGramTile + 8);
         std::vector<int64_t> pos(static_cast<size_t>(std::min(c.n_rows, kGramTileRows)));
         std::vector<double> tile(static_cast<size_t>(kGramTile) * kGramTileStride + 8);
@@ -611,8 +612,8 @@ std::vector<double> csr_gram_dense(const CsrView& c, bool weighted, double scale
       for (int64_t i = 0; i < na; ++i) {
         const double vi = rv[i];
         double* row = g.data() + static_cast<int64_t>(a0[i]) * s;
-        // std::fma: the serial and OpenMP copies of this loop must round alike (see rows4).
-        for (int64_t j = i; j < d; ++j) row[a0[j]] = std::fma(vi, rv[j], row[a0[j]]);
+        // fmadd: the serial and OpenMP copies of this loop must round alike (fmadd.h).
+        for (int64_t j = i; j < d; ++j) row[a0[j]] = fmadd(vi, rv[j], row[a0[j]]);
       }
     }
   };
