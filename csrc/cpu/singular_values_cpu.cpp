@@ -48,11 +48,19 @@ Components connected_components(const CsrView& a) {
   if (total > INT32_MAX) throw std::invalid_argument("matrix has more than 2^31-1 rows + columns");
   std::vector<int32_t> parent(total);
   std::iota(parent.begin(), parent.end(), 0);
-  std::vector<int64_t> col_deg(n, 0);
-  for (int64_t p = 0; p < a.nnz(); ++p) col_deg[a.indices[p]]++;
+  // Which columns hold an entry: byte flags set by plain stores, through local pointers (an
+  // increment of a per-column count, re-reading nnz through the aliasing pointer on every entry,
+  // took ~1 ns per entry: a tenth of a 10 % 512×4608 solve).
+  std::vector<uint8_t> col_used(n, 0);
+  {
+    uint8_t* used = col_used.data();
+    const int32_t* idx = a.indices;
+    const int64_t nnz = a.nnz();
+    for (int64_t p = 0; p < nnz; ++p) used[idx[p]] = 1;
+  }
   int64_t active_rows = 0, comps = 0;
   for (int64_t r = 0; r < m; ++r) active_rows += a.indptr[r + 1] > a.indptr[r];
-  for (int64_t c = 0; c < n; ++c) comps += col_deg[c] > 0;
+  for (int64_t c = 0; c < n; ++c) comps += col_used[c];
   comps += active_rows;
   // Rows merge into their columns' trees. Rows not yet scanned are singletons, so once
   // comps == 1 + (unscanned active rows) every column is in one tree and each remaining row
@@ -101,7 +109,7 @@ Components connected_components(const CsrView& a) {
     cc.nnz[id] += d;
   }
   for (int64_t c = 0; c < n; ++c) {
-    if (col_deg[c] == 0) continue;
+    if (!col_used[c]) continue;
     const int32_t id = comp_id(static_cast<int32_t>(m + c));
     cc.comp_of_col[c] = id;
     cc.cols[id]++;
