@@ -64,7 +64,7 @@ std::unique_ptr<GramStepBatch> make_gram_dense_cpu(const std::vector<CsrView>& p
 // Rows with many entries are built by 64×64 tiles instead (AVX-512 builds; same result to the
 // bit): work ∝ entries × column blocks rather than Σ deg². gram_tiles_pay is the rule, shared by
 // the build and the route cost model: `updates` = Σ over the long side's nodes of deg(deg+1)/2,
-// one tile visit (8 vector FMAs) costs about 8 scattered updates.
+// one tile visit (8 vector FMAs) costs about 12 scattered updates (7 once G leaves the L2 cache).
 constexpr double kParallelGramUpdates = 1 << 19;  // ~0.5 ms of scattered updates
 constexpr int64_t kGramTile = 64;
 inline double gram_tile_visits(double nnz, int64_t s) {

@@ -1,6 +1,7 @@
 // CPU route selection: a cost model with constants measured on the reference machine.
 //
-// Model (ns, one thread; the lockstep driver applies 2 vectors per problem per round):
+// Model (ns, one thread, large builds divided by the thread count; the lockstep driver applies 2
+// vectors per problem per round):
 //   csr        = R · (a · nnz + A_ROW · L)        fused pass; a = A_NNZ (pattern, 2 vectors),
 //                                                  A_NNZ_W (|W|), A_NNZ_PAIR (2 pattern + 2 |W|),
 //                                                  × A_BIG from s = 2048
@@ -17,7 +18,9 @@
 // 1.5–1.6 weighted, plus a per-row cost that shows at 1 %), by s² (dense mat-vec: 0.12 ns float32
 // at s = 512, 0.24 float64; 0.30 once G leaves L2), by s²/2 pairs (popcount build: 3.7, 7.3, 10.9,
 // 12.3 ns/pair for 9, 18, 36, 72 words per bit row), by Σ deg²/2 (weighted build: 1.2 ns per
-// update at s ≤ 512, 2.3 at 1024) and s² (zeroing, mirror: 0.3 ns per entry while G ≤ 1 MiB,
+// update at s ≤ 512, 2.3 at 1024 for the scalar loop; 0.9–1.1 and 1.9 with 8-lane gather/scatter;
+// the tiled build 10.5–14 ns per visit at 20–50 %, timed through the private hook
+// _core._gram_dense) and s² (zeroing, mirror: 0.3 ns per entry while G ≤ 1 MiB,
 // ~3 ns for a larger, freshly mapped G). Checked against whole solves of ResNet-34 layer shapes
 // at 1–10 %, pattern and |W|: the model picks the faster route or one within ~10 % (the
 // exceptions are 512×4608 near 2 %, where dense_gram is ~25 % faster and csr is picked, and ties
@@ -44,9 +47,12 @@ constexpr double B_MVD_BIG = 0.31;  // float64 Gram beyond the L2 caches
 constexpr double B_MV_ROW = 5.0; // ns per Gram row per 2-vector dense mat-vec (reductions, stores)
 constexpr double B_PAIR = 4.0;   // ns per (i, j) Gram pair built (reduction, store, mirror)
 constexpr double B_WORD = 0.12;  // ns per AND+popcount word of one pair
-constexpr double B_UPD = 1.2;    // ns per scattered multiply-add of the weighted Gram build, G ≤ 2 MiB
-constexpr double B_UPD_BIG = 2.4;  // same when G spills the L2 cache
-constexpr double B_VISIT = 10.0;  // ns per 64-wide tile visit of the tiled |W| build (gram_tiles_pay), s ≤ 1024
+constexpr double B_UPD = 1.0;    // ns per scattered multiply-add of the weighted Gram build (8 per gather/scatter), G ≤ 2 MiB
+constexpr double B_UPD_BIG = 2.0;  // same when G spills the L2 cache
+constexpr double B_VISIT = 8.0;   // ns per 64-wide tile visit of the tiled |W| build (gram_tiles_pay): fitted
+                                  // to whole threads=1 solves against csr (ResNet-34 512×4608 / 512×2304 /
+                                  // 256×2304 at 50 %: dense_gram 1.3–2.2× faster; the build alone ran
+                                  // 9.7–13 ns per visit while the csr pass ran 2.0–3.4 ns per entry)
 constexpr double B_ENTRY = 0.3;  // ns per Gram entry zeroed and mirrored (weighted build), G ≤ 1 MiB
 constexpr double B_ENTRY_BIG = 3.0;  // same for a freshly mapped G (page faults dominate)
 constexpr double A_TRANSPOSE = 3.0;  // ns per nonzero of a transposed copy
@@ -101,6 +107,10 @@ std::unique_ptr<GramStepBatch> make_cpu_gram_step(const std::vector<CsrView>& pa
   // Cost model over the whole batch (one operator serves it): every part on the fused CSR pass,
   // or every part as dense Grams.
   double csr = 0, dense = 0;
+  // A Gram build of over ~1 ms splits into independent bands / blocks and scales with the threads
+  // (1.7–1.9× on 2 cores); the per-round passes and mat-vecs, and small builds, gain far less
+  // (1.2–1.4×, or nothing), so only large builds are divided by the thread count.
+  auto build_time = [threads](double ns) { return threads > 1 && ns >= 1e6 ? ns / threads : ns; };
   for (const CsrView& c : parts) {
     const bool p = want_pattern, w = want_weighted && c.weighted();
     const int64_t side = gram_dim(c), other = std::max(c.n_rows, c.n_cols);
@@ -114,15 +124,15 @@ std::unique_ptr<GramStepBatch> make_cpu_gram_step(const std::vector<CsrView>& pa
     if (p) {
       // The storage gram_dense_cpu.cpp will use (uint16 packed, float32 beyond L2, float32 in L2).
       const double mv = pattern_gram_uint16(side, other) ? B_MV16 : side >= kGramUint16MinSide ? B_MV_BIG : B_MV;
-      dense += s * s * 0.5 * (B_PAIR + B_WORD * std::ceil(L / 64.0)) + R * (mv * s * s + B_MV_ROW * s);
+      dense += build_time(s * s * 0.5 * (B_PAIR + B_WORD * std::ceil(L / 64.0))) + R * (mv * s * s + B_MV_ROW * s);
     }
     if (w) {
       const double upd = s <= 512 ? B_UPD : B_UPD_BIG, mvd = s <= 724 ? B_MVD : B_MVD_BIG;
       const double entry = s * s * 8.0 <= 1048576.0 ? B_ENTRY : B_ENTRY_BIG;
       const double updates = half_sum_deg2(c);
       const double build = gram_tiles_pay(updates, nnz, side) ? B_VISIT * gram_tile_visits(nnz, side) : upd * updates;
-      dense += build + entry * s * s + R * (mvd * s * s + B_MV_ROW * s);
-      if (c.n_rows < c.n_cols) dense += A_TRANSPOSE * nnz;
+      dense += build_time(build + (c.n_rows < c.n_cols ? A_TRANSPOSE * nnz : 0.0)) + entry * s * s +
+               R * (mvd * s * s + B_MV_ROW * s);
     }
   }
   if (!parts.empty() && dense < csr) return make_gram_dense_cpu(parts, want_pattern, want_weighted, threads);
