@@ -307,7 +307,12 @@ class GramDenseCpu final : public GramStepBatch {
       const int64_t hi_row = std::min(s, cb[c + 1] * 4);
       std::fill(ba, ba + hi_row, 0.0);
       if (NV == 2) std::fill(bb, bb + hi_row, 0.0);
-      for (int64_t b = cb[c]; b < cb[c + 1]; ++b) sym_block<NV>(G, s, b * 4, xa, xb, ya, yb, ba, bb);
+      // 8-row blocks start at multiples of 8 rows (so each row's vectorised columns are those of
+      // its 4-row block); an odd 4-row block at either end of the chunk goes alone.
+      int64_t b = cb[c];
+      if (b % 2 && b < cb[c + 1]) sym_block<NV, 4>(G, s, 4 * b++, xa, xb, ya, yb, ba, bb);
+      for (; b + 2 <= cb[c + 1]; b += 2) sym_block<NV, 8>(G, s, b * 4, xa, xb, ya, yb, ba, bb);
+      if (b < cb[c + 1]) sym_block<NV, 4>(G, s, b * 4, xa, xb, ya, yb, ba, bb);
     });
     const int64_t block = 2048;
     for_each_index(0, (s + block - 1) / block, par && s >= 2 * block, threads_, [&](int64_t t) {
@@ -323,55 +328,54 @@ class GramDenseCpu final : public GramStepBatch {
     });
   }
 
-  // Rows i0..i0+3 (clamped): their dots over the packed rows (written to y) and their scatter
-  // G_ij x_i into the chunk buffers ba/bb for j < i.
-  template <int NV>
+  // Rows i0..i0+R-1 (clamped): their dots over the packed rows (written to y) and their scatter
+  // G_ij x_i into the chunk buffers ba/bb for j < i. R = 8 reads x and the buffers once per 8
+  // rows of G (R = 4 for a chunk's last odd 4 rows); either way each buffer entry adds its rows
+  // in ascending order and each dot runs over j in order, so the blocking does not change a bit.
+  template <int NV, int R>
   static void sym_block(const uint16_t* G, int64_t s, int64_t i0, const double* xa, const double* xb, double* ya,
                         double* yb, double* ba, double* bb) {
-    const int64_t ni = std::min<int64_t>(4, s - i0);
-    const uint16_t* g[4];
-    double xi[4][2];
-    for (int q = 0; q < 4; ++q) {
+    const int64_t ni = std::min<int64_t>(R, s - i0);
+    const uint16_t* g[R];
+    double xi[R][2];
+    for (int q = 0; q < R; ++q) {
       const int64_t i = i0 + std::min<int64_t>(q, ni - 1);
       g[q] = G + i * (i + 1) / 2;
       // A clamped duplicate row scatters nothing: its multiplier is 0.
       xi[q][0] = q < ni ? xa[i] : 0.0;
       xi[q][1] = q < ni ? xb[i] : 0.0;
     }
-    double acc[4][2] = {{0, 0}, {0, 0}, {0, 0}, {0, 0}};
+    double acc[R][2] = {};
     int64_t j = 0;  // the full-block part: columns j < i0 (below every row of the block)
 #if defined(__AVX512F__)
     {
-      __m512d a[4][NV];
-      for (int q = 0; q < 4; ++q)
+      __m512d a[R][NV];
+      for (int q = 0; q < R; ++q)
         for (int v = 0; v < NV; ++v) a[q][v] = _mm512_setzero_pd();
-      __m512d m[4][NV];
-      for (int q = 0; q < 4; ++q)
-        for (int v = 0; v < NV; ++v) m[q][v] = _mm512_set1_pd(xi[q][v]);
       for (; j + 8 <= i0; j += 8) {
         const __m512d x0 = _mm512_loadu_pd(xa + j);
         const __m512d x1 = NV == 2 ? _mm512_loadu_pd(xb + j) : x0;
         __m512d s0 = _mm512_loadu_pd(ba + j);
         __m512d s1 = NV == 2 ? _mm512_loadu_pd(bb + j) : s0;
-        for (int q = 0; q < 4; ++q) {
+        for (int q = 0; q < R; ++q) {
           const __m512d gq = load8(g[q] + j);
           a[q][0] = _mm512_fmadd_pd(gq, x0, a[q][0]);
-          s0 = _mm512_fmadd_pd(gq, m[q][0], s0);
+          s0 = _mm512_fmadd_pd(gq, _mm512_set1_pd(xi[q][0]), s0);
           if (NV == 2) {
             a[q][NV - 1] = _mm512_fmadd_pd(gq, x1, a[q][NV - 1]);
-            s1 = _mm512_fmadd_pd(gq, m[q][NV - 1], s1);
+            s1 = _mm512_fmadd_pd(gq, _mm512_set1_pd(xi[q][NV - 1]), s1);
           }
         }
         _mm512_storeu_pd(ba + j, s0);
         if (NV == 2) _mm512_storeu_pd(bb + j, s1);
       }
-      for (int q = 0; q < 4; ++q)
+      for (int q = 0; q < R; ++q)
         for (int v = 0; v < NV; ++v) acc[q][v] = _mm512_reduce_add_pd(a[q][v]);
     }
 #endif
     for (; j < i0; ++j) {  // tail of the full-block part (all of it in a portable build), fixed order
       double sa = ba[j], sb = NV == 2 ? bb[j] : 0.0;
-      for (int q = 0; q < 4; ++q) {
+      for (int q = 0; q < R; ++q) {
         const double gq = static_cast<double>(g[q][j]);
         acc[q][0] = fmadd(gq, xa[j], acc[q][0]);
         sa = fmadd(gq, xi[q][0], sa);
