@@ -268,20 +268,22 @@ class GramDenseCpu final : public GramStepBatch {
       return;
     }
     const int64_t s = P.s;
-    const int64_t nblk = (s + 3) / 4;
+    // Blocks of 8 rows (one read of x per 8 rows of G; a y_i does not depend on the blocking).
+    constexpr int R = 8;
+    const int64_t nblk = (s + R - 1) / R;
     // From s = 256 (a ~7 µs product) the row split beats the cost of the parallel region.
     const bool par = threads_ > 1 && s >= 256;
     for_each_index(0, nblk, par, threads_, [&](int64_t ib) {
       if (P.weighted) {
         if (xb)
-          rows4<2>(P.Gd.data(), s, ib * 4, xa, xb, ya, yb);
+          rows_block<2, R>(P.Gd.data(), s, ib * R, xa, xb, ya, yb);
         else
-          rows4<1>(P.Gd.data(), s, ib * 4, xa, xa, ya, ya);
+          rows_block<1, R>(P.Gd.data(), s, ib * R, xa, xa, ya, ya);
       } else {
         if (xb)
-          rows4<2>(P.G.data(), s, ib * 4, xa, xb, ya, yb);
+          rows_block<2, R>(P.G.data(), s, ib * R, xa, xb, ya, yb);
         else
-          rows4<1>(P.G.data(), s, ib * 4, xa, xa, ya, ya);
+          rows_block<1, R>(P.G.data(), s, ib * R, xa, xa, ya, ya);
       }
     });
   }
@@ -420,45 +422,48 @@ class GramDenseCpu final : public GramStepBatch {
   }
 #endif
 
-  template <int NV, typename T>
-  static void rows4(const T* G, int64_t s, int64_t i0, const double* xa, const double* xb, double* ya, double* yb) {
-    const int64_t ni = std::min<int64_t>(4, s - i0);
-    const T* g[4];
-    for (int q = 0; q < 4; ++q) g[q] = G + (i0 + std::min<int64_t>(q, ni - 1)) * s;
-    double acc[4][2] = {{0, 0}, {0, 0}, {0, 0}, {0, 0}};
+  // Rows i0..i0+R-1 (clamped) of a full row-major G: y_i = Σ_j G_ij x_j, j in order (8 lanes, a
+  // fixed reduction, then the scalar tail), the same for any R and any split of the rows.
+  template <int NV, int R, typename T>
+  static void rows_block(const T* G, int64_t s, int64_t i0, const double* xa, const double* xb, double* ya,
+                         double* yb) {
+    const int64_t ni = std::min<int64_t>(R, s - i0);
+    const T* g[R];
+    for (int q = 0; q < R; ++q) g[q] = G + (i0 + std::min<int64_t>(q, ni - 1)) * s;
+    double acc[R][2] = {};
     int64_t j = 0;
 #if defined(__AVX512F__)
     {
-      __m512d a[4][NV];
-      for (int q = 0; q < 4; ++q)
+      __m512d a[R][NV];
+      for (int q = 0; q < R; ++q)
         for (int v = 0; v < NV; ++v) a[q][v] = _mm512_setzero_pd();
       for (; j + 8 <= s; j += 8) {
         const __m512d x0 = _mm512_loadu_pd(xa + j);
         const __m512d x1 = NV == 2 ? _mm512_loadu_pd(xb + j) : x0;
-        for (int q = 0; q < 4; ++q) {
+        for (int q = 0; q < R; ++q) {
           const __m512d gq = load8(g[q] + j);
           a[q][0] = _mm512_fmadd_pd(gq, x0, a[q][0]);
           if (NV == 2) a[q][NV - 1] = _mm512_fmadd_pd(gq, x1, a[q][NV - 1]);
         }
       }
-      for (int q = 0; q < 4; ++q)
+      for (int q = 0; q < R; ++q)
         for (int v = 0; v < NV; ++v) acc[q][v] = _mm512_reduce_add_pd(a[q][v]);
     }
 #elif defined(__AVX2__) && defined(__FMA__)
     {
-      __m256d a[4][NV];
-      for (int q = 0; q < 4; ++q)
+      __m256d a[R][NV];
+      for (int q = 0; q < R; ++q)
         for (int v = 0; v < NV; ++v) a[q][v] = _mm256_setzero_pd();
       for (; j + 4 <= s; j += 4) {
         const __m256d x0 = _mm256_loadu_pd(xa + j);
         const __m256d x1 = NV == 2 ? _mm256_loadu_pd(xb + j) : x0;
-        for (int q = 0; q < 4; ++q) {
+        for (int q = 0; q < R; ++q) {
           const __m256d gq = load4(g[q] + j);
           a[q][0] = _mm256_fmadd_pd(gq, x0, a[q][0]);
           if (NV == 2) a[q][NV - 1] = _mm256_fmadd_pd(gq, x1, a[q][NV - 1]);
         }
       }
-      for (int q = 0; q < 4; ++q)
+      for (int q = 0; q < R; ++q)
         for (int v = 0; v < NV; ++v) {
           alignas(32) double t[4];
           _mm256_store_pd(t, a[q][v]);
@@ -471,7 +476,7 @@ class GramDenseCpu final : public GramStepBatch {
     // counts).
     for (; j < s; ++j) {  // tail (the whole row in a portable build), fixed order
       const double x0 = xa[j], x1 = xb[j];
-      for (int q = 0; q < 4; ++q) {
+      for (int q = 0; q < R; ++q) {
         const double gq = static_cast<double>(g[q][j]);
         acc[q][0] = fmadd(gq, x0, acc[q][0]);
         if (NV == 2) acc[q][1] = fmadd(gq, x1, acc[q][1]);
