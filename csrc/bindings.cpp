@@ -301,7 +301,7 @@ PYBIND11_MODULE(_core, m) {
         if (weighted && !a.view.weighted()) throw std::invalid_argument("weighted=True needs values");
         const GramBuild b = build == "auto" ? GramBuild::Auto : build == "scatter" ? GramBuild::Scatter
                             : build == "tiles" ? GramBuild::Tiles : throw std::invalid_argument("build must be auto, scatter or tiles");
-        if (n_cols > 8192) throw std::invalid_argument("n_cols (the Gram side) must be <= 8192 here");
+        if (n_cols > 4096) throw std::invalid_argument("n_cols (the Gram side) must be <= 4096 here");
         py::array_t<double> G({static_cast<py::ssize_t>(n_cols), static_cast<py::ssize_t>(n_cols)});
         {
           py::gil_scoped_release release;
