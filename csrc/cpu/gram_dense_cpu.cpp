@@ -497,13 +497,13 @@ class GramDenseCpu final : public GramStepBatch {
 
 namespace {
 
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) && defined(__FMA__)  // FMA: the scattered build must fuse alike (fmadd.h)
 // Tiled build of the upper block triangle of G = C̃ᵀC̃ for rows of many entries. For each column
 // block J of 64 Gram-side nodes, the rows' J slices are expanded into dense 64-vectors (a chunk of
 // rows at a time, Wd), then every tile (I ≤ J) of 64×64 is accumulated in an L1 buffer: an entry
 // a of row r in block I adds v_a · Wd[r] to tile row idx_a (8 vector FMAs). Work ∝ entries ×
-// blocks instead of Σ deg², so it wins once rows are dense (a 50 % 4608×512 layer: ~4.5× fewer
-// cycles than the scattered updates; below ~15 % the scatter wins). Each G entry still adds its
+// blocks instead of Σ deg², so it wins once rows are dense (2.1–2.9× faster than the scattered
+// updates at 50 %, break-even near 15 %). Each G entry still adds its
 // row terms in row order, fma(v_i, v_j, acc) with the same operands, and a zero slot adds exactly
 // nothing, so the result is bit-identical to the scattered build.
 constexpr int64_t kGramTileStride = kGramTile + 8;  // padded: tile rows 512 B apart would alias in L1
@@ -560,7 +560,7 @@ void gram_tiles_block(const CsrView& c, bool weighted, double scale, int64_t J, 
 }  // namespace
 
 bool gram_tiles_pay(double updates, double nnz, int64_t s) {
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) && defined(__FMA__)
   // Measured (one thread): a tile visit ~11 ns; a scattered update ~0.9-1.1 ns while G (float64,
   // s²·8 bytes) stays in the L2 cache, ~1.9 ns at s = 1024 (8 MiB). Break-even ~12 and ~7 updates
   // per visit.
@@ -578,7 +578,7 @@ std::vector<double> csr_gram_dense(const CsrView& c, bool weighted, double scale
   // work is split, so the result is the same for any thread count (and either build).
   const int64_t s = c.n_cols, nnz = c.nnz();
   std::vector<double> g(static_cast<size_t>(s) * s, 0.0);
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) && defined(__FMA__)
   {
     double updates = 0.0;
     for (int64_t r = 0; r < c.n_rows; ++r) {
