@@ -72,6 +72,33 @@ def test_sparse_weight_with_a_different_pattern_is_aligned():
                                rtol=1e-12)
 
 
+def test_weight_on_the_masks_own_pattern_skips_only_structure_checks():
+    # W ⊙ M stored on the mask's validated pattern (indices of any integer dtype): its values are
+    # taken as they are, and still checked (dtype, finiteness); a weight whose pattern only looks
+    # alike (same row counts, other columns) is aligned entry by entry.
+    m, w = _layer((50, 70), 0.3, seed=11)
+    mc = sp.csr_array(m)
+    wc = sp.csr_array(np.where(m, w, 0))
+    ref = to_layer(m, w)
+    wide = sp.csr_array((wc.data, wc.indices.astype(np.int64), wc.indptr.astype(np.int64)), shape=wc.shape)
+    for weight in (wc, wide):
+        ly = to_layer(mc, weight)
+        assert np.array_equal(ly.values, ref.values)
+    bad = wc.copy()
+    bad.data[3] = np.nan
+    with pytest.raises(ValueError, match="weight.*NaN or Inf"):
+        to_layer(mc, bad)
+    ints = sp.csr_array((np.ones(wc.nnz, np.int32), wc.indices, wc.indptr), shape=wc.shape)
+    with pytest.raises(TypeError, match="weight"):
+        to_layer(mc, ints)
+    shifted = wc.copy()  # same row counts, every column moved by one: aligned by position
+    shifted.indices = (shifted.indices + 1) % m.shape[1]
+    shifted.sort_indices()
+    ly = to_layer(mc, shifted)
+    dense = shifted.toarray()
+    assert np.array_equal(ly.values, dense[m].astype(ly.values.dtype))
+
+
 def test_compaction_keeps_metrics_and_original_columns():
     rng = np.random.default_rng(5)
     small = rng.random((30, 40)) < 0.3

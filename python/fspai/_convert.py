@@ -25,8 +25,8 @@ import numpy as np
 
 from ._core_loader import _core
 from ._device import compiled as _cuda_compiled, is_device_array, to_device_layer
-from ._sparse_input import (CHUNK, Canonical, check_shape, describe, flat_shape, scipy_canonical,
-                            torch_canonical)
+from ._sparse_input import (CHUNK, Canonical, check_shape, chunked_equal, describe, flat_shape, scipy_canonical,
+                            torch_canonical, values_on_structure)
 
 _OVERLAP_LIMIT = 1 << 28  # elements: larger self-overlapping (broadcast) dense views are refused
 
@@ -294,7 +294,7 @@ def _pick_sparse(wc: Canonical, mc: Canonical, n_cols: int, dtype: np.dtype) -> 
     """
     same = (wc.row_ids is None and mc.row_ids is None and wc.col_ids is None and mc.col_ids is None
             and wc.indptr.shape == mc.indptr.shape and wc.indices.shape == mc.indices.shape
-            and _chunked_equal(wc.indptr, mc.indptr) and _chunked_equal(wc.indices, mc.indices))
+            and chunked_equal(wc.indptr, mc.indptr) and chunked_equal(wc.indices, mc.indices))
     vdtype = _value_dtype(dtype)
     if same:  # weights stored on the mask's support: the common case, no index arithmetic
         return wc.data[:mc.nnz].astype(vdtype, copy=False)
@@ -308,13 +308,6 @@ def _pick_sparse(wc: Canonical, mc: Canonical, n_cols: int, dtype: np.dtype) -> 
         vals = np.where(hit, wc.data[pos] if wkeys.size else 0, 0)
         np.copyto(out[lo:hi], vals, casting="unsafe")
     return out
-
-
-def _chunked_equal(a: np.ndarray, b: np.ndarray) -> bool:
-    if a is b:
-        return True
-    return all(np.array_equal(a[lo:hi], b[lo:hi]) for lo, hi in
-               ((lo, min(a.size, lo + CHUNK)) for lo in range(0, a.size, CHUNK)))
 
 
 def _binary_sparse_mask(can: Canonical, name: str, shape: tuple) -> Canonical:
@@ -389,7 +382,13 @@ def to_layer(mask: Any, weight: Any = None, *, name: str = "layer") -> LayerCSR:
 
     values = None
     if weight is not None:
-        if _is_sparse(weight, fw_w):
+        same = values_on_structure(weight, can) if fw_w == "scipy" and can is not None else None
+        if same is not None:  # W ⊙ M stored on the mask's own (validated) pattern
+            _check_weight_dtype(same.dtype, name, shape)
+            for lo in range(0, same.shape[0], CHUNK):
+                _check_finite(same[lo:lo + CHUNK], name, shape)
+            values = same.astype(_value_dtype(same.dtype), copy=False)
+        elif _is_sparse(weight, fw_w):
             _, wc = _sparse_parts(weight, fw_w, "weight", name)
             _check_weight_dtype(wc.data.dtype, name, shape)
             for lo in range(0, wc.data.shape[0], CHUNK):

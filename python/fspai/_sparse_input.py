@@ -159,6 +159,37 @@ def _sorted_within_rows(indptr: np.ndarray, indices: np.ndarray) -> bool:
     return True
 
 
+def chunked_equal(a: np.ndarray, b: np.ndarray) -> bool:
+    """``a`` and ``b`` (1-D, equal sizes) hold the same numbers, compared in chunks (O(chunk)
+    temporaries)."""
+    if a is b:
+        return True
+    return a.size == b.size and all(np.array_equal(a[lo:hi], b[lo:hi]) for lo, hi in _chunks(a.size))
+
+
+def values_on_structure(x: Any, can: Canonical) -> Optional[np.ndarray]:
+    """The stored values of a scipy CSR ``x`` whose structure is exactly the validated canonical
+    ``can`` (same ``indptr``, same ``indices`` up to nnz, nothing compacted), else ``None``.
+
+    A weight stored on its mask's own pattern (``W ⊙ M`` as a CSR) is the common case: equality
+    with a structure that already passed every check makes ``x``'s own structural checks
+    redundant (the comparison itself only reads the arrays). ``data`` is still checked for
+    type and length here; its values are the caller's to check."""
+    if getattr(x, "format", None) != "csr" or can.row_ids is not None or can.col_ids is not None:
+        return None
+    indptr, indices, data = getattr(x, "indptr", None), getattr(x, "indices", None), getattr(x, "data", None)
+    if not all(isinstance(a, np.ndarray) and a.ndim == 1 for a in (indptr, indices, data)):
+        return None
+    if indptr.dtype.kind not in "iu" or indices.dtype.kind not in "iu":
+        return None
+    nnz = can.nnz
+    if indptr.shape != can.indptr.shape or indices.size < nnz or data.shape[0] != indices.size:
+        return None
+    if not (chunked_equal(indptr, can.indptr) and chunked_equal(indices[:nnz], can.indices)):
+        return None
+    return data[:nnz]
+
+
 def _nonempty(indptr: np.ndarray) -> tuple:
     """(ids, counts) of the rows (or columns) of a compressed matrix that hold entries, found in
     chunks so a huge, nearly empty ``indptr`` needs no temporaries of its own size."""
