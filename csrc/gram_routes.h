@@ -61,8 +61,8 @@ std::unique_ptr<GramStepBatch> make_gram_dense_cpu(const std::vector<CsrView>& p
 // With threads > 1 and at least kParallelGramUpdates multiply-adds, bands of G rows are filled in
 // parallel; every entry still sums its terms in row order, so the result does not depend on the
 // thread count. Shared by the dense_gram route and the exact dense path of tiny components.
-// Rows with many entries are built by 64×64 tiles instead (AVX-512 builds; same result to the
-// bit): work ∝ entries × column blocks rather than Σ deg². gram_tiles_pay is the rule, shared by
+// Rows with many entries are built by 64×64 tiles instead (AVX-512 + FMA builds; same result to
+// the bit): work ∝ entries × column blocks rather than Σ deg². gram_tiles_pay is the rule, shared by
 // the build and the route cost model: `updates` = Σ over the long side's nodes of deg(deg+1)/2,
 // one tile visit (8 vector FMAs) costs about 12 scattered updates (7 once G leaves the L2 cache).
 constexpr double kParallelGramUpdates = 1 << 19;  // ~0.5 ms of scattered updates

@@ -47,7 +47,8 @@ constexpr double B_MVD_BIG = 0.31;  // float64 Gram beyond the L2 caches
 constexpr double B_MV_ROW = 5.0; // ns per Gram row per 2-vector dense mat-vec (reductions, stores)
 constexpr double B_PAIR = 4.0;   // ns per (i, j) Gram pair built (reduction, store, mirror)
 constexpr double B_WORD = 0.12;  // ns per AND+popcount word of one pair
-constexpr double B_UPD = 1.0;    // ns per scattered multiply-add of the weighted Gram build (8 per gather/scatter), G ≤ 2 MiB
+constexpr double B_UPD = 1.0;    // ns per scattered multiply-add of the weighted Gram build (8 lanes per
+                                 // gather/scatter), G ≤ 2 MiB
 constexpr double B_UPD_BIG = 2.0;  // same when G spills the L2 cache
 constexpr double B_VISIT = 8.0;   // ns per 64-wide tile visit of the tiled |W| build (gram_tiles_pay): fitted
                                   // to whole threads=1 solves against csr (ResNet-34 512×4608 / 512×2304 /
