@@ -71,6 +71,8 @@ inline double gram_tile_visits(double nnz, int64_t s) {
   return nnz * 0.5 * static_cast<double>((s + kGramTile - 1) / kGramTile + 1);
 }
 bool gram_tiles_pay(double updates, double nnz, int64_t s);
+// Σ over c's rows of deg(deg+1)/2: the scattered multiply-adds csr_gram_dense does on c.
+double gram_row_updates(const CsrView& c);
 enum class GramBuild { Auto, Scatter, Tiles };  // Auto: by gram_tiles_pay (the others: tests)
 std::vector<double> csr_gram_dense(const CsrView& c, bool weighted, double scale, int threads = 1,
                                    GramBuild build = GramBuild::Auto);

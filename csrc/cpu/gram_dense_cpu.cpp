@@ -572,23 +572,29 @@ bool gram_tiles_pay(double updates, double nnz, int64_t s) {
 #endif
 }
 
+double gram_row_updates(const CsrView& c) {
+  double total = 0.0;
+  for (int64_t r = 0; r < c.n_rows; ++r) {
+    const double d = static_cast<double>(c.indptr[r + 1] - c.indptr[r]);
+    total += d * (d + 1.0);
+  }
+  return 0.5 * total;
+}
+
 std::vector<double> csr_gram_dense(const CsrView& c, bool weighted, double scale, int threads, GramBuild build) {
   // Upper triangle only (indices ascend within a row, so j > i lands above the diagonal), then
   // mirrored: half the scattered updates. Every entry sums its terms in row order, however the
   // work is split, so the result is the same for any thread count (and either build).
   const int64_t s = c.n_cols, nnz = c.nnz();
   std::vector<double> g(static_cast<size_t>(s) * s, 0.0);
+  const double updates = gram_row_updates(c);
+  const bool parallel = threads > 1 && updates >= kParallelGramUpdates;
 #if defined(__AVX512F__) && defined(__FMA__)
   {
-    double updates = 0.0;
-    for (int64_t r = 0; r < c.n_rows; ++r) {
-      const double d = static_cast<double>(c.indptr[r + 1] - c.indptr[r]);
-      updates += 0.5 * d * (d + 1.0);
-    }
     const int64_t nb = (s + kGramTile - 1) / kGramTile;
     if (build == GramBuild::Tiles || (build == GramBuild::Auto && gram_tiles_pay(updates, static_cast<double>(nnz), s))) {
       // Column blocks J are independent (block J fills tiles (I ≤ J, J)); larger J first.
-      for_each_index_dynamic(0, nb, threads > 1 && updates >= kParallelGramUpdates, threads, [&](int64_t k) {
+      for_each_index_dynamic(0, nb, parallel, threads, [&](int64_t k) {
         std::vector<double> wd(static_cast<size_t>(std::min(c.n_rows, kGramTileRows)) * kGramTile + 8);
         std::vector<int64_t> pos(static_cast<size_t>(std::min(c.n_rows, kGramTileRows)));
         std::vector<double> tile(static_cast<size_t>(kGramTile) * kGramTileStride + 8);
@@ -599,16 +605,7 @@ std::vector<double> csr_gram_dense(const CsrView& c, bool weighted, double scale
     }
   }
 #endif
-  // Scattered updates. Updates landing in G row idx[a] of one long row: everything from a to the
-  // row's end.
-  std::vector<double> work;
-  double total = 0.0;
-  if (threads > 1) {
-    work.assign(static_cast<size_t>(s), 0.0);
-    for (int64_t r = 0; r < c.n_rows; ++r)
-      for (int64_t p = c.indptr[r], e = c.indptr[r + 1]; p < e; ++p) work[c.indices[p]] += static_cast<double>(e - p);
-    for (double w : work) total += w;
-  }
+  // Scattered updates.
   // Parallel: G is cut into bands of consecutive rows with equal work, each band filled by one
   // thread that scans every long row for its own indices (a row's band segment by binary search).
   auto fill_band = [&](int32_t lo, int32_t hi, bool whole) {
@@ -641,15 +638,20 @@ std::vector<double> csr_gram_dense(const CsrView& c, bool weighted, double scale
       }
     }
   };
-  const int nband = threads > 1 && total >= kParallelGramUpdates ? 4 * threads : 1;
-  if (nband == 1) {
+  if (!parallel) {
     fill_band(0, static_cast<int32_t>(s), true);
   } else {
+    // Updates landing in G row idx[a] of one long row: everything from a to the row's end (they
+    // sum to `updates`).
+    std::vector<double> work(static_cast<size_t>(s), 0.0);
+    for (int64_t r = 0; r < c.n_rows; ++r)
+      for (int64_t p = c.indptr[r], e = c.indptr[r + 1]; p < e; ++p) work[c.indices[p]] += static_cast<double>(e - p);
+    const int nband = 4 * threads;
     std::vector<int64_t> band{0};
     double acc = 0.0;
     for (int64_t i = 0; i < s && static_cast<int>(band.size()) < nband; ++i) {
       acc += work[i];
-      if (acc >= total * static_cast<double>(band.size()) / nband) band.push_back(i + 1);
+      if (acc >= updates * static_cast<double>(band.size()) / nband) band.push_back(i + 1);
     }
     if (band.back() != s) band.push_back(s);
     for_each_index_dynamic(0, static_cast<int64_t>(band.size()) - 1, true, threads, [&](int64_t k) {

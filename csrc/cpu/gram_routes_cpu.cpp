@@ -75,17 +75,11 @@ bool dense_pattern_possible(const CsrView& c) {
 
 // Σ over the long side's nodes of deg²/2: the multiply-adds of the weighted Gram build.
 double half_sum_deg2(const CsrView& c) {
+  if (c.n_rows >= c.n_cols) return gram_row_updates(c);
+  std::vector<int64_t> deg(c.n_cols, 0);
+  for (int64_t p = 0; p < c.nnz(); ++p) ++deg[c.indices[p]];
   double total = 0.0;
-  if (c.n_rows >= c.n_cols) {
-    for (int64_t r = 0; r < c.n_rows; ++r) {
-      const double d = static_cast<double>(c.indptr[r + 1] - c.indptr[r]);
-      total += d * (d + 1.0);
-    }
-  } else {
-    std::vector<int64_t> deg(c.n_cols, 0);
-    for (int64_t p = 0; p < c.nnz(); ++p) ++deg[c.indices[p]];
-    for (int64_t d : deg) total += static_cast<double>(d) * (static_cast<double>(d) + 1.0);
-  }
+  for (int64_t d : deg) total += static_cast<double>(d) * (static_cast<double>(d) + 1.0);
   return 0.5 * total;
 }
 

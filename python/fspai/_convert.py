@@ -25,7 +25,7 @@ import numpy as np
 
 from ._core_loader import _core
 from ._device import compiled as _cuda_compiled, is_device_array, to_device_layer
-from ._sparse_input import (CHUNK, Canonical, check_shape, chunked_equal, describe, flat_shape, scipy_canonical,
+from ._sparse_input import (CHUNK, Canonical, check_shape, describe, flat_shape, same_structure, scipy_canonical,
                             torch_canonical, values_on_structure)
 
 _OVERLAP_LIMIT = 1 << 28  # elements: larger self-overlapping (broadcast) dense views are refused
@@ -292,9 +292,8 @@ def _pick_sparse(wc: Canonical, mc: Canonical, n_cols: int, dtype: np.dtype) -> 
     Weights stored on the mask's own support in float32/float64 are returned as a view: no copy
     (the signed values go to the core, which reads ``|v|``).
     """
-    same = (wc.row_ids is None and mc.row_ids is None and wc.col_ids is None and mc.col_ids is None
-            and wc.indptr.shape == mc.indptr.shape and wc.indices.shape == mc.indices.shape
-            and chunked_equal(wc.indptr, mc.indptr) and chunked_equal(wc.indices, mc.indices))
+    same = (wc.row_ids is None and wc.col_ids is None and wc.indices.shape == mc.indices.shape
+            and same_structure(wc.indptr, wc.indices, mc))
     vdtype = _value_dtype(dtype)
     if same:  # weights stored on the mask's support: the common case, no index arithmetic
         return wc.data[:mc.nnz].astype(vdtype, copy=False)

@@ -175,19 +175,24 @@ def values_on_structure(x: Any, can: Canonical) -> Optional[np.ndarray]:
     with a structure that already passed every check makes ``x``'s own structural checks
     redundant (the comparison itself only reads the arrays). ``data`` is still checked for
     type and length here; its values are the caller's to check."""
-    if getattr(x, "format", None) != "csr" or can.row_ids is not None or can.col_ids is not None:
+    if getattr(x, "format", None) != "csr":
         return None
     indptr, indices, data = getattr(x, "indptr", None), getattr(x, "indices", None), getattr(x, "data", None)
     if not all(isinstance(a, np.ndarray) and a.ndim == 1 for a in (indptr, indices, data)):
         return None
-    if indptr.dtype.kind not in "iu" or indices.dtype.kind not in "iu":
+    if indptr.dtype.kind not in "iu" or indices.dtype.kind not in "iu" or data.shape[0] != indices.size:
         return None
+    return data[:can.nnz] if same_structure(indptr, indices, can) else None
+
+
+def same_structure(indptr: np.ndarray, indices: np.ndarray, can: Canonical) -> bool:
+    """``indptr`` and ``indices`` (up to nnz) describe exactly the pattern of ``can``, which has
+    nothing compacted (1-D integer arrays; compared in chunks)."""
+    if can.row_ids is not None or can.col_ids is not None:
+        return False
     nnz = can.nnz
-    if indptr.shape != can.indptr.shape or indices.size < nnz or data.shape[0] != indices.size:
-        return None
-    if not (chunked_equal(indptr, can.indptr) and chunked_equal(indices[:nnz], can.indices)):
-        return None
-    return data[:nnz]
+    return (indptr.shape == can.indptr.shape and indices.size >= nnz and chunked_equal(indptr, can.indptr)
+            and chunked_equal(indices[:nnz], can.indices))
 
 
 def _nonempty(indptr: np.ndarray) -> tuple:
