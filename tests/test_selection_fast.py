@@ -80,3 +80,93 @@ def test_prune_keep_rule_above_kth():
         prune(net, "magnitude", 0.2, keep_rule="nope")
     with pytest.raises(ValueError, match="global"):
         prune(net, "magnitude", 0.2, scope="layer", keep_rule="above-kth")
+
+
+# ---------------------------------------------------------------- the sampled threshold path
+# Budgets of at most 1/8 over ≥ 4·2^16 scores first locate a threshold from a strided sample and
+# partition only the scores above it; everything below checks that this is exactly the stable
+# descending sort (lower position first among ties), over several tensors taken in order.
+
+def _stable_ref(arrays, k):
+    flat = np.concatenate([np.asarray(a, dtype=np.float64) for a in arrays])
+    keep = np.zeros(flat.size, dtype=bool)
+    keep[np.argsort(-flat, kind="stable")[:k]] = True
+    return np.split(keep, np.cumsum([a.size for a in arrays])[:-1])
+
+
+def _layers(rng, kind, sizes):
+    out = []
+    for size in sizes:
+        if kind == "normal32":
+            a = rng.normal(size=size).astype(np.float32)
+        elif kind == "ties":           # two decimals: thousands of ties at any threshold
+            a = np.round(rng.normal(size=size), 2)
+        elif kind == "few-values":      # ~50 distinct values: the sampled bound holds huge ties
+            a = rng.integers(0, 50, size=size).astype(np.float32)
+        elif kind == "dead":            # a third at -inf (weights outside `alive`)
+            a = rng.normal(size=size)
+            a[rng.random(size) < 0.3] = -np.inf
+        else:                           # mixed widths across layers
+            a = rng.normal(size=size).astype(np.float32 if size % 2 else np.float64)
+        out.append(a)
+    return out
+
+
+@pytest.mark.parametrize("kind", ["normal32", "ties", "few-values", "dead", "mixed"])
+@pytest.mark.parametrize("seed", range(3))
+def test_sampled_topk_equals_stable_sort_over_several_tensors(kind, seed):
+    rng = np.random.default_rng(seed)
+    sizes = [int(x) for x in rng.integers(1, 200_000, size=int(rng.integers(2, 6)))] + [300_000]
+    arrays = _layers(rng, kind, sizes)
+    n = sum(sizes)
+    tensors = [torch.from_numpy(a) for a in arrays]
+    for k in (1, 7, n // 1000, n // 100, n // 9, n // 2, n - 1):
+        got = selection._topk_tensors(tensors, k)
+        for g, w in zip(got, _stable_ref(arrays, k)):
+            assert torch.equal(g, torch.from_numpy(w)), (kind, seed, k)
+        if len(tensors) == 1 or k in (n // 100,):
+            flat = torch.from_numpy(np.concatenate([a.astype(np.float64) for a in arrays]))
+            assert torch.equal(selection.topk_mask(flat, k), torch.from_numpy(np.concatenate(_stable_ref(arrays, k))))
+
+
+def test_sampled_topk_partitions_only_the_candidates(monkeypatch):
+    rng = np.random.default_rng(5)
+    a = rng.normal(size=2_000_000)
+    sizes = []
+    real = np.partition
+
+    def spy(x, kth, *args, **kw):
+        sizes.append(np.asarray(x).size)
+        return real(x, kth, *args, **kw)
+
+    monkeypatch.setattr(selection.np, "partition", spy)
+    keep = selection.topk_mask(torch.from_numpy(a), 20_000)
+    assert int(keep.sum()) == 20_000 and max(sizes) < 200_000   # the sample and ~1.25·k candidates
+    assert torch.equal(keep, torch.from_numpy(_stable_ref([a], 20_000)[0]))
+
+
+def test_global_select_topk_matches_the_concatenated_selection():
+    rng = np.random.default_rng(2)
+    scores = {f"l{i}": torch.from_numpy(np.round(rng.normal(size=(64, 3 + i, 3, 3 * 97)), 1).astype(np.float32))
+              for i in range(6)}
+    scores["l2"][0, 0, 0, :5] = float("nan")     # NaN ranks lowest (never kept)
+    for density in (0.003, 0.01, 0.2):
+        got = selection.select_topk(scores, density)
+        cleaned = [torch.nan_to_num(s, nan=-np.inf).numpy().ravel() for s in scores.values()]
+        k = int(round(density * sum(s.numel() for s in scores.values())))
+        for (name, g), w in zip(got.items(), _stable_ref(cleaned, k)):
+            assert g.shape == scores[name].shape and torch.equal(g.flatten(), torch.from_numpy(w))
+
+
+def test_topk_mask_with_nan_keeps_the_exact_path_semantics():
+    # topk_mask on raw scores: numpy.partition ranks NaN above every number and the comparisons
+    # never select it; the sampled path must not change what such an input returns.
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=400_000)
+    a[rng.choice(a.size, 50, replace=False)] = np.nan
+    k = 4_000
+    part = np.partition(a, a.size - k)
+    thr = part[a.size - k]
+    keep = a > thr
+    keep[np.flatnonzero(a == thr)[:k - int(np.count_nonzero(part[a.size - k + 1:] > thr))]] = True
+    assert torch.equal(selection.topk_mask(torch.from_numpy(a), k), torch.from_numpy(keep))

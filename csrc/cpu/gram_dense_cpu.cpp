@@ -18,7 +18,9 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <stdexcept>
+#include <utility>
 #include <vector>
 
 #if defined(__AVX512F__) || defined(__AVX2__)
@@ -71,14 +73,41 @@ void mirror_upper_to_lower(T* G, int64_t s) {
     for (int64_t jb = ib; jb < s; jb += kMirrorTile) mirror_tile(G, s, ib, jb, false);
 }
 
+// An allocator that leaves trivial elements uninitialised: for storage written in full before it
+// is read (the pattern Gram: zeroing a 1 MiB float32 G that the build then overwrites was ~2 % of
+// a ResNet-34 512×4608 solve).
+template <typename T>
+struct NoZero {
+  using value_type = T;
+  NoZero() = default;
+  template <typename U>
+  NoZero(const NoZero<U>&) {}
+  T* allocate(size_t n) { return std::allocator<T>().allocate(n); }
+  void deallocate(T* p, size_t n) { std::allocator<T>().deallocate(p, n); }
+  template <typename U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <typename U, typename... A>
+  void construct(U* p, A&&... a) {
+    ::new (static_cast<void*>(p)) U(std::forward<A>(a)...);
+  }
+  template <typename U>
+  bool operator==(const NoZero<U>&) const { return true; }
+  template <typename U>
+  bool operator!=(const NoZero<U>&) const { return false; }
+};
+template <typename T>
+using Unzeroed = std::vector<T, NoZero<T>>;
+
 // One problem of the batch (a part's pattern or its |W|) with its dense Gram.
 struct DenseProblem {
   CsrView c;  // kept for half_norms
   int64_t s = 0;
   bool weighted = false;
   double scale = 1.0;       // c of GramStepBatch::scale (weighted problems)
-  std::vector<float> G;      // pattern: s×s row-major counts (one of G, G16 is used)
-  std::vector<uint16_t> G16; // pattern counts where pattern_gram_uint16 (gram_routes.h): packed lower triangle
+  Unzeroed<float> G;         // pattern: s×s row-major counts (one of G, G16 is used)
+  Unzeroed<uint16_t> G16;    // pattern counts where pattern_gram_uint16 (gram_routes.h): packed lower triangle
   std::vector<double> Gd;    // weighted: s×s row-major c²·CᵀC
 };
 
@@ -105,7 +134,7 @@ inline __m256i reduce4_epi64(__m512i v0, __m512i v1, __m512i v2, __m512i v3) {
 // caller checks that T holds L exactly).
 // packed: only the lower triangle, row i at offset i(i+1)/2 (no mirror; see sym_packed).
 template <typename T>
-std::vector<T> popcount_gram(const CsrView& c, int threads, bool packed = false) {
+Unzeroed<T> popcount_gram(const CsrView& c, int threads, bool packed = false) {
   const bool rows_small = c.n_rows < c.n_cols;
   const int64_t s = rows_small ? c.n_rows : c.n_cols, L = rows_small ? c.n_cols : c.n_rows;
   const int64_t nw = (L + 63) / 64;
@@ -124,7 +153,17 @@ std::vector<T> popcount_gram(const CsrView& c, int threads, bool packed = false)
         const int64_t b = c.indptr[r], e = c.indptr[r + 1];
         if (b == e) continue;
         std::fill(bytes.begin(), bytes.end(), uint8_t(0));
-        for (int64_t p = b; p < e; ++p) bytes[c.indices[p]] = 1;
+        uint8_t* flag = bytes.data();
+        const int32_t* idx = c.indices;
+        int64_t p = b;
+        for (; p + 4 <= e; p += 4) {  // four stores per iteration: ~2× the one-store loop
+          const int32_t c0 = idx[p], c1 = idx[p + 1], c2 = idx[p + 2], c3 = idx[p + 3];
+          flag[c0] = 1;
+          flag[c1] = 1;
+          flag[c2] = 1;
+          flag[c3] = 1;
+        }
+        for (; p < e; ++p) flag[idx[p]] = 1;
         uint64_t* row = B.data() + r * nw;
         for (int64_t w = 0; w < nw; ++w) row[w] = pack_bytes64(bytes.data() + 64 * w);
       }
@@ -136,7 +175,8 @@ std::vector<T> popcount_gram(const CsrView& c, int threads, bool packed = false)
       for (int64_t p = c.indptr[r]; p < c.indptr[r + 1]; ++p) B[c.indices[p] * nw + word] |= bit;
     }
   }
-  std::vector<T> G(packed ? static_cast<size_t>(s) * (s + 1) / 2 : static_cast<size_t>(s) * s);
+  // Every entry of the lower triangle is written below, the upper one by the mirror: no zeroing.
+  Unzeroed<T> G(packed ? static_cast<size_t>(s) * (s + 1) / 2 : static_cast<size_t>(s) * s);
   auto row = [&](int64_t i) { return packed ? i * (i + 1) / 2 : i * s; };
   const int64_t nblk = (s + 3) / 4;
   const int64_t tile = std::max<int64_t>(4, kBuildTileBytes / (nw * 8) / 4 * 4);

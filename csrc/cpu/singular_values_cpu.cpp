@@ -43,6 +43,63 @@ int32_t find_root(std::vector<int32_t>& parent, int32_t x) {
   return x;
 }
 
+// Fast path of connected_components for the common case, a layer that is one component (plus
+// isolated nodes): grow a component from the first non-empty row with byte flags on the columns.
+// A row whose entries meet a flagged column joins and flags all of its columns; once every used
+// column is flagged, a row joins by its first entry. Rows that met no flagged column are visited
+// again (a few sweeps). All rows joined: one component, exactly (every used column belongs to a
+// joined row). Otherwise false, and the caller runs the general union-find. On a dense layer this
+// is a few byte loads per entry, against a find-root chase per entry for the union-find (which
+// took ~7 % of a ResNet-34 512×4608 solve at 10 %).
+bool one_component(const CsrView& a, const std::vector<uint8_t>& col_used, int64_t used_cols, int64_t active_rows,
+                   Components& out) {
+  const int64_t m = a.n_rows, n = a.n_cols;
+  if (active_rows == 0) return false;
+  std::vector<uint8_t> in(n, 0);
+  uint8_t* flag = in.data();
+  const int32_t* idx = a.indices;
+  const int64_t* ptr = a.indptr;
+  int64_t flagged = 0, joined = 0;
+  std::vector<int32_t> later;  // rows that met no flagged column when visited
+  auto visit = [&](int64_t r) {  // true if row r (non-empty) joins
+    const int64_t b = ptr[r], e = ptr[r + 1];
+    if (flagged == used_cols) return true;  // saturated: its first entry is flagged
+    bool meets = joined == 0;
+    for (int64_t p = b; p < e && !meets; ++p) meets = flag[idx[p]] != 0;
+    if (!meets) return false;
+    for (int64_t p = b; p < e; ++p) {
+      flagged += flag[idx[p]] == 0;
+      flag[idx[p]] = 1;
+    }
+    return true;
+  };
+  for (int64_t r = 0; r < m; ++r) {
+    if (ptr[r + 1] == ptr[r]) continue;
+    if (visit(r)) ++joined;
+    else later.push_back(static_cast<int32_t>(r));
+  }
+  for (int sweep = 0; sweep < 4 && !later.empty(); ++sweep) {
+    size_t keep = 0;
+    for (int32_t r : later) {
+      if (visit(r)) ++joined;
+      else later[keep++] = r;
+    }
+    if (keep == later.size()) break;  // no progress: more than one component (or a long chain)
+    later.resize(keep);
+  }
+  if (joined != active_rows) return false;
+  out.comp_of_row.assign(m, -1);
+  out.comp_of_col.assign(n, -1);
+  out.rows = {active_rows};
+  out.cols = {used_cols};
+  out.nnz = {a.nnz()};
+  for (int64_t r = 0; r < m; ++r)
+    if (ptr[r + 1] > ptr[r]) out.comp_of_row[r] = 0;
+  for (int64_t c = 0; c < n; ++c)
+    if (col_used[c]) out.comp_of_col[c] = 0;
+  return true;
+}
+
 Components connected_components(const CsrView& a) {
   const int64_t m = a.n_rows, n = a.n_cols, total = m + n;
   if (total > INT32_MAX) throw std::invalid_argument("matrix has more than 2^31-1 rows + columns");
@@ -50,17 +107,27 @@ Components connected_components(const CsrView& a) {
   std::iota(parent.begin(), parent.end(), 0);
   // Which columns hold an entry: byte flags set by plain stores, through local pointers (an
   // increment of a per-column count, re-reading nnz through the aliasing pointer on every entry,
-  // took ~1 ns per entry: a tenth of a 10 % 512×4608 solve).
+  // took ~1 ns per entry: a tenth of a 10 % 512×4608 solve), four per iteration (the one-store
+  // loop ran at ~1.3 ns per entry, the unrolled one at ~0.6).
   std::vector<uint8_t> col_used(n, 0);
   {
     uint8_t* used = col_used.data();
     const int32_t* idx = a.indices;
     const int64_t nnz = a.nnz();
-    for (int64_t p = 0; p < nnz; ++p) used[idx[p]] = 1;
+    int64_t p = 0;
+    for (; p + 4 <= nnz; p += 4) {
+      const int32_t c0 = idx[p], c1 = idx[p + 1], c2 = idx[p + 2], c3 = idx[p + 3];
+      used[c0] = 1;
+      used[c1] = 1;
+      used[c2] = 1;
+      used[c3] = 1;
+    }
+    for (; p < nnz; ++p) used[idx[p]] = 1;
   }
   int64_t active_rows = 0, comps = 0;
   for (int64_t r = 0; r < m; ++r) active_rows += a.indptr[r + 1] > a.indptr[r];
   for (int64_t c = 0; c < n; ++c) comps += col_used[c];
+  if (Components one; one_component(a, col_used, comps, active_rows, one)) return one;
   comps += active_rows;
   // Rows merge into their columns' trees. Rows not yet scanned are singletons, so once
   // comps == 1 + (unscanned active rows) every column is in one tree and each remaining row

@@ -7,7 +7,9 @@ The one owner of
   small to keep at least one weight per layer is an error (:func:`check_budget`);
 * top-k selection (:func:`select_topk`): the k-th largest score by a linear-time partition
   (``numpy.partition`` on CPU, ``torch.topk`` elsewhere) plus an exact, deterministic tie rule
-  (lower flat index first) instead of a full sort;
+  (lower flat index first) instead of a full sort. Small budgets (k ≤ N/8 of ≥ 2^18 scores)
+  partition only the scores above a threshold read off a strided sample, and a global budget
+  is taken over the layers in order without concatenating them; the result is the same;
 * the released code's budget (:func:`select_above_kth`): keep the scores strictly above the
   k-th largest, ``k = floor(density * N)`` -- ``k - 1`` weights when scores are distinct;
 * random masks (:func:`random_masks`): a uniform draw of exactly the budget, drawn as ``k``
@@ -146,24 +148,76 @@ def topk_mask(flat: torch.Tensor, k: int) -> torch.Tensor:
     if k >= n:
         return torch.ones(n, dtype=torch.bool, device=flat.device)
     if flat.device.type == "cpu":
-        # O(n) selection; the k-1 entries after the threshold in the partitioned copy are the
-        # ones above or tied with it, so counting ties needs no extra pass unless several tie.
-        a = flat.detach().numpy()
-        part = np.partition(a, n - k)
-        thr = part[n - k]
-        need = k - int(np.count_nonzero(part[n - k + 1:] > thr))   # entries == thr to keep
-        ties = int(np.count_nonzero(part == thr))
-        if need == ties:
-            return torch.from_numpy(a >= thr)
-        keep = a > thr
-        keep[np.flatnonzero(a == thr)[:need]] = True
-        return torch.from_numpy(keep)
+        return torch.from_numpy(_topk_flags([flat.detach().numpy()], k)[0])
     thr = torch.topk(flat, k, sorted=False).values.min()
     keep = flat > thr
     need = k - int(keep.sum())
     if need > 0:
         keep[(flat == thr).nonzero().flatten()[:need]] = True
     return keep
+
+
+# A strided sample of this many scores locates a threshold a little below the k-th largest
+# (with headroom; a sample so unlucky that fewer than k scores lie above it is detected and
+# falls back to the full partition). Then only the scores above it are partitioned. A 1 % budget
+# over ResNet-18's 11 M scores: ~15 ms instead of ~40 ms for the partition of a full copy, and
+# no 17 ms concatenation of the layers.
+_SAMPLE = 1 << 16
+
+
+def _topk_flags(arrays: Sequence[np.ndarray], k: int, nan_free: bool = False) -> list:
+    """``k`` largest entries over the 1-D arrays taken in order as one sequence: a bool array per
+    input; ties at the threshold go to the lower position in that sequence. ``0 < k < total``.
+    ``nan_free``: the caller has ruled NaN out (else one sum per array checks it)."""
+    sizes = [a.size for a in arrays]
+    n = sum(sizes)
+    # The sampled path for small budgets. A NaN sorts above every number in numpy.partition,
+    # which the exact path below reproduces; so the sampled path only sees NaN-free scores
+    # (the max of an array that holds a NaN is NaN).
+    if 8 * k <= n and n >= 4 * _SAMPLE and (
+            nan_free or not any(a.dtype.kind == "f" and math.isnan(float(a.max())) for a in arrays if a.size)):
+        step = n // _SAMPLE
+        sample = np.concatenate([a[::step] for a in arrays])
+        m = sample.size
+        # About r·n/m scores lie at or above the sample's r-th largest: 25 % and six standard
+        # deviations of headroom over k; a shortfall (or a huge tie) falls through to the exact path.
+        r = min(m, int(math.ceil(1.25 * k * m / n + 6.0 * math.sqrt(k * m / n) + 16)))
+        lo = np.partition(sample, m - r)[m - r]
+        above = [a >= lo for a in arrays]
+        total = sum(int(np.count_nonzero(f)) for f in above)
+        if k <= total <= n // 4:
+            # Every score >= the k-th largest is >= lo, so the k-th largest of the candidates
+            # is the k-th largest overall.
+            idx = [np.flatnonzero(f) for f in above]
+            vals = [a[i] for a, i in zip(arrays, idx)]
+            cand = np.concatenate(vals)
+            thr = np.partition(cand, cand.size - k)[cand.size - k]
+            out = [np.zeros(size, dtype=bool) for size in sizes]
+            need = k
+            for o, v, i in zip(out, vals, idx):
+                gt = i[v > thr]
+                o[gt] = True
+                need -= gt.size
+            for o, v, i in zip(out, vals, idx):  # ties (all among the candidates), lower position first
+                if need <= 0:
+                    break
+                tied = i[v == thr][:need]
+                o[tied] = True
+                need -= tied.size
+            return out
+    flat = arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
+    # O(n) selection; the k-1 entries after the threshold in the partitioned copy are the
+    # ones above or tied with it, so counting ties needs no extra pass unless several tie.
+    part = np.partition(flat, n - k)
+    thr = part[n - k]
+    need = k - int(np.count_nonzero(part[n - k + 1:] > thr))   # entries == thr to keep
+    ties = int(np.count_nonzero(part == thr))
+    if need == ties:
+        keep = flat >= thr
+    else:
+        keep = flat > thr
+        keep[np.flatnonzero(flat == thr)[:need]] = True
+    return np.split(keep, np.cumsum(sizes)[:-1]) if len(arrays) > 1 else [keep]
 
 
 def select_topk(scores: Mapping[str, torch.Tensor], density: float, *, scope: str = "global",
@@ -179,10 +233,20 @@ def select_topk(scores: Mapping[str, torch.Tensor], density: float, *, scope: st
         if alive is not None and n in alive:
             s = torch.where(alive[n].cpu(), s, torch.full_like(s, -math.inf))
         cleaned[n] = s
+    # NaN is -inf by now (_clean): the selection needs no NaN check of its own.
     if scope == "layer":
-        return {n: topk_mask(s.flatten(), int(round(density * s.numel()))).view(s.shape)
-                for n, s in cleaned.items()}
-    return _split(topk_mask(_cat(cleaned), int(round(density * _total(cleaned)))), cleaned)
+        return {n: _topk_tensors([s], int(round(density * s.numel())))[0] for n, s in cleaned.items()}
+    return dict(zip(cleaned, _topk_tensors(list(cleaned.values()), int(round(density * _total(cleaned))))))
+
+
+def _topk_tensors(tensors: Sequence[torch.Tensor], k: int) -> list:
+    """Bool masks (shaped like the inputs) of the ``k`` largest entries over NaN-free CPU tensors
+    taken in order as one flat sequence, ties to the lower position (no concatenated copy)."""
+    n = sum(t.numel() for t in tensors)
+    if k <= 0 or k >= n:
+        return [torch.full(t.shape, k > 0, dtype=torch.bool) for t in tensors]
+    flags = _topk_flags([t.reshape(-1).numpy() for t in tensors], k, nan_free=True)
+    return [torch.from_numpy(f).view(t.shape) for f, t in zip(flags, tensors)]
 
 
 def _cat(tensors: Mapping[str, torch.Tensor]) -> torch.Tensor:
