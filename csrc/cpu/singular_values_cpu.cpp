@@ -2,7 +2,8 @@
 // Lanczos driver (csrc/lanczos.cpp) over the CPU step operators (csrc/cpu/gram_*_cpu.cpp).
 //
 // Pipeline:
-//  1. Connected components of the bipartite graph (union-find over rows ∪ columns). Repeated
+//  1. Connected components of the bipartite graph (a one-component fast path that grows the
+//     component from the first row with column flags, else union-find over rows ∪ columns). Repeated
 //     σ1 = σ2 across components (disconnected layers) is exact because each component is solved
 //     on its own and the per-component values are merged; within a component λ1 of the Gram is
 //     simple (Perron–Frobenius), and the driver's independent starts resolve repeats below it.
