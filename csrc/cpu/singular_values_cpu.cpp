@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "bit_pack.h"
 #include "dense_eig.h"
 #include "gram_routes.h"
 #include "singular_values.h"
@@ -106,25 +107,11 @@ Components connected_components(const CsrView& a) {
   if (total > INT32_MAX) throw std::invalid_argument("matrix has more than 2^31-1 rows + columns");
   std::vector<int32_t> parent(total);
   std::iota(parent.begin(), parent.end(), 0);
-  // Which columns hold an entry: byte flags set by plain stores, through local pointers (an
-  // increment of a per-column count, re-reading nnz through the aliasing pointer on every entry,
-  // took ~1 ns per entry: a tenth of a 10 % 512×4608 solve), four per iteration (the one-store
-  // loop ran at ~1.3 ns per entry, the unrolled one at ~0.6).
+  // Which columns hold an entry: byte flags set by plain stores (an increment of a per-column
+  // count, re-reading nnz through the aliasing pointer on every entry, took ~1 ns per entry: a
+  // tenth of a 10 % 512×4608 solve).
   std::vector<uint8_t> col_used(n, 0);
-  {
-    uint8_t* used = col_used.data();
-    const int32_t* idx = a.indices;
-    const int64_t nnz = a.nnz();
-    int64_t p = 0;
-    for (; p + 4 <= nnz; p += 4) {
-      const int32_t c0 = idx[p], c1 = idx[p + 1], c2 = idx[p + 2], c3 = idx[p + 3];
-      used[c0] = 1;
-      used[c1] = 1;
-      used[c2] = 1;
-      used[c3] = 1;
-    }
-    for (; p < nnz; ++p) used[idx[p]] = 1;
-  }
+  flag_indices(col_used.data(), a.indices, 0, a.nnz());
   int64_t active_rows = 0, comps = 0;
   for (int64_t r = 0; r < m; ++r) active_rows += a.indptr[r + 1] > a.indptr[r];
   for (int64_t c = 0; c < n; ++c) comps += col_used[c];
