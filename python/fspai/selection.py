@@ -168,7 +168,7 @@ _SAMPLE = 1 << 16
 def _topk_flags(arrays: Sequence[np.ndarray], k: int, nan_free: bool = False) -> list:
     """``k`` largest entries over the 1-D arrays taken in order as one sequence: a bool array per
     input; ties at the threshold go to the lower position in that sequence. ``0 < k < total``.
-    ``nan_free``: the caller has ruled NaN out (else one sum per array checks it)."""
+    ``nan_free``: the caller has ruled NaN out (else one max per float array checks it)."""
     sizes = [a.size for a in arrays]
     n = sum(sizes)
     # The sampled path for small budgets. A NaN sorts above every number in numpy.partition,
