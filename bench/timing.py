@@ -29,10 +29,12 @@ class Timing:
     first: float
     samples: List[float] = field(default_factory=list)
     foreign: float = float("nan")  # mean CPU cores used by OTHER processes while measuring
+    interleaved: bool = False  # samples[i] was taken in round i of a measure_group, with its partners'
 
     def as_dict(self) -> dict:
         return {"median": self.median, "n": self.n, "min": self.min, "max": self.max,
-                "first": self.first, "samples": self.samples, "foreign_cores": self.foreign}
+                "first": self.first, "samples": self.samples, "foreign_cores": self.foreign,
+                "interleaved": self.interleaved}
 
 
 _HZ = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -156,8 +158,32 @@ def measure_group(fns: List[Callable[[], Any]], *, quick: bool = False) -> List[
     out = []
     for t0, smp, res in zip(firsts, samples, results):
         smp = smp or [t0]
-        out.append((Timing(statistics.median(smp), len(smp), min(smp), max(smp), t0, smp, foreign), res))
+        out.append((Timing(statistics.median(smp), len(smp), min(smp), max(smp), t0, smp, foreign,
+                           interleaved=rounds > 0), res))
     return out
+
+
+def paired_ratios(base: Timing, other: Timing) -> List[float]:
+    """``base`` ÷ ``other`` round by round, for two timings of one :func:`measure_group` (their
+    samples are paired by round); ``[]`` when they were not measured in the same rounds."""
+    if not (base.interleaved and other.interleaved) or len(base.samples) != len(other.samples):
+        return []
+    return [b / o for b, o in zip(base.samples, other.samples) if o > 0]
+
+
+def quartiles(xs: List[float]) -> Tuple[float, float]:
+    """(25th, 75th) percentile of ``xs`` (linear interpolation); NaNs for an empty list."""
+    if not xs:
+        return float("nan"), float("nan")
+    ys = sorted(xs)
+
+    def at(q: float) -> float:
+        pos = q * (len(ys) - 1)
+        lo = math.floor(pos)
+        hi = min(lo + 1, len(ys) - 1)
+        return ys[lo] + (ys[hi] - ys[lo]) * (pos - lo)
+
+    return at(0.25), at(0.75)
 
 
 def measure_group_clean(fns: List[Callable[[], Any]], *, quick: bool = False, threshold: float = 0.15,

@@ -288,6 +288,37 @@ def test_measure_group_long_call_keeps_one_sample_others_repeat(monkeypatch):
     assert calls == ["slow", "fast"] + ["fast"] * 5
 
 
+def test_paired_ratios_follow_the_rounds():
+    # Round i's ratio pairs the two calls of round i; the report's per-round spread reads them.
+    from bench import timing
+    slow = [0.004, 0.001, 0.004]  # warm-up, round 0, round 1 (later rounds 4 ms too)
+    fns = [lambda: time.sleep(0.002), lambda: time.sleep(slow.pop(0) if slow else 0.004)]
+    (ta, _), (tb, _) = timing.measure_group(fns)
+    assert ta.interleaved and tb.interleaved
+    r = timing.paired_ratios(ta, tb)
+    assert len(r) == ta.n and r == [a / b for a, b in zip(ta.samples, tb.samples)]
+    assert r[0] > 1.5 * r[1]  # round 0's other call slept 1 ms, round 1's 4 ms (+ overheads)
+    lone = timing.measure(lambda: None)[0]
+    assert not lone.interleaved and timing.paired_ratios(lone, tb) == []
+
+
+def test_paired_ratios_empty_when_a_long_call_kept_its_cold_sample(monkeypatch):
+    from bench import timing
+    answers = iter([0, 0, 5])
+    monkeypatch.setattr(timing, "repeats_for", lambda t0, quick=False: next(answers))
+    (ts, _), (tf, _) = timing.measure_group([lambda: None, lambda: None])
+    assert timing.paired_ratios(ts, tf) == [] and timing.paired_ratios(tf, ts) == []
+
+
+def test_quartiles_interpolate():
+    from bench import timing
+    assert timing.quartiles([1.0, 2.0, 3.0, 4.0, 5.0]) == (2.0, 4.0)
+    assert timing.quartiles([3.0, 1.0]) == (1.5, 2.5)
+    assert timing.quartiles([7.0]) == (7.0, 7.0)
+    lo, hi = timing.quartiles([])
+    assert math.isnan(lo) and math.isnan(hi)
+
+
 def test_measure_group_short_calls_get_more_rounds(monkeypatch):
     # Rounds: the slowest call's repeats (here 5), raised to about GROUP_MIN_SECONDS of rounds,
     # capped at GROUP_MAX_ROUNDS.
