@@ -173,17 +173,10 @@ def paired_ratios(base: Timing, other: Timing) -> List[float]:
 
 def quartiles(xs: List[float]) -> Tuple[float, float]:
     """(25th, 75th) percentile of ``xs`` (linear interpolation); NaNs for an empty list."""
-    if not xs:
-        return float("nan"), float("nan")
-    ys = sorted(xs)
-
-    def at(q: float) -> float:
-        pos = q * (len(ys) - 1)
-        lo = math.floor(pos)
-        hi = min(lo + 1, len(ys) - 1)
-        return ys[lo] + (ys[hi] - ys[lo]) * (pos - lo)
-
-    return at(0.25), at(0.75)
+    if len(xs) < 2:  # statistics.quantiles needs two points (Python < 3.13)
+        return (xs[0], xs[0]) if xs else (float("nan"), float("nan"))
+    q1, _, q3 = statistics.quantiles(xs, n=4, method="inclusive")
+    return q1, q3
 
 
 def measure_group_clean(fns: List[Callable[[], Any]], *, quick: bool = False, threshold: float = 0.15,
