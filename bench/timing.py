@@ -29,7 +29,7 @@ class Timing:
     first: float
     samples: List[float] = field(default_factory=list)
     foreign: float = float("nan")  # mean CPU cores used by OTHER processes while measuring
-    interleaved: bool = False  # samples[i] was taken in round i of a measure_group, with its partners'
+    interleaved: bool = False  # from measure_group's rounds: samples[i] pairs with the partners' samples[i]
 
     def as_dict(self) -> dict:
         return {"median": self.median, "n": self.n, "min": self.min, "max": self.max,
